@@ -1,0 +1,1 @@
+"""Sub-commands of ``nlets-switch``: one module each, with ``register(subparsers)``."""
