@@ -382,3 +382,36 @@ async def test_optional_client_certificates(pki_dir: Path) -> None:
             paths.ca, *paths.client("AZNLETS20")))
     assert anonymous == b"HELLO -\n"
     assert named == b"HELLO AZNLETS20\n"
+
+
+async def test_a_running_listener_refuses_a_certificate_revoked_while_it_runs(
+        pki_dir: Path) -> None:
+    # The pattern docs/tls.md recommends: accept plain TCP, then start_tls
+    # with the cache's current context, so a revocation needs no restart.
+    paths = pki.pki_paths(pki_dir)
+    contexts = pki.ServerContextCache(paths)
+    accepted: list[set[str]] = []
+
+    async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await writer.start_tls(contexts.context())
+        except (ssl.SSLError, ConnectionError):
+            writer.close()
+            return
+        oris = pki.peer_oris(writer.get_extra_info("ssl_object"))
+        accepted.append(oris)
+        writer.write(f"HELLO {','.join(sorted(oris))}\n".encode())
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(on_client, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = pki.client_ssl_context(paths.ca, *paths.client("AZNLETS20"))
+    try:
+        assert await py_client(port, client) == b"HELLO AZNLETS20\n"
+        pki.revoke(pki_dir, "AZNLETS20")
+        assert await py_client(port, client) == b""
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert accepted == [{"AZNLETS20"}]
