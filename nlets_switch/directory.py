@@ -1,0 +1,106 @@
+"""The directory of ORIs (Nlets calls it ORION), pure.
+
+Built from the configuration's entries; answers the questions the router
+and the link layer ask of every message: may this ORI sign on, may this link
+speak for that origin, and which link carries a destination address.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from nlets_switch.config import LESC_ORI, Entry
+from nlets_switch.message import AX, HELP, NL, ORI, STATE, SWITCH_ORI, is_ori
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where one destination address goes.
+
+    ``link`` is the ORI whose link carries the message; ``receiver`` is the
+    ORI printed on line 3 of the output header (PROTOCOL part 3): the ORI as
+    addressed, or the control terminal's own ORI where a state was addressed.
+    ``entry`` is the directory entry whose keys decide SM ``.01.``.
+    """
+
+    link: str
+    receiver: str
+    entry: Entry | None
+    addressed: str
+
+
+#: The entry standing for the switch's own services (NL, help files).
+SWITCH_ENTRY = Entry(SWITCH_ORI, "NLETS SWITCH", "NL", "service")
+
+
+class Directory:
+    """ORIs, their states' control terminals, and who speaks for whom."""
+
+    def __init__(self, entries: Iterable[Entry]) -> None:
+        self._by_ori: dict[str, Entry] = {}
+        self._ct: dict[str, Entry] = {}
+        for e in entries:
+            self._by_ori[e.ori] = e
+            if e.is_control_terminal:
+                self._ct[e.state] = e
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(self._by_ori.values())
+
+    def __len__(self) -> int:
+        return len(self._by_ori)
+
+    def entry(self, ori: str) -> Entry | None:
+        """The configured entry of ``ori``, if any."""
+        return self._by_ori.get(ori)
+
+    def control_terminal(self, state: str) -> Entry | None:
+        """The control terminal of a state, if the state has one."""
+        return self._ct.get(state)
+
+    def states(self) -> list[str]:
+        """Every state that has a control terminal (configured or simulated)."""
+        return sorted(self._ct)
+
+    def sign_on_entry(self, ori: str) -> Entry | None:
+        """The entry if ``ori`` may sign on by itself (PROTOCOL part 1), else None."""
+        e = self._by_ori.get(ori)
+        return e if e is not None and e.signs_on else None
+
+    def may_speak(self, link_ori: str, origin: str) -> bool:
+        """Whether a link signed on as ``link_ori`` may send as ``origin`` (part 2)."""
+        if origin == link_ori:
+            return True
+        link = self._by_ori.get(link_ori)
+        if link is None:
+            return False
+        if origin in link.speaks_for:
+            return True
+        # A state control terminal speaks for its state's ORIs (part 2).
+        return link.is_control_terminal and origin[:2] == link.state and is_ori(origin)
+
+    def resolve(self, address: str, kind: str) -> Target | None:
+        """The target of one destination address, or None if it does not exist.
+
+        ``kind`` is what :func:`nlets_switch.message.address_kind` said.
+        """
+        if kind == STATE:
+            ct = self._ct.get(address)
+            return Target(ct.ori, ct.ori, ct, address) if ct is not None else None
+        if kind == ORI:
+            e = self._by_ori.get(address)
+            if e is not None and e.signs_on:
+                return Target(e.ori, e.ori, e, address)
+            ct = self._ct.get(address[:2])
+            if ct is None:
+                return None
+            # Served through its state's control terminal (part 8): line 3
+            # names the ORI as addressed so the terminal can pass it on.
+            return Target(ct.ori, address, e if e is not None else ct, address)
+        if kind == AX:
+            e = self._by_ori.get(LESC_ORI)
+            return Target(e.ori, e.ori, e, address) if e is not None else None
+        if kind in (NL, HELP):
+            return Target(SWITCH_ORI, SWITCH_ORI, SWITCH_ENTRY, address)
+        return None

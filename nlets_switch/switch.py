@@ -1,0 +1,884 @@
+"""The switch: the thin asyncio layer around the pure codec and router.
+
+The path of one message (DESIGN.md)::
+
+    bytes -> FrameBuffer -> Frame(M) -> parse -> router (validate, route)
+          -> journal (durable, group commit) -> A to sender
+          -> dispatch -> endpoint window -> endpoint A -> journal (acked)
+
+One task per TCP link reads and feeds the pure frame buffer; everything a
+frame causes is done synchronously in the loop, and what must be durable is
+handed to the journal's writer thread, whose batch callback releases the
+acknowledgements. Local services attach as :class:`Endpoint` objects, the
+same kind of thing as a TCP :class:`Link`, so the router never knows which
+is which.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import socket
+import sqlite3
+import ssl
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from nlets_switch import frames as fr
+from nlets_switch.config import Config, Entry, Listener, is_loopback
+from nlets_switch.credentials import verify_credential
+from nlets_switch.directory import Directory
+from nlets_switch.errors import (
+    FrameError,
+    LinkError,
+    MessageError,
+    SignOnRejected,
+    SignOnRequired,
+    SmCode,
+    SwitchBusy,
+)
+from nlets_switch.journal import OPEN_STATES, Journal
+from nlets_switch.log import get_logger
+from nlets_switch.message import (
+    SWITCH_ORI,
+    Message,
+    decode_body,
+    er_text,
+    format_output,
+    next_number,
+    parse_message,
+    sm_text,
+    stamp,
+)
+from nlets_switch.router import Plan, Router
+from nlets_switch.schema import SchemaSet, load_schemas
+
+log = get_logger("switch")
+
+_LEAD: Final = " \r\n"
+_READ_SIZE: Final = 256 * 1024
+_RELOAD_BATCH: Final = 500
+
+
+class Pending:
+    """One delivery owed to an endpoint: what it takes to render and track it."""
+
+    __slots__ = (
+        "addressed", "body", "control", "expires_at", "id", "input_no", "key", "link",
+        "msg_id", "output_no", "priority", "received_at", "receiver", "sender", "sent_at",
+    )
+
+    def __init__(self, id: int, msg_id: int, link: str, receiver: str, addressed: str,
+                 output_no: int, priority: int, key: str, sender: str, received_at: float,
+                 input_no: int, control: str | None, body: str, expires_at: float,
+                 sent_at: float | None = None) -> None:
+        self.id = id
+        self.msg_id = msg_id
+        self.link = link
+        self.receiver = receiver
+        self.addressed = addressed
+        self.output_no = output_no
+        self.priority = priority
+        self.key = key
+        self.sender = sender
+        self.received_at = received_at
+        self.input_no = input_no
+        self.control = control
+        self.body = body
+        self.expires_at = expires_at
+        self.sent_at = sent_at
+
+
+@dataclass
+class Stats:
+    """Counters for metrics; cheap to bump on the hot path."""
+
+    messages: dict[tuple[str, str], int] = field(default_factory=dict)
+    naks: int = 0
+    delivered: int = 0
+    latency_sum: float = 0.0
+
+    def count(self, key: str, outcome: str) -> None:
+        """Bump the counter of messages of ``key`` that ended as ``outcome``."""
+        k = (key, outcome)
+        self.messages[k] = self.messages.get(k, 0) + 1
+
+
+Event = dict[str, Any]
+Observer = Callable[[Event], None]
+
+
+class Endpoint:
+    """Anything that signs on as an ORI and takes deliveries: a TCP link or a local service.
+
+    Keeps the delivery queue, the window of outstanding messages (PROTOCOL
+    part 1) and the rule that SM goes ahead of other traffic. Deliveries
+    beyond ``max_queued`` stay in the journal and are read back as the queue
+    drains, so memory stays bounded whatever the backlog.
+    """
+
+    kind = "endpoint"
+
+    def __init__(self, switch: Switch, ori: str) -> None:
+        self.switch = switch
+        self.ori = ori
+        self.ready = False
+        self.closed = False
+        self.urgent: deque[Pending] = deque()
+        self.queue: deque[Pending] = deque()
+        self.outstanding: dict[int, Pending] = {}
+        self.seq_out = 0
+        self.window = switch.config.limits.window
+        self.max_queued = switch.config.limits.max_queued
+        self.loading = False
+        self.spilled = False
+        self.last_loaded = 0
+        self.signed_on_at = time.time()
+
+    # -- deliveries -------------------------------------------------------
+
+    def next_seq(self) -> int:
+        """The next sequence number of a frame this side sends."""
+        self.seq_out = (self.seq_out + 1) & 0xFFFFFFFF
+        return self.seq_out
+
+    def start_delivery(self) -> None:
+        """Read back from the journal everything owed to this ORI, in order."""
+        self.ready = True
+        self.spilled = True
+        self.last_loaded = 0
+        self._reload()
+
+    def enqueue(self, p: Pending) -> None:
+        """Take a delivery that was just made durable."""
+        if not self.ready or self.loading or self.spilled:
+            # It is in the journal; the read-back in progress (or the next one)
+            # brings it in order.
+            return
+        if len(self.queue) + len(self.urgent) >= self.max_queued:
+            self.spilled = True
+            return
+        (self.urgent if p.priority == 0 else self.queue).append(p)
+        self.last_loaded = max(self.last_loaded, p.id)
+
+    def pump(self) -> None:
+        """Send queued deliveries while the window allows."""
+        if not self.ready or self.closed:
+            return
+        now = time.time()
+        sent: list[int] = []
+        while len(self.outstanding) < self.window and (self.urgent or self.queue):
+            p = self.urgent.popleft() if self.urgent else self.queue.popleft()
+            if p.expires_at <= now:
+                continue  # the expiry sweep records it and tells the sender
+            first = p.sent_at is None
+            if first:
+                p.sent_at = now
+                sent.append(p.id)
+            seq = self.next_seq()
+            self.outstanding[seq] = p
+            self.transmit(seq, p)
+        if sent:
+            self.switch.journal.submit(functools.partial(_mark_sent, ids=sent, at=now))
+        if self.spilled and not self.loading and not self.urgent and not self.queue:
+            self._reload()
+
+    def _reload(self) -> None:
+        self.loading = True
+        self.switch.journal.submit(
+            functools.partial(_load_open, link=self.ori, after=self.last_loaded,
+                              limit=min(_RELOAD_BATCH, self.max_queued)),
+            self._loaded,
+        )
+
+    def _loaded(self, rows: list[Pending] | None, exc: BaseException | None) -> None:
+        self.loading = False
+        if self.closed or exc is not None or rows is None:
+            return
+        self.spilled = len(rows) >= min(_RELOAD_BATCH, self.max_queued)
+        have = {p.id for p in self.outstanding.values()}
+        for p in rows:
+            self.last_loaded = max(self.last_loaded, p.id)
+            if p.id not in have:
+                (self.urgent if p.priority == 0 else self.queue).append(p)
+        self.pump()
+
+    def acked(self, seq: int) -> Pending | None:
+        """The endpoint acknowledged frame ``seq``; returns the delivery it ends."""
+        p = self.outstanding.pop(seq, None)
+        if p is not None:
+            self.switch.delivered(p)
+        return p
+
+    def naked(self, seq: int, reason: str) -> Pending | None:
+        """The endpoint refused frame ``seq``; it is recorded and not sent again."""
+        p = self.outstanding.pop(seq, None)
+        if p is not None:
+            self.switch.refused_by_receiver(p, reason)
+        return p
+
+    def detach(self) -> None:
+        """Stop taking deliveries; what is outstanding stays owed in the journal."""
+        self.ready = False
+        self.closed = True
+        self.urgent.clear()
+        self.queue.clear()
+        self.outstanding.clear()
+
+    # -- to be provided by each kind of endpoint --------------------------
+
+    def transmit(self, seq: int, p: Pending) -> None:
+        """Send delivery ``p`` as frame ``seq``."""
+        raise NotImplementedError
+
+    def render(self, p: Pending) -> str:
+        """The output message text of a delivery (PROTOCOL part 3)."""
+        sw = self.switch
+        assert p.sent_at is not None
+        return format_output(p.key, p.sender, sw.stamp(p.received_at), p.input_no,
+                             sw.stamp(p.sent_at), p.output_no, p.receiver, p.control, p.body)
+
+
+class Link(Endpoint):
+    """One TCP (or TLS) connection: sign-on, frames, heartbeats, custody."""
+
+    kind = "tcp"
+
+    def __init__(self, switch: Switch, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter, listener: Listener) -> None:
+        super().__init__(switch, "")
+        self.reader = reader
+        self.writer = writer
+        self.listener = listener
+        peer = writer.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self.peer_host = peer[0] if isinstance(peer, tuple) else ""
+        self.buffer = fr.FrameBuffer(switch.config.limits.max_frame)
+        self.inflight = 0
+        self.custody_free = asyncio.Event()
+        self.custody_free.set()
+        now = time.monotonic()
+        self.connected_at = now
+        self.last_rx = now
+        self.ping_seq: int | None = None
+        self.ping_at = 0.0
+        self.closing = False
+        self._out: list[bytes] = []
+        self._flush_scheduled = False
+        self._acked: list[int] = []
+        self.log = log.bind(peer=self.peer)
+
+    # -- writing ----------------------------------------------------------
+
+    def send(self, data: bytes) -> None:
+        """Queue bytes; they are written together at the end of this loop turn."""
+        if self.closed:
+            return
+        self._out.append(data)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write what :meth:`send` queued, in one call."""
+        self._flush_scheduled = False
+        if self._out and not self.writer.is_closing():
+            self.writer.writelines(self._out)
+        self._out = []
+
+    def send_frame(self, ftype: int, seq: int, body: bytes = b"") -> None:
+        """Queue one frame."""
+        self.send(fr.encode_frame(ftype, seq, body))
+
+    def nak(self, seq: int, err: LinkError) -> None:
+        """Answer frame ``seq`` with ``N`` and the error's text."""
+        self.switch.stats.naks += 1
+        self.send_frame(fr.NAK, seq, err.wire.encode())
+
+    def transmit(self, seq: int, p: Pending) -> None:
+        """Send a delivery as an ``M`` frame."""
+        self.send_frame(fr.MESSAGE, seq, self.render(p).encode("ascii"))
+
+    # -- reading ----------------------------------------------------------
+
+    async def run(self) -> None:
+        """Read frames until the link ends; then detach it from the switch."""
+        try:
+            await self._read_loop()
+        except (ConnectionError, OSError, ssl.SSLError):
+            pass
+        finally:
+            self.close()
+
+    async def _read_loop(self) -> None:
+        reader = self.reader
+        while not self.closing:
+            data = await reader.read(_READ_SIZE)
+            if not data:
+                return
+            self.last_rx = time.monotonic()
+            try:
+                got = self.buffer.feed(data)
+            except FrameError as e:
+                self.nak(0, e)
+                return
+            for f in got:
+                if not self.ready:
+                    await self._before_sign_on(f)
+                else:
+                    self._frame(f)
+                if self.closing:
+                    break
+            if self.buffer.failed and not self.closing:
+                self.nak(0, FrameError())
+                return
+            if self._acked:
+                self.switch.journal.submit(functools.partial(
+                    _mark_done, ids=self._acked, state="acked", at=time.time()))
+                self._acked = []
+                self.pump()
+            if self.inflight >= self.switch.config.limits.max_inflight:
+                self.custody_free.clear()
+                await self.custody_free.wait()
+            # Back-pressure: a peer that does not read its acknowledgements
+            # stops being read, so nothing piles up in memory for it.
+            self.flush()
+            await self.writer.drain()
+
+    async def _before_sign_on(self, f: fr.Frame) -> None:
+        if f.type != fr.SIGN_ON:
+            self.nak(f.seq, SignOnRequired())
+            self.closing = True
+            return
+        text = f.body.decode("ascii", "replace")
+        ori, _, cred = text.partition(" ")
+        entry = self.switch.directory.sign_on_entry(ori)
+        ok = entry is not None and await self.switch.authenticate(self, entry, cred or None)
+        if not ok or self.closing:
+            self.switch.audit("sign_on", ori[:9], "failure", peer=self.peer)
+            self.log.info("sign_on_rejected", ori=ori[:9])
+            self.nak(f.seq, SignOnRejected())
+            self.closing = True
+            return
+        self.ori = ori
+        self.log = self.log.bind(ori=ori)
+        self.switch.attach(self)
+        self.send_frame(fr.ACK, f.seq, SWITCH_ORI.encode())
+        self.start_delivery()
+
+    def _frame(self, f: fr.Frame) -> None:
+        t = f.type
+        if t == fr.MESSAGE:
+            self.switch.receive(self, f.seq, f.body)
+        elif t == fr.ACK:
+            p = self.outstanding.pop(f.seq, None)
+            if p is not None:
+                self._acked.append(p.id)
+                self.switch.delivered(p)
+        elif t == fr.HEARTBEAT:
+            if self.ping_seq is not None and f.seq == self.ping_seq:
+                self.ping_seq = None
+            else:
+                self.send_frame(fr.HEARTBEAT, f.seq)
+        elif t == fr.NAK:
+            self.naked(f.seq, f.body.decode("ascii", "replace")[:80])
+            self.pump()
+        elif t == fr.SIGN_OFF:
+            self.send_frame(fr.ACK, f.seq)
+            self.closing = True
+        elif t == fr.SIGN_ON:
+            self.nak(f.seq, LinkError("ALREADY SIGNED ON", close=False))
+
+    def custody_done(self) -> None:
+        """One message of this link became durable (or failed)."""
+        self.inflight -= 1
+        if self.inflight < self.switch.config.limits.max_inflight:
+            self.custody_free.set()
+
+    # -- timers (called by the switch's sweeper) --------------------------
+
+    def tick(self, now: float) -> None:
+        """Sign-on timeout, heartbeats and idle timeout (PROTOCOL part 1)."""
+        lim = self.switch.config.limits
+        if self.closing or self.closed:
+            return
+        if not self.ready:
+            if now - self.connected_at > lim.signon_timeout:
+                self.log.info("sign_on_timeout")
+                self.nak(0, SignOnRequired())
+                self.abort()
+            return
+        if self.ping_seq is not None:
+            if now - self.ping_at > lim.heartbeat_timeout:
+                self.log.info("heartbeat_timeout")
+                self.abort()
+        elif now - self.last_rx > lim.heartbeat_interval:
+            self.ping_seq = self.next_seq()
+            self.ping_at = now
+            self.send_frame(fr.HEARTBEAT, self.ping_seq)
+
+    def abort(self) -> None:
+        """Close now from outside the read loop."""
+        self.closing = True
+        self.flush()
+        self.writer.close()
+
+    def close(self) -> None:
+        """Detach from the switch and close the socket."""
+        if self.closed:
+            return
+        self.flush()
+        self.switch.detach(self)
+        self.detach()
+        with contextlib.suppress(Exception):
+            self.writer.close()
+
+
+# --------------------------------------------------------------------------
+# Journal operations (run on the writer thread).
+# --------------------------------------------------------------------------
+
+_INSERT_MSG = ("INSERT INTO messages (id, received_at, link, key, origin, destinations, control, "
+               "input_no, status, reason, reply_to, body_start, text) "
+               "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)")
+_INSERT_DLV = ("INSERT INTO deliveries (id, msg_id, link, receiver, addressed, output_no, "
+               "priority, state, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?)")
+_COUNTER = ("INSERT INTO counters (name, value) VALUES (?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET value = excluded.value")
+
+
+def _write(conn: sqlite3.Connection, msgs: list[tuple[Any, ...]], dlvs: list[tuple[Any, ...]],
+           counters: list[tuple[str, int]]) -> None:
+    conn.executemany(_INSERT_MSG, msgs)
+    if dlvs:
+        conn.executemany(_INSERT_DLV, dlvs)
+    conn.executemany(_COUNTER, counters)
+
+
+def _mark_sent(conn: sqlite3.Connection, ids: list[int], at: float) -> None:
+    conn.executemany(
+        "UPDATE deliveries SET state = 'sent', sent_at = ? WHERE id = ? AND state IN "
+        "('queued', 'held')", [(at, i) for i in ids])
+
+
+def _mark_done(conn: sqlite3.Connection, ids: list[int], state: str, at: float) -> None:
+    conn.executemany("UPDATE deliveries SET state = ?, done_at = ? WHERE id = ?",
+                     [(state, at, i) for i in ids])
+
+
+def _load_open(conn: sqlite3.Connection, link: str, after: int, limit: int) -> list[Pending]:
+    rows = conn.execute(
+        "SELECT d.id, d.msg_id, d.link, d.receiver, d.addressed, d.output_no, d.priority, "
+        "m.key, m.origin, m.received_at, m.input_no, m.control, m.body_start, m.text, "
+        "d.expires_at, d.sent_at FROM deliveries d JOIN messages m ON m.id = d.msg_id "
+        "WHERE d.link = ? AND d.state IN ('queued', 'held', 'sent') AND d.id > ? "
+        "ORDER BY d.id LIMIT ?", (link, after, limit)).fetchall()
+    return [
+        Pending(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11],
+                r[13][r[12]:].rstrip("\r\n"), r[14], r[15])
+        for r in rows
+    ]
+
+
+def _expire(conn: sqlite3.Connection, now: float, limit: int = 1000) -> list[tuple[Any, ...]]:
+    rows = conn.execute(
+        "SELECT d.id, d.addressed, m.id, m.link, m.key, m.origin, m.control, m.text "
+        "FROM deliveries d JOIN messages m ON m.id = d.msg_id "
+        "WHERE d.state IN ('queued', 'held', 'sent') AND d.expires_at <= ? LIMIT ?",
+        (now, limit)).fetchall()
+    conn.executemany("UPDATE deliveries SET state = 'expired', done_at = ? WHERE id = ?",
+                     [(now, r[0]) for r in rows])
+    return rows
+
+
+def _recover(conn: sqlite3.Connection) -> tuple[int, int, dict[str, int]]:
+    mid = conn.execute("SELECT COALESCE(MAX(id), 0) FROM messages").fetchone()[0]
+    did = conn.execute("SELECT COALESCE(MAX(id), 0) FROM deliveries").fetchone()[0]
+    counters = dict(conn.execute("SELECT name, value FROM counters").fetchall())
+    return int(mid), int(did), counters
+
+
+# --------------------------------------------------------------------------
+# The switch.
+# --------------------------------------------------------------------------
+
+
+class Switch:
+    """The message switch: links, journal, router, timers."""
+
+    def __init__(self, config: Config, schemas: SchemaSet | None = None) -> None:
+        self.config = config
+        self.schemas = schemas if schemas is not None else load_schemas()
+        self.directory = Directory(config.entries)
+        self.router = Router(self.directory, self.schemas, config.hold)
+        self.journal = Journal(Path(config.data_dir) / "journal.sqlite")
+        self.links: dict[str, Endpoint] = {}
+        self.connections: set[Link] = set()
+        self.stats = Stats()
+        self.observers: list[Observer] = []
+        self.servers: list[asyncio.Server] = []
+        self.addresses: list[tuple[str, int]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._msg_id = 0
+        self._dlv_id = 0
+        self._counters: dict[str, int] = {}
+        self._stamp_cache: tuple[int, str] = (-1, "")
+        self._sweeper: asyncio.Task[None] | None = None
+        self._accepting = True
+        self._next_expiry = 0.0
+        self.expiry_interval = 5.0
+        self.started = asyncio.Event()
+
+    # -- life cycle -------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the journal, recover its numbers and start listening."""
+        loop = asyncio.get_running_loop()
+        conn = self.journal.open()
+        self._msg_id, self._dlv_id, self._counters = _recover(conn)
+        self.journal.start(loop)
+        for lst in self.config.listeners:
+            ctx = self.ssl_context(lst)
+            server = await asyncio.start_server(
+                functools.partial(self._on_connect, lst), lst.host, lst.port,
+                ssl=ctx, reuse_address=True, limit=_READ_SIZE)
+            self.servers.append(server)
+            for s in server.sockets:
+                name = s.getsockname()
+                if s.family in (socket.AF_INET, socket.AF_INET6):
+                    self.addresses.append((name[0], name[1]))
+        self._sweeper = asyncio.create_task(self._sweep(), name="sweeper")
+        self.started.set()
+        log.info("listening", addresses=[f"{h}:{p}" for h, p in self.addresses],
+                 journal=str(self.journal.path), oris=len(self.directory))
+
+    def ssl_context(self, lst: Listener) -> ssl.SSLContext | None:
+        """The TLS context of a listener, or None for plain TCP."""
+        if not lst.tls:
+            return None
+        from nlets_switch import pki  # TLS is optional; keep start-up light without it
+
+        return pki.listener_ssl_context(lst.tls)
+
+    async def stop(self) -> None:
+        """Graceful stop: no new links, finish custody and writing, close links."""
+        self._accepting = False
+        for s in self.servers:
+            s.close()
+        conns = list(self.connections)
+        for c in conns:
+            c.closing = True
+        # Every message read so far gets its A (custody is taken) before links close.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.journal.barrier(), 10)
+        for c in conns:
+            c.flush()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(c.writer.drain(), 2)
+            c.close()
+        for t in list(self._tasks):
+            t.cancel()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for ep in list(self.links.values()):
+            self.detach(ep)
+        for s in self.servers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(s.wait_closed(), 2)
+        self.journal.close()
+        log.info("stopped")
+
+    # -- connections --------------------------------------------------------
+
+    async def _on_connect(self, lst: Listener, reader: asyncio.StreamReader,
+                          writer: asyncio.StreamWriter) -> None:
+        if not self._accepting:
+            writer.close()
+            return
+        link = Link(self, reader, writer, lst)
+        self.connections.add(link)
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)  # type: ignore[arg-type]
+        link.log.debug("connected")
+        try:
+            await link.run()
+        finally:
+            self.connections.discard(link)
+            if task is not None:
+                self._tasks.discard(task)  # type: ignore[arg-type]
+
+    async def authenticate(self, link: Link, entry: Entry, credential: str | None) -> bool:
+        """Whether ``link`` may sign on as ``entry`` (credential or loopback rule)."""
+        if entry.credential is not None:
+            if credential is None:
+                return False
+            # scrypt is deliberately slow: keep it off the event loop.
+            return await asyncio.to_thread(verify_credential, credential, entry.credential)
+        rule = link.listener.no_credential
+        return rule == "any" or (rule == "loopback" and is_loopback(link.peer_host))
+
+    def attach(self, ep: Endpoint) -> None:
+        """Make ``ep`` the live endpoint of its ORI, replacing an older one (part 1)."""
+        old = self.links.get(ep.ori)
+        if old is not None and old is not ep:
+            old_log = getattr(old, "log", log)
+            old_log.info("replaced_by_new_sign_on")
+            if isinstance(old, Link):
+                old.abort()
+                old.close()
+            else:
+                self.detach(old)
+                old.detach()
+        self.links[ep.ori] = ep
+        ep.signed_on_at = time.time()
+        self.audit("sign_on", ep.ori, "success", peer=getattr(ep, "peer", ep.kind))
+        log.info("signed_on", ori=ep.ori, kind=ep.kind)
+        self.emit({"event": "link", "ori": ep.ori, "state": "online", "kind": ep.kind})
+
+    def detach(self, ep: Endpoint) -> None:
+        """``ep`` is gone; its deliveries stay owed in the journal."""
+        if ep.ori and self.links.get(ep.ori) is ep:
+            del self.links[ep.ori]
+            log.info("signed_off", ori=ep.ori, outstanding=len(ep.outstanding))
+            self.emit({"event": "link", "ori": ep.ori, "state": "offline", "kind": ep.kind})
+
+    def online(self, ori: str) -> bool:
+        """Whether ``ori`` has a live endpoint."""
+        ep = self.links.get(ori)
+        return ep is not None and ep.ready
+
+    # -- numbers and times -------------------------------------------------
+
+    def stamp(self, ts: float) -> str:
+        """``HH:MM MM/DD/YYYY`` in the switch's time zone, cached per minute."""
+        minute = int(ts // 60)
+        if self._stamp_cache[0] != minute:
+            self._stamp_cache = (minute, stamp(ts, self.config.tz))
+        return self._stamp_cache[1]
+
+    def _number(self, name: str, touched: dict[str, int]) -> int:
+        n = next_number(self._counters.get(name, 0))
+        self._counters[name] = n
+        touched[name] = n
+        return n
+
+    # -- the path of one message --------------------------------------------
+
+    def receive(self, link: Link, seq: int, body: bytes) -> None:
+        """An ``M`` frame from a link: check, route, journal; ``A`` once durable."""
+        try:
+            text = decode_body(body, self.config.limits.max_message)
+        except LinkError as e:
+            link.nak(seq, e)
+            self.stats.count("?", "refused")
+            self.emit({"event": "refused", "ori": link.ori, "reason": e.wire})
+            return
+        if not self._accepting:
+            link.nak(seq, SwitchBusy())
+            return
+        link.inflight += 1
+        self.accept(link.ori, text, functools.partial(self._custody, link, seq))
+
+    def accept(self, link_ori: str, text: str,
+               done: Callable[[BaseException | None], None] | None = None) -> int:
+        """Take one input message sent by ``link_ori``; returns its message id.
+
+        Local services call this too, so their answers pass through the journal
+        like any other message.
+        """
+        now = time.time()
+        touched: dict[str, int] = {}
+        msgs: list[tuple[Any, ...]] = []
+        dlvs: list[tuple[Any, ...]] = []
+        out: list[Pending] = []
+        self._msg_id += 1
+        msg_id = self._msg_id
+        input_no = self._number(f"in:{link_ori}", touched)
+        msg: Message | None = None
+        try:
+            msg = parse_message(text)
+            plan = self.router.route(msg, link_ori, self.online)
+        except MessageError as err:
+            origin = link_ori
+            control = None
+            if msg is not None:
+                control = msg.control
+                if self.directory.may_speak(link_ori, msg.origin):
+                    origin = msg.origin
+            key = msg.key if msg is not None else text[:3].split(".")[0]
+            msgs.append((msg_id, now, link_ori, key, origin if msg else None,
+                         ",".join(msg.destinations) if msg else None, control, input_no,
+                         "rejected", f"{err.code.wire} {err.detail}".rstrip(), None, 0, text))
+            er = er_text(err, text)
+            self._switch_message("ER", er, msg_id, link_ori, origin, control, now, msgs, dlvs,
+                                 out, touched)
+            self.stats.count(key[:3], "rejected")
+            self.emit({"event": "rejected", "msg_id": msg_id, "key": key[:3], "ori": link_ori,
+                       "code": int(err.code)})
+        else:
+            body_start = len(text) - len(msg.text.lstrip(_LEAD))
+            msgs.append((msg_id, now, link_ori, msg.key, msg.origin, ",".join(msg.destinations),
+                         msg.control, input_no, "accepted", None, None, body_start, text))
+            self._plan(plan, msg, msg_id, link_ori, input_no, now, text, msgs, dlvs, out,
+                       touched)
+        counters = list(touched.items())
+        self.journal.submit(
+            functools.partial(_write, msgs=msgs, dlvs=dlvs, counters=counters),
+            functools.partial(self._durable, out, done),
+        )
+        return msg_id
+
+    def _plan(self, plan: Plan, msg: Message, msg_id: int, link_ori: str, input_no: int,
+              now: float, text: str, msgs: list[tuple[Any, ...]], dlvs: list[tuple[Any, ...]],
+              out: list[Pending], touched: dict[str, int]) -> None:
+        expires = now + plan.hold.expire_s
+        body = msg.body
+        priority = 0 if msg.key == "SM" else 1
+        for r in plan.routes:
+            t = r.target
+            self._dlv_id += 1
+            out_no = self._number(f"out:{t.link}", touched)
+            dlvs.append((self._dlv_id, msg_id, t.link, t.receiver, t.addressed, out_no, priority,
+                         "held" if r.held else "queued", now, expires))
+            out.append(Pending(self._dlv_id, msg_id, t.link, t.receiver, t.addressed, out_no,
+                               priority, msg.key, msg.origin, now, input_no, msg.control, body,
+                               expires))
+        for st in plan.statuses:
+            sm = sm_text(st.code, st.addressed, text)
+            self._switch_message("SM", sm, msg_id, link_ori, msg.origin, msg.control, now, msgs,
+                                 dlvs, out, touched)
+        outcome = "held" if any(r.held for r in plan.routes) else (
+            "routed" if plan.routes else "status")
+        self.stats.count(msg.key, outcome)
+        if self.observers:
+            self.emit({"event": outcome, "msg_id": msg_id, "key": msg.key, "ori": msg.origin,
+                       "control": msg.control,
+                       "to": [r.target.receiver for r in plan.routes],
+                       "sm": [[int(s.code), s.addressed] for s in plan.statuses]})
+
+    def _switch_message(self, key: str, text: str, reply_to: int, link: str, receiver: str,
+                        control: str | None, now: float, msgs: list[tuple[Any, ...]],
+                        dlvs: list[tuple[Any, ...]], out: list[Pending],
+                        touched: dict[str, int]) -> None:
+        """An ER or SM from NL0000000 back to the link that sent the message (part 4)."""
+        self._msg_id += 1
+        mid = self._msg_id
+        in_no = self._number(f"in:{SWITCH_ORI}", touched)
+        msgs.append((mid, now, SWITCH_ORI, key, SWITCH_ORI, receiver, control, in_no,
+                     "accepted", None, reply_to, 0, text))
+        self._dlv_id += 1
+        out_no = self._number(f"out:{link}", touched)
+        expires = now + self.router.hold_rule(key).expire_s
+        priority = 0 if key == "SM" else 1
+        dlvs.append((self._dlv_id, mid, link, receiver, receiver, out_no, priority, "queued", now,
+                     expires))
+        out.append(Pending(self._dlv_id, mid, link, receiver, receiver, out_no, priority, key,
+                           SWITCH_ORI, now, in_no, control, text, expires))
+
+    def _custody(self, link: Link, seq: int, exc: BaseException | None) -> None:
+        link.custody_done()
+        if exc is not None:
+            link.log.error("journal_write_failed", error=type(exc).__name__)
+            link.nak(seq, SwitchBusy())
+        else:
+            link.send_frame(fr.ACK, seq)
+
+    def _durable(self, out: list[Pending], done: Callable[[BaseException | None], None] | None,
+                 result: Any, exc: BaseException | None) -> None:
+        if done is not None:
+            done(exc)
+        if exc is not None:
+            return
+        self.dispatch(out)
+
+    def dispatch(self, pendings: Iterable[Pending]) -> None:
+        """Hand durable deliveries to the endpoints that are signed on."""
+        touched: set[Endpoint] = set()
+        for p in pendings:
+            ep = self.links.get(p.link)
+            if ep is not None:
+                ep.enqueue(p)
+                touched.add(ep)
+        for ep in touched:
+            ep.pump()
+
+    def delivered(self, p: Pending) -> None:
+        """Bookkeeping when an endpoint acknowledged a delivery."""
+        self.stats.delivered += 1
+        if p.sent_at is not None:
+            self.stats.latency_sum += time.time() - p.received_at
+        if self.observers:
+            self.emit({"event": "delivered", "msg_id": p.msg_id, "key": p.key, "to": p.receiver,
+                       "latency_s": round(time.time() - p.received_at, 6)})
+
+    def refused_by_receiver(self, p: Pending, reason: str) -> None:
+        """An endpoint answered ``N`` to a delivery: recorded, not sent again."""
+        self.journal.submit(functools.partial(_mark_done, ids=[p.id], state="refused",
+                                              at=time.time()))
+        self.emit({"event": "refused_by_receiver", "msg_id": p.msg_id, "to": p.receiver})
+
+    # -- timers -------------------------------------------------------------
+
+    async def _sweep(self) -> None:
+        lim = self.config.limits
+        period = max(0.02, min(1.0, lim.heartbeat_interval / 4, lim.heartbeat_timeout / 4,
+                               lim.signon_timeout / 4))
+        while True:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            for c in list(self.connections):
+                c.tick(now)
+            wall = time.time()
+            if wall >= self._next_expiry:
+                self._next_expiry = wall + self.expiry_interval
+                self.journal.submit(functools.partial(_expire, now=wall), self._expired)
+
+    def _expired(self, rows: list[tuple[Any, ...]] | None, exc: BaseException | None) -> None:
+        """Held messages whose hold ran out: tell their senders with SM .04 (part 4)."""
+        if not rows:
+            return
+        now = time.time()
+        touched: dict[str, int] = {}
+        msgs: list[tuple[Any, ...]] = []
+        dlvs: list[tuple[Any, ...]] = []
+        out: list[Pending] = []
+        for _did, addressed, mid, link, key, origin, control, text in rows:
+            self.stats.count(key, "expired")
+            self.emit({"event": "expired", "msg_id": mid, "key": key, "to": addressed})
+            if key in ("SM", "ER") or link == SWITCH_ORI:
+                continue
+            sm = sm_text(SmCode.DROPPED, addressed, text)
+            self._switch_message("SM", sm, mid, link, origin, control, now, msgs, dlvs, out,
+                                 touched)
+        if msgs:
+            self.journal.submit(
+                functools.partial(_write, msgs=msgs, dlvs=dlvs, counters=list(touched.items())),
+                functools.partial(self._durable, out, None))
+        if len(rows) >= 1000:
+            self._next_expiry = 0.0
+
+    # -- monitoring -----------------------------------------------------------
+
+    def emit(self, event: Event) -> None:
+        """Give an event to every observer; observers must never block (bounded queues)."""
+        if not self.observers:
+            return
+        event.setdefault("ts", time.time())
+        for obs in self.observers:
+            obs(event)
+
+    def audit(self, event: str, subject: str, outcome: str, **detail: Any) -> None:
+        """An audit-trail event (CJIS 5.4.1.1); the audit issue makes it durable."""
+        self.emit({"event": "audit", "type": event, "subject": subject, "outcome": outcome,
+                   **detail})
+
+    def open_states(self) -> tuple[str, ...]:
+        """The delivery states that still owe something (for tools)."""
+        return OPEN_STATES
