@@ -11,7 +11,7 @@ See docs/configuration.md for the full format with an example.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -381,6 +381,19 @@ def _hold(p: _Problems, raw: Any) -> dict[str, HoldOverride]:
 
 
 TOP_KEYS: Final = ("switch", "listeners", "limits", "hold", "links")
+#: Sections owned by the modules that plug into the core; each module checks
+#: its own section (with key paths) and finds it in ``Config.raw``.
+PLUGIN_SECTIONS: Final = ("services", "mqtt", "http", "audit", "retention", "security", "api")
+
+
+#: ``section name -> checker(raw) -> problems`` ("mqtt.port: ..."), registered
+#: by the modules that own the plug-in sections (see :func:`register_section`).
+SECTION_CHECKERS: dict[str, Callable[[Any], list[str]]] = {}
+
+
+def register_section(name: str, checker: Callable[[Any], list[str]]) -> None:
+    """Let a plug-in module check its configuration section with key paths."""
+    SECTION_CHECKERS[name] = checker
 
 
 def load_config(path: Path | str, overrides: Mapping[str, Any] | None = None) -> Config:
@@ -406,8 +419,9 @@ def config_from_dict(raw: Any, source: str = "(dict)",
     p = _Problems()
     if not isinstance(raw, dict):
         raise ConfigError(["(top): expected a mapping"], source)
-    for k in sorted(set(raw) - set(TOP_KEYS)):
-        p.add(str(k), f"unknown section (known: {', '.join(TOP_KEYS)})")
+    known = TOP_KEYS + PLUGIN_SECTIONS
+    for k in sorted(set(raw) - set(known)):
+        p.add(str(k), f"unknown section (known: {', '.join(known)})")
     sw = raw.get("switch") or {}
     if not isinstance(sw, dict):
         p.add("switch", "expected a mapping")
@@ -426,6 +440,10 @@ def config_from_dict(raw: Any, source: str = "(dict)",
     limits = _limits(p, raw.get("limits"))
     hold = _hold(p, raw.get("hold"))
     entries = _entries(p, raw.get("links"))
+    for name, checker in SECTION_CHECKERS.items():
+        if name in raw:
+            for problem in checker(raw[name]):
+                p.items.append(problem)
     if p.items:
         raise ConfigError(p.items, source)
     cfg = Config(switch_id, tz, listeners, data_dir, limits, hold, entries, source, raw)
