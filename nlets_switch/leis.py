@@ -47,6 +47,7 @@ from nlets_switch.errors import ErCode, MessageError, NletsError
 
 __all__ = [
     "COMPONENTS",
+    "DB_NAME",
     "DEFAULT_LIMIT",
     "FIXED_DINS",
     "Contact",
@@ -62,12 +63,17 @@ __all__ = [
     "format_record",
     "format_summary",
     "normalize_address",
+    "normalize_arn",
     "normalize_dob",
+    "parse_load_file",
     "parse_name",
 ]
 
 #: Bumped whenever the table layout changes; an older file is rebuilt.
 SCHEMA_VERSION = 1
+
+#: The file name of the data set inside the switch's data directory.
+DB_NAME = "leis.sqlite"
 
 #: Summary lines a GPR carries unless the caller says otherwise.
 DEFAULT_LIMIT = 20
