@@ -1232,7 +1232,8 @@ class StateData:
           ``SEX`` narrow it); given none of them, any value is read as free
           text and searched for SIDs, FBI numbers and ``LAST,FIRST`` names.
 
-        ``DOB`` may be ``MMDDYY`` or ``CCYYMMDD``. ``today``, when given,
+        ``DOB`` may be ``MMDDYY`` or ``CCYYMMDD``. ``IMQ/Y`` on a ``DQ`` or
+        ``AQ`` hit adds a line saying no image is available. ``today``, when given,
         turns a licence or registration past its expiry into ``EXPIRED``;
         nothing else depends on it. A miss answers the title line and the
         line ``NO RECORD``. Never raises for any field values.
@@ -1258,6 +1259,9 @@ class StateData:
             if n:
                 lines.append("")
             lines += block
+        if mke in ("DQ", "AQ") and f.get("IMQ", "").strip().upper() == "Y":
+            # Say so rather than ignore the request: there are no images.
+            lines.append("IMAGE: NOT AVAILABLE FROM A SIMULATED STATE")
         return "\n".join(lines)
 
     # -- searches ------------------------------------------------------------
