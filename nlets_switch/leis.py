@@ -212,9 +212,12 @@ class LeisLoadError(NletsError, ValueError):
     def __init__(self, problems: Sequence[str], source: str = "") -> None:
         self.problems = tuple(problems)
         self.source = source
+        #: The numbers of the bad lines, each once, in file order.
+        self.lines = tuple(dict.fromkeys(
+            int(m.group(1)) for p in self.problems if (m := re.match(r"line (\d+):", p))))
         head = f"{source}: " if source else ""
         super().__init__(
-            f"{head}{len(self.problems)} problem(s), nothing loaded\n" + "\n".join(self.problems)
+            f"{head}{len(self.lines)} bad row(s), nothing loaded\n" + "\n".join(self.problems)
         )
 
 
@@ -1561,10 +1564,11 @@ def format_iar(fields: Mapping[str, str], person: Person | None) -> str:
     lines += [f"ARN/{a}" for a in person.ids("ARN")] or ["ARN/NONE ON FILE"]
     lines.append(f"STATUS/{person.status or 'UNKNOWN'}")
     if person.contacts:
-        last = person.contacts[-1]
+        last = max(person.contacts, key=lambda c: c.date)
         lines.append(f"LAST DHS CONTACT/{last.date} {last.component} {last.kind} {last.place}")
     if person.locations:
-        loc = person.locations[-1]
+        # The current address (no end date) if any, else the latest one.
+        loc = max(person.locations, key=lambda x: (not x.until, x.until, x.since))
         lines.append(f"LAST KNOWN LOCATION/{loc.address}, {loc.city}, {loc.state}")
     if person.remarks:
         lines.append(f"REMARKS/{person.remarks}")

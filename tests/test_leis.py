@@ -286,6 +286,12 @@ def test_iar_by_name_and_mmddyy_dob(store: LeisStore) -> None:
     lines_ok(text)
 
 
+def test_iar_names_the_current_location_and_latest_contact(store: LeisStore) -> None:
+    lines = store.iar_text({"ARN": "098765432"}).split("\n")
+    assert "LAST KNOWN LOCATION/500 S CONGRESS AVE, AUSTIN, TX" in lines
+    assert "LAST DHS CONTACT/20130402 USCIS APPLICATION EL PASO FIELD OFFICE, TX" in lines
+
+
 def test_iar_by_arn_wins_over_name(store: LeisStore) -> None:
     person = store.find_for_iaq({"NAM": "DOE,JOHN", "DOB": "19700101", "ARN": "12345678"})
     assert person is not None and person.din == "D000000002"
@@ -386,6 +392,7 @@ def test_bad_rows_are_all_reported_and_nothing_is_loaded(tmp_path: Path) -> None
         assert "line 7: identifiers.SOC[0]: must be 9 digits" in problems
         assert problems[7].startswith("line 8: contacts[0].component: must be one of ICE")
         assert problems[8] == "line 9: colour: unknown field"
+        assert info.value.lines == (2, 3, 4, 5, 6, 7, 8, 9, 10)
         # Nothing half-loaded: not even the good first row.
         assert s.count() == before
         assert s.get("T000000001") is None

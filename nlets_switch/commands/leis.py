@@ -75,7 +75,7 @@ def _load(args: argparse.Namespace) -> int:
         # Check the file before building anything, so a bad file costs nothing.
         leis.parse_load_file(file)
     except leis.LeisLoadError as e:
-        print(f"{file}: {len(e.problems)} bad row(s), nothing loaded:", file=sys.stderr)
+        print(f"{file}: {len(e.lines)} bad row(s), nothing loaded:", file=sys.stderr)
         for problem in e.problems:
             print(f"  {problem}", file=sys.stderr)
         return 1
