@@ -24,7 +24,7 @@ import sqlite3
 import ssl
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -533,6 +533,10 @@ class Switch:
         self._next_expiry = 0.0
         self.expiry_interval = 5.0
         self.started = asyncio.Event()
+        #: Plug-ins (local services) start after the journal and before the
+        #: listeners, and stop before the journal closes; see nlets_switch.app.
+        self.on_start: list[Callable[[], Awaitable[None]]] = []
+        self.on_stop: list[Callable[[], Awaitable[None]]] = []
 
     # -- life cycle -------------------------------------------------------
 
@@ -542,6 +546,8 @@ class Switch:
         conn = self.journal.open()
         self._msg_id, self._dlv_id, self._counters = _recover(conn)
         self.journal.start(loop)
+        for hook in self.on_start:
+            await hook()
         for lst in self.config.listeners:
             ctx = self.ssl_context(lst)
             server = await asyncio.start_server(
@@ -573,6 +579,9 @@ class Switch:
         conns = list(self.connections)
         for c in conns:
             c.closing = True
+        for hook in self.on_stop:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(hook(), 10)
         # Every message read so far gets its A (custody is taken) before links close.
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.journal.barrier(), 10)
