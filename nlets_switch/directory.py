@@ -89,6 +89,9 @@ class Directory:
             ct = self._ct.get(address)
             return Target(ct.ori, ct.ori, ct, address) if ct is not None else None
         if kind == ORI:
+            if address == SWITCH_ORI:
+                # Answers to the switch's own inquiries (the NL fan-out, part 5).
+                return Target(SWITCH_ORI, SWITCH_ORI, SWITCH_ENTRY, address)
             e = self._by_ori.get(address)
             if e is not None and e.signs_on:
                 return Target(e.ori, e.ori, e, address)
