@@ -439,7 +439,9 @@ def config_from_dict(raw: Any, source: str = "(dict)",
     data_dir = Path(str(sw.get("data_dir", "nlets-data")))
     limits = _limits(p, raw.get("limits"))
     hold = _hold(p, raw.get("hold"))
-    entries = _entries(p, raw.get("links"))
+    # Without a `links` section the directory is the demo world's (part 8), so a
+    # file can change limits or hold rules and keep the ORIs everyone knows.
+    entries = _entries(p, raw["links"]) if "links" in raw else _demo_entries()
     for name, checker in SECTION_CHECKERS.items():
         if name in raw:
             for problem in checker(raw[name]):
