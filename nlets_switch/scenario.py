@@ -675,13 +675,13 @@ class _Run:
             if not ans.ok and not s.opts.get("_nak"):
                 raise StepFailed(f"{where}: the switch answered N {ans.text!r}, expected A")
         elif op == "expect-nak":
-            ans = self.answers.pop(s.conn) if s.conn in self.answers else None
-            if ans is None or ans.ok:
+            last = self.answers.pop(s.conn) if s.conn in self.answers else None
+            if last is None or last.ok:
                 raise StepFailed(f"{where}: the last send was answered "
-                                 f"{'A' if ans else 'nothing'}, expected N")
-            if s.template is not None and s.template.match(ans.text, self.values) is None:
+                                 f"{'A' if last else 'nothing'}, expected N")
+            if s.template is not None and s.template.match(last.text, self.values) is None:
                 raise StepFailed(f"{where}: N text differs",
-                                 s.template.explain(ans.text, self.values))
+                                 s.template.explain(last.text, self.values))
         elif op == "expect":
             await self._expect(s, timeout, where)
         elif op == "expect-nothing":
