@@ -14,7 +14,7 @@ import ssl
 from dataclasses import dataclass
 
 from nlets_switch import frames as fr
-from nlets_switch.errors import NletsError
+from nlets_switch.errors import FrameError, NletsError
 
 
 class SignOnError(NletsError):
@@ -97,7 +97,7 @@ class Client:
                 if self._buf.failed:
                     self.close_reason = "framing error"
                     break
-        except (ConnectionError, OSError, fr.FrameError) as e:
+        except (ConnectionError, OSError, FrameError) as e:
             self.close_reason = type(e).__name__
         finally:
             self.closed.set()

@@ -67,7 +67,7 @@ class Limits:
     heartbeat_interval: float = 30.0  # part 1: idle time before the switch sends H
     heartbeat_timeout: float = 10.0   # part 1: time to answer H
     signon_timeout: float = 10.0     # time allowed to sign on after connecting
-    max_queued: int = 1_000          # deliveries kept in memory per link; the rest wait in the journal
+    max_queued: int = 1_000          # deliveries in memory per link; the rest wait in the journal
     max_inflight: int = 256          # messages a link may have awaiting custody
 
 
@@ -234,7 +234,8 @@ def _limits(p: _Problems, raw: Any) -> Limits:
             values[k] = int(got) if integer else got
     limits = Limits(**values)
     if limits.max_message > limits.max_frame - 5:
-        p.add("limits.max_message", f"must be at most limits.max_frame - 5 ({limits.max_frame - 5})")
+        p.add("limits.max_message",
+              f"must be at most limits.max_frame - 5 ({limits.max_frame - 5})")
     return limits
 
 
@@ -267,9 +268,22 @@ def _listeners(p: _Problems, raw: Any, listen: Any) -> tuple[Listener, ...]:
             p.add(f"{path}.no_credential", "expected loopback, any or never")
             nc = "loopback"
         tls = item.get("tls")
-        if tls is not None and not isinstance(tls, dict):
-            p.add(f"{path}.tls", "expected a mapping (ca, cert, key, crl, require_client_cert)")
-            tls = None
+        if tls is not None:
+            if not isinstance(tls, dict):
+                p.add(f"{path}.tls", "expected a mapping (ca, cert, key, crl, "
+                      "require_client_cert)")
+                tls = None
+            else:
+                for k in sorted(set(tls) - {"ca", "cert", "key", "crl", "require_client_cert"}):
+                    p.add(f"{path}.tls.{k}", "unknown key (known: ca, cert, key, crl, "
+                          "require_client_cert)")
+                for k in ("ca", "cert", "key", "crl"):
+                    v = tls.get(k)
+                    if v is None and k != "crl":
+                        p.add(f"{path}.tls.{k}", "missing (a PEM file; `nlets-switch pki init` "
+                              "makes them)")
+                    elif v is not None and not Path(str(v)).is_file():
+                        p.add(f"{path}.tls.{k}", f"no such file: {v}")
         out.append(Listener(host, port, nc, tls))
     return tuple(out)
 

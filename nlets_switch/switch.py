@@ -259,6 +259,8 @@ class Link(Endpoint):
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self.peer_host = peer[0] if isinstance(peer, tuple) else ""
         self.buffer = fr.FrameBuffer(switch.config.limits.max_frame)
+        #: ORIs named by the TLS client certificate; None on plain TCP.
+        self.cert_oris: set[str] | None = None
         self.inflight = 0
         self.custody_free = asyncio.Event()
         self.custody_free.set()
@@ -529,6 +531,7 @@ class Switch:
         self._counters: dict[str, int] = {}
         self._stamp_cache: tuple[int, str] = (-1, "")
         self._sweeper: asyncio.Task[None] | None = None
+        self._tls: dict[str, Any] = {}
         self._accepting = True
         self._next_expiry = 0.0
         self.expiry_interval = 5.0
@@ -549,10 +552,10 @@ class Switch:
         for hook in self.on_start:
             await hook()
         for lst in self.config.listeners:
-            ctx = self.ssl_context(lst)
+            self.tls_cache(lst)
             server = await asyncio.start_server(
                 functools.partial(self._on_connect, lst), lst.host, lst.port,
-                ssl=ctx, reuse_address=True, limit=_READ_SIZE)
+                reuse_address=True, limit=_READ_SIZE)
             self.servers.append(server)
             for s in server.sockets:
                 name = s.getsockname()
@@ -563,13 +566,26 @@ class Switch:
         log.info("listening", addresses=[f"{h}:{p}" for h, p in self.addresses],
                  journal=str(self.journal.path), oris=len(self.directory))
 
-    def ssl_context(self, lst: Listener) -> ssl.SSLContext | None:
-        """The TLS context of a listener, or None for plain TCP."""
+    def tls_cache(self, lst: Listener) -> Any:
+        """The TLS context cache of a listener (PROTOCOL part 7), or None for plain TCP.
+
+        The context is taken per connection (``start_tls``) from a cache that
+        rebuilds it when the CA, certificate, key or CRL file changes, so a
+        revocation applies without a restart.
+        """
         if not lst.tls:
             return None
-        from nlets_switch import pki  # TLS is optional; keep start-up light without it
+        cache = self._tls.get(lst.address)
+        if cache is None:
+            from nlets_switch import pki  # TLS is optional; keep start-up light without it
 
-        return pki.listener_ssl_context(lst.tls)
+            t = lst.tls
+            files = pki.TlsFiles(Path(t["ca"]), Path(t["cert"]), Path(t["key"]),
+                                 Path(t["crl"]) if t.get("crl") else None)
+            cache = pki.ServerContextCache(files, bool(t.get("require_client_cert", True)))
+            cache.context()  # fail at start-up, not at the first connection
+            self._tls[lst.address] = cache
+        return cache
 
     async def stop(self) -> None:
         """Graceful stop: no new links, finish custody and writing, close links."""
@@ -610,26 +626,57 @@ class Switch:
         if not self._accepting:
             writer.close()
             return
-        link = Link(self, reader, writer, lst)
-        self.connections.add(link)
         task = asyncio.current_task()
         if task is not None:
-            self._tasks.add(task)  # type: ignore[arg-type]
-        link.log.debug("connected")
+            self._tasks.add(task)
         try:
-            await link.run()
+            cert_oris: set[str] | None = None
+            cache = self.tls_cache(lst)
+            if cache is not None:
+                cert_oris = await self._handshake(lst, writer, cache)
+                if cert_oris is None:
+                    return
+            link = Link(self, reader, writer, lst)
+            link.cert_oris = cert_oris
+            self.connections.add(link)
+            link.log.debug("connected", tls=cert_oris is not None)
+            try:
+                await link.run()
+            finally:
+                self.connections.discard(link)
         finally:
-            self.connections.discard(link)
             if task is not None:
-                self._tasks.discard(task)  # type: ignore[arg-type]
+                self._tasks.discard(task)
+
+    async def _handshake(self, lst: Listener, writer: asyncio.StreamWriter,
+                         cache: Any) -> set[str] | None:
+        """TLS on an accepted connection; the ORIs its client certificate names."""
+        from nlets_switch import pki
+
+        peer = writer.get_extra_info("peername")
+        try:
+            async with asyncio.timeout(self.config.limits.signon_timeout):
+                await writer.start_tls(cache.context())
+        except (ssl.SSLError, ConnectionError, OSError, TimeoutError) as e:
+            # Refused certificates (unknown CA, revoked, none) end here: audited.
+            self.audit("sign_on", "", "failure", peer=str(peer), reason=f"tls: {type(e).__name__}")
+            log.info("tls_handshake_failed", peer=str(peer), error=type(e).__name__)
+            writer.close()
+            return None
+        return pki.peer_oris(writer.get_extra_info("ssl_object"))
 
     async def authenticate(self, link: Link, entry: Entry, credential: str | None) -> bool:
-        """Whether ``link`` may sign on as ``entry`` (credential or loopback rule)."""
+        """Whether ``link`` may sign on as ``entry`` (certificate, credential, loopback rule)."""
+        if link.cert_oris is not None and entry.ori not in link.cert_oris:
+            # PROTOCOL part 7: the certificate's CN or a SAN must be the ORI signing on.
+            return False
         if entry.credential is not None:
             if credential is None:
                 return False
             # scrypt is deliberately slow: keep it off the event loop.
             return await asyncio.to_thread(verify_credential, credential, entry.credential)
+        if link.cert_oris:
+            return True  # the client certificate is the credential
         rule = link.listener.no_credential
         return rule == "any" or (rule == "loopback" and is_loopback(link.peer_host))
 

@@ -58,10 +58,9 @@ def serve(args: argparse.Namespace) -> int:
     try:
         import uvloop  # optional extra: faster event loop
 
-        runner = uvloop.run
+        return uvloop.run(_serve(cfg))
     except ImportError:
-        runner = asyncio.run
-    return runner(_serve(cfg))
+        return asyncio.run(_serve(cfg))
 
 
 async def _serve(cfg: object) -> int:

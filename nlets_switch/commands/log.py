@@ -1,0 +1,303 @@
+"""``nlets-switch log``: search, show and export the message log (see docs/records.md).
+
+::
+
+    nlets-switch log search [--ori ORI] [--key MKE] [--control CTL] [--since T] [--until T]
+                            [--text TEXT] [--limit N] [--json]
+    nlets-switch log show ID [--text] [--json]
+    nlets-switch log export [--format jsonl|csv] [--out FILE] [--text] [--progress] [filters]
+
+They read the journal through a read-only connection, so they work while the
+switch runs, and each use is recorded in the audit trail as ``log_access``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import getpass
+import json
+import sqlite3
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from nlets_switch import audit, msglog
+from nlets_switch.commands._common import SubParsers, add_config_args, config_or_exit
+from nlets_switch.config import Config
+from nlets_switch.errors import ConfigError
+from nlets_switch.journal import connect
+
+EPILOG = """times (--since, --until): 30m, 1h, 2d, 1w (that long ago), 2024-01-02 (a day:
+--since takes its start, --until its end), or 2024-01-02T12:00[:SS][+HH:MM|Z]
+(without an offset: the switch's time zone).
+
+examples:
+  nlets-switch log search --ori AZNLETS20 --since 1h
+  nlets-switch log search --key DQ --control DQ0001 --json
+  nlets-switch log search --text SMITH --since 2024-01-01 --until 2024-01-31
+  nlets-switch log show 1042 --text
+  nlets-switch log export --format csv --since 2d --out last-two-days.csv
+
+exit status: 0 found (or exported), 1 nothing found / no such message, 2 error.
+"""
+
+_PROGRESS_MIN = 1000  # rows: smaller exports finish before a bar would be useful
+
+
+def _filters(p: argparse.ArgumentParser, default_limit: int | None) -> None:
+    p.add_argument("--ori", help="messages sent by, or delivered to, this ORI")
+    p.add_argument("--key", help="message key (DQ, RQ, AM, ...)")
+    p.add_argument("--control", help="control field (the *CONTROL of the header)")
+    p.add_argument("--since", metavar="TIME", help="received at or after (e.g. 1h, 2024-01-02)")
+    p.add_argument("--until", metavar="TIME", help="received at or before")
+    p.add_argument("--text", dest="search_text", metavar="TEXT",
+                   help="text contained in the message (case-insensitive)")
+    p.add_argument("--limit", type=int, default=default_limit,
+                   help=f"most messages (default {default_limit or 'all'})")
+
+
+def register(sub: SubParsers) -> None:
+    """Add ``log`` with ``search``, ``show`` and ``export``."""
+    p = sub.add_parser("log", help="search, show and export the message log",
+                       description="The message log (Nlets' RAND): every message the switch "
+                       "took, with its deliveries. Works while the switch runs.",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    lsub = p.add_subparsers(dest="log_command", metavar="COMMAND")
+    p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
+
+    s = lsub.add_parser("search", help="list messages matching criteria (newest first)",
+                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _filters(s, msglog.DEFAULT_LIMIT)
+    s.add_argument("--json", action="store_true", help="one JSON object per line")
+    add_config_args(s)
+    s.set_defaults(func=search_cmd)
+
+    sh = lsub.add_parser("show", help="one message and what became of it")
+    sh.add_argument("id", type=int, help="message id (as log search lists it)")
+    sh.add_argument("--text", action="store_true", help="include the message text")
+    sh.add_argument("--json", action="store_true", help="as JSON")
+    add_config_args(sh)
+    sh.set_defaults(func=show_cmd)
+
+    e = lsub.add_parser("export", help="write messages as JSON lines or CSV (oldest first)",
+                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _filters(e, None)
+    e.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    e.add_argument("--out", "-o", metavar="FILE", help="write here (default: standard output)")
+    e.add_argument("--with-text", action="store_true",
+                   help="include each message's text (criminal-justice information)")
+    e.add_argument("--progress", action="store_true",
+                   help="show a progress bar on standard error even when it is not a terminal")
+    add_config_args(e)
+    e.set_defaults(func=export_cmd)
+
+
+# --------------------------------------------------------------------------
+
+
+def _open(cfg: Config) -> sqlite3.Connection | None:
+    path = Path(cfg.data_dir) / "journal.sqlite"
+    if not path.exists():
+        print(f"log: no journal at {path} (has the switch run with this --data-dir?)",
+              file=sys.stderr)
+        return None
+    return connect(path, readonly=True)
+
+
+def _query(args: argparse.Namespace, cfg: Config) -> msglog.Query:
+    now = time.time()
+    return msglog.Query(
+        ori=args.ori.upper() if args.ori else None,
+        key=args.key.upper() if args.key else None,
+        control=args.control,
+        since=msglog.parse_when(args.since, now, cfg.tz) if args.since else None,
+        until=msglog.parse_when(args.until, now, cfg.tz, end_of_day=True) if args.until else None,
+        text=args.search_text, limit=args.limit)
+
+
+def _record_access(cfg: Config, command: str, outcome: str, **detail: Any) -> None:
+    """Audit the use of the log (CJIS 5.4.1.1: log access); never blocks the command."""
+    path = Path(cfg.data_dir) / "journal.sqlite"
+    try:
+        key = audit.load_key(cfg)
+        assert key is not None
+        audit.record_now(path, key, "log_access", _user(), outcome, "cli",
+                         {"command": command, **detail})
+    except (OSError, sqlite3.Error, ConfigError, ValueError) as e:
+        print(f"log: warning: could not write the audit record: {e}", file=sys.stderr)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "?"
+
+
+def _criteria(q: msglog.Query) -> dict[str, Any]:
+    # What was searched is recorded, but not the searched-for text: that can be CJI.
+    return {"ori": q.ori, "key": q.key, "control": q.control, "since": msglog.iso(q.since),
+            "until": msglog.iso(q.until), "text_search": q.text is not None, "limit": q.limit}
+
+
+def _prepare(args: argparse.Namespace) -> tuple[Config, msglog.Query] | int:
+    cfg = config_or_exit(args)
+    if cfg is None:
+        return 2
+    try:
+        return cfg, _query(args, cfg)
+    except ValueError as e:
+        print(f"log: {e}", file=sys.stderr)
+        return 2
+
+
+def _local(iso_text: str | None, cfg: Config) -> str:
+    if not iso_text:
+        return ""
+    from datetime import datetime
+
+    dt = datetime.fromisoformat(iso_text.replace("Z", "+00:00")).astimezone(cfg.tz)
+    return dt.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _table(rows: list[dict[str, Any]], cfg: Config, out: TextIO) -> None:
+    head = ("ID", f"RECEIVED ({cfg.timezone})", "KEY", "FROM", "TO", "CTL", "STATUS",
+            "DELIVERIES")
+    lines = [head]
+    for r in rows:
+        dl = ", ".join(f"{d['receiver']} {d['state']}" for d in r["deliveries"]) or "-"
+        lines.append((str(r["id"]), _local(r["received_at"], cfg), r["key"] or "?",
+                      r["origin"] or r["link"], ",".join(r["destinations"]) or "-",
+                      r["control"] or "-",
+                      r["status"] + (f" {r['reason']}" if r["reason"] else ""), dl))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head) - 1)]
+    for line in lines:
+        out.write("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=False)) +
+                  "  " + line[-1] + "\n")
+
+
+def search_cmd(args: argparse.Namespace) -> int:
+    """``log search``."""
+    prep = _prepare(args)
+    if isinstance(prep, int):
+        return prep
+    cfg, q = prep
+    conn = _open(cfg)
+    if conn is None:
+        return 2
+    with contextlib.closing(conn):
+        rows = msglog.search(conn, q)
+    _record_access(cfg, "search", "success", found=len(rows), **_criteria(q))
+    if args.json:
+        for r in rows:
+            print(json.dumps(r))
+    elif rows:
+        _table(rows, cfg, sys.stdout)
+        print(f"{len(rows)} message(s)" + (" (limit reached; use --limit)"
+                                           if q.limit is not None and len(rows) >= q.limit
+                                           else ""), file=sys.stderr)
+    else:
+        print("no messages found", file=sys.stderr)
+    return 0 if rows else 1
+
+
+def show_cmd(args: argparse.Namespace) -> int:
+    """``log show ID``."""
+    cfg = config_or_exit(args)
+    if cfg is None:
+        return 2
+    conn = _open(cfg)
+    if conn is None:
+        return 2
+    with contextlib.closing(conn):
+        msg = msglog.get(conn, args.id, with_text=args.text)
+    _record_access(cfg, "show", "success" if msg else "not_found", msg_id=args.id,
+                   with_text=bool(args.text))
+    if msg is None:
+        print(f"log: no message {args.id}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(msg, indent=2))
+        return 0
+    out = sys.stdout
+    out.write(f"message {msg['id']}: {msg['key']} from {msg['origin'] or msg['link']} "
+              f"(link {msg['link']}, input {msg['input_no']:05d})\n")
+    out.write(f"  received   {_local(msg['received_at'], cfg)} {cfg.timezone}\n")
+    out.write(f"  to         {','.join(msg['destinations']) or '-'}\n")
+    if msg["control"]:
+        out.write(f"  control    *{msg['control']}\n")
+    out.write(f"  status     {msg['status']}" + (f": {msg['reason']}" if msg["reason"] else "")
+              + "\n")
+    if msg["reply_to"]:
+        out.write(f"  about      message {msg['reply_to']}\n")
+    for d in msg["deliveries"]:
+        times = ", ".join(f"{k.removesuffix('_at')} {_local(d[k], cfg)}"
+                          for k in ("created_at", "sent_at", "done_at", "expires_at")
+                          if d[k] and (k != "expires_at" or d["open"]))
+        out.write(f"  delivery   {d['receiver']} via {d['link']} #{d['output_no']:05d}: "
+                  f"{d['state']} ({times})\n")
+    for c in msg["caused"]:
+        states = ", ".join(f"{x['receiver']} {x['state']}" for x in c["deliveries"])
+        out.write(f"  caused     {c['key']} {c['id']} to {c['receiver']}: {c['code']} "
+                  f"[{states}]\n")
+    if args.text:
+        out.write("  text\n")
+        for line in msg["text"].splitlines():
+            out.write(f"    {line}\n")
+    return 0
+
+
+class ProgressBar:
+    """``progress(done, total)`` drawing ``[#####.....]  45%  4500/10000`` on a stream."""
+
+    def __init__(self, stream: TextIO, width: int = 30) -> None:
+        self.stream = stream
+        self.width = width
+        self.drawn = False
+
+    def __call__(self, done: int, total: int) -> None:
+        """Redraw the bar."""
+        frac = done / total if total else 1.0
+        n = int(frac * self.width)
+        self.stream.write(f"\rexporting [{'#' * n}{'.' * (self.width - n)}] {frac:4.0%}  "
+                          f"{done}/{total}")
+        self.stream.flush()
+        self.drawn = True
+
+    def finish(self) -> None:
+        """End the bar's line."""
+        if self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def export_cmd(args: argparse.Namespace) -> int:
+    """``log export``."""
+    prep = _prepare(args)
+    if isinstance(prep, int):
+        return prep
+    cfg, q = prep
+    conn = _open(cfg)
+    if conn is None:
+        return 2
+    with contextlib.closing(conn):
+        total = msglog.count(conn, q)
+        bar: ProgressBar | None = None
+        if args.progress or (sys.stderr.isatty() and total >= _PROGRESS_MIN):
+            bar = ProgressBar(sys.stderr)
+        try:
+            out_cm: Any = (open(args.out, "w", encoding="utf-8", newline="") if args.out
+                           else contextlib.nullcontext(sys.stdout))
+        except OSError as e:
+            print(f"log: cannot write {args.out}: {e.strerror}", file=sys.stderr)
+            return 2
+        with out_cm as out:
+            n = msglog.export(conn, q, args.format, out, bar, with_text=args.with_text)
+        if bar is not None:
+            bar.finish()
+    _record_access(cfg, "export", "success", exported=n, format=args.format,
+                   with_text=bool(args.with_text), **_criteria(q))
+    print(f"exported {n} message(s)" + (f" to {args.out}" if args.out else ""), file=sys.stderr)
+    return 0
