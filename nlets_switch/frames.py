@@ -73,7 +73,7 @@ class FrameBuffer:
     :attr:`failed` is then true and the next call raises.
     """
 
-    __slots__ = ("_buf", "_broken", "max_frame")
+    __slots__ = ("_broken", "_buf", "max_frame")
 
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
         self.max_frame = max_frame

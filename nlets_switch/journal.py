@@ -218,7 +218,7 @@ class Journal:
                     r = op(conn)
                     conn.execute("COMMIT")
                     results.append((done, r, None))
-                except Exception as e:  # noqa: BLE001 - reported to the op's owner
+                except Exception as e:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
                     results.append((done, None, e))

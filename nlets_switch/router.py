@@ -19,7 +19,6 @@ from nlets_switch.errors import ErCode, MessageError, SmCode
 from nlets_switch.message import Message, address_kind
 from nlets_switch.schema import HoldRule, KeySchema, SchemaSet
 
-
 #: How long an undelivered message waits when its key's rule names no time.
 DEFAULT_EXPIRE_S = 86_400
 
