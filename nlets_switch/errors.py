@@ -111,6 +111,14 @@ class SwitchBusy(LinkError):
     close = False
 
 
+class TooManyConnections(LinkError):
+    """Past the configured connections in all or per peer address."""
+
+    code = 6
+    text = "TOO MANY CONNECTIONS"
+    close = True
+
+
 # --------------------------------------------------------------------------
 # Message level (PROTOCOL part 4): answered with an ER message.
 # --------------------------------------------------------------------------
