@@ -1,0 +1,142 @@
+"""ICE LESC and DHS LEIS (``VTICE0900``, address ``AX``; PROTOCOL part 5).
+
+* ``IAQ``: an ``AM`` whose text starts with ``ACK`` at once, then, after
+  ``delay_s`` (default 2), an ``IAR`` saying what the DHS data holds.
+* ``GPQ``: a ``GPR`` with the summary (one line per person, ``DIN/`` first,
+  best match first, at most ``limit`` lines and a line saying so when
+  reached) or ``NO RECORD``; with ``DIN/`` the full record.
+
+The data set (:mod:`nlets_switch.leis`) is built on first start in
+``<data_dir>/leis.sqlite`` in a worker thread, logging progress when it
+takes more than a second. Inquiries that arrive meanwhile wait for it.
+
+Configuration ``services.leis``: ``delay_s``, ``seed``, ``persons``, ``limit``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final
+
+from nlets_switch.adapter import API_VERSION, Context, Inquiry
+from nlets_switch.config import LESC_ORI
+from nlets_switch.directory import Directory
+from nlets_switch.errors import MessageError
+from nlets_switch.leis import DB_NAME, DEFAULT_LIMIT, LeisStore
+
+DEFAULTS: Final[Mapping[str, Any]] = {"delay_s": 2.0, "seed": 1, "persons": 10_000,
+                                      "limit": DEFAULT_LIMIT}
+_RANGES: Final[Mapping[str, tuple[float, float, bool]]] = {
+    "delay_s": (0, 3600, False), "seed": (0, 2**31, True), "persons": (0, 2_000_000, True),
+    "limit": (1, 500, True),
+}
+
+
+def check_leis_config(section: Mapping[str, Any]) -> list[str]:
+    """Problems of ``services.leis`` (paths relative to the section)."""
+    out = []
+    for k, v in section.items():
+        if k not in _RANGES:
+            out.append(f"{k}: unknown key (known: enabled, {', '.join(_RANGES)})")
+            continue
+        lo, hi, integer = _RANGES[k]
+        ok = isinstance(v, int) if integer else isinstance(v, int | float)
+        if isinstance(v, bool) or not ok:
+            out.append(f"{k}: expected {'a whole number' if integer else 'a number'}, got {v!r}")
+        elif not lo <= v <= hi:
+            out.append(f"{k}: must be between {lo:g} and {hi:g}, got {v}")
+    return out
+
+
+class LeisAdapter:
+    """The ``AX`` responder: answers ``IAQ`` and ``GPQ`` as ``VTICE0900``."""
+
+    API_VERSION = API_VERSION
+    name = "leis"
+    version = "1.0"
+    keys = frozenset({"IAQ", "GPQ"})
+    schema_dirs: tuple[Path, ...] = ()
+
+    def __init__(self) -> None:
+        self.store: LeisStore | None = None
+        self._ready: asyncio.Task[LeisStore] | None = None
+        self.delay_s = float(DEFAULTS["delay_s"])
+        self.limit = int(DEFAULTS["limit"])
+
+    def check_config(self, section: Mapping[str, Any]) -> list[str]:
+        """See :func:`check_leis_config`."""
+        return check_leis_config(section)
+
+    def oris(self, directory: Directory, section: Mapping[str, Any]) -> tuple[str, ...]:
+        """``VTICE0900`` when the directory has it (PROTOCOL part 8)."""
+        return (LESC_ORI,) if directory.entry(LESC_ORI) is not None else ()
+
+    async def start(self, ctx: Context) -> None:
+        """Start building (or opening) the data set in a worker thread."""
+        cfg = {**DEFAULTS, **{k: v for k, v in ctx.config.items() if k in DEFAULTS}}
+        self.delay_s = float(cfg["delay_s"])
+        self.limit = int(cfg["limit"])
+        path = ctx.data_dir / DB_NAME
+        loop = asyncio.get_running_loop()
+        started = time.monotonic()
+        last = [started]
+
+        def progress(done: int, total: int) -> None:
+            # Runs on the worker thread: only the (thread-safe) logger call.
+            now = time.monotonic()
+            if now - started > 1.0 and (now - last[0] > 1.0 or done >= total):
+                last[0] = now
+                ctx.log.info("leis_building", done=done, total=total)
+
+        def build() -> LeisStore:
+            return LeisStore.open(path, seed=int(cfg["seed"]), persons=int(cfg["persons"]),
+                                  progress=progress)
+
+        async def opened() -> LeisStore:
+            store = await asyncio.to_thread(build)
+            self.store = store
+            ctx.log.info("leis_ready", persons=store.count(),
+                         seconds=round(time.monotonic() - started, 2))
+            return store
+
+        self._ready = loop.create_task(opened(), name="leis-open")
+
+    async def _store(self) -> LeisStore:
+        if self.store is not None:
+            return self.store
+        assert self._ready is not None, "start() first"
+        return await asyncio.shield(self._ready)
+
+    async def handle(self, ctx: Context, inquiry: Inquiry) -> None:
+        """IAQ: ACK now and IAR later; GPQ: GPR."""
+        if inquiry.key == "IAQ":
+            await ctx.answer(inquiry.reply(
+                "AM", f"ACK IAQ RECEIVED BY ICE LESC {LESC_ORI}\n"
+                      "AN IAR WILL FOLLOW"))
+            store = await self._store()
+            if self.delay_s:
+                await asyncio.sleep(self.delay_s)
+            text = await asyncio.to_thread(store.iar_text, inquiry.fields)
+            await ctx.answer(inquiry.reply("IAR", text))
+        elif inquiry.key == "GPQ":
+            store = await self._store()
+            try:
+                text = await asyncio.to_thread(store.gpq_text, inquiry.fields, self.limit)
+            except MessageError as e:
+                # Only the switch sends ER (part 4): LESC says why in its GPR.
+                text = f"GPQ REJECTED\n{e.code.wire}\n{e.detail}".rstrip()
+            await ctx.answer(inquiry.reply("GPR", text))
+
+    async def stop(self) -> None:
+        """Close the data set (after a build still running, if any)."""
+        if self._ready is not None and not self._ready.done():
+            try:
+                await self._ready
+            except Exception:  # the build failed: nothing to close
+                pass
+        if self.store is not None:
+            self.store.close()
+            self.store = None

@@ -1,0 +1,121 @@
+"""Simulated states (PROTOCOL part 6): the switch answers for states with no real terminal.
+
+Every control terminal of the directory marked ``simulated`` (every US state
+and DC without a configured control terminal) answers ``DQ``->``DR``,
+``KQ``->``KR``, ``RQ``->``RR``, ``IQ``->``IR``, ``FQ``->``FR`` and
+``AQ``->``AR`` from :mod:`nlets_switch.statedata`, addressed to the inquirer
+and echoing its control field.
+
+Configuration ``services.states``:
+
+* ``simulate``: ``all`` (default), ``none``, or a list of state codes (a
+  subset of the simulated ones);
+* ``latency_ms``: wait this long before answering (default 0);
+* ``no_answer``: the share of inquiries left unanswered, 0.0 to 1.0
+  (default 0). The draw is deterministic: a hash of the seed, the
+  answering ORI, the key and the text, so the same inquiry to the same state
+  always does the same thing and an integrator can reproduce a time-out;
+* ``seed``: the data set's seed (default 1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final
+
+from nlets_switch.adapter import API_VERSION, Context, Inquiry
+from nlets_switch.directory import Directory
+from nlets_switch.statedata import INQUIRY_KEYS, STATES, StateData, response_key
+
+_KNOWN: Final = ("simulate", "latency_ms", "no_answer", "seed")
+
+
+def check_states_config(section: Mapping[str, Any]) -> list[str]:
+    """Problems of ``services.states`` (paths relative to the section)."""
+    out = []
+    for k in sorted(set(section) - set(_KNOWN)):
+        out.append(f"{k}: unknown key (known: enabled, {', '.join(_KNOWN)})")
+    sim = section.get("simulate", "all")
+    if isinstance(sim, list):
+        for i, s in enumerate(sim):
+            if s not in STATES:
+                out.append(f"simulate[{i}]: not a US state or DC code: {s!r}")
+    elif sim not in ("all", "none"):
+        out.append(f"simulate: expected all, none or a list of state codes, got {sim!r}")
+    lat = section.get("latency_ms", 0)
+    if isinstance(lat, bool) or not isinstance(lat, int | float) or not 0 <= lat <= 600_000:
+        out.append(f"latency_ms: expected a number from 0 to 600000, got {lat!r}")
+    na = section.get("no_answer", 0.0)
+    if isinstance(na, bool) or not isinstance(na, int | float) or not 0 <= na <= 1:
+        out.append(f"no_answer: expected a share from 0.0 to 1.0, got {na!r}")
+    seed = section.get("seed", 1)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        out.append(f"seed: expected a whole number, got {seed!r}")
+    return out
+
+
+class StatesAdapter:
+    """Answers the state inquiries as every simulated control terminal."""
+
+    API_VERSION = API_VERSION
+    name = "states"
+    version = "1.0"
+    keys = INQUIRY_KEYS
+    schema_dirs: tuple[Path, ...] = ()
+
+    def __init__(self) -> None:
+        self.seed = 1
+        self.latency_s = 0.0
+        self.no_answer = 0.0
+
+    def check_config(self, section: Mapping[str, Any]) -> list[str]:
+        """See :func:`check_states_config`."""
+        return check_states_config(section)
+
+    def oris(self, directory: Directory, section: Mapping[str, Any]) -> tuple[str, ...]:
+        """The simulated control terminals, narrowed by ``simulate``."""
+        sim = section.get("simulate", "all")
+        if sim == "none":
+            return ()
+        wanted = set(sim) if isinstance(sim, list) else None
+        out = []
+        for state in directory.states():
+            ct = directory.control_terminal(state)
+            if ct is None or not ct.simulated or state not in STATES:
+                continue
+            if wanted is None or state in wanted:
+                out.append(ct.ori)
+        return tuple(out)
+
+    async def start(self, ctx: Context) -> None:
+        """Read the settings; each state's data is built on its first inquiry."""
+        self.seed = int(ctx.config.get("seed", 1))
+        self.latency_s = float(ctx.config.get("latency_ms", 0)) / 1000.0
+        self.no_answer = float(ctx.config.get("no_answer", 0.0))
+
+    def silent(self, inquiry: Inquiry) -> bool:
+        """Whether this inquiry goes unanswered (deterministic ``no_answer`` draw)."""
+        if self.no_answer <= 0:
+            return False
+        draw = random.Random(
+            f"{self.seed}|{inquiry.receiver}|{inquiry.key}|{inquiry.text}").random()
+        return draw < self.no_answer
+
+    async def handle(self, ctx: Context, inquiry: Inquiry) -> None:
+        """Answer from the state's synthetic files, as the ORI it was sent to."""
+        state = inquiry.receiver[:2]
+        if state not in STATES or self.silent(inquiry):
+            return
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
+        # Building a state's files takes ~40 ms the first time (then cached):
+        # off the event loop.
+        data = await asyncio.to_thread(StateData.for_state, state, self.seed)
+        text = data.answer(inquiry.key, inquiry.fields)
+        await ctx.answer(inquiry.reply(response_key(inquiry.key), text))
+
+    async def stop(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,562 @@
+"""Local services: adapters hosted in the switch's process, and the NL services.
+
+* :class:`ServiceEndpoint` is one ORI answered by adapters in this process
+  (``VTICE0900`` by the LEIS adapter, every simulated control terminal by the
+  states adapter). It is a :class:`~nlets_switch.switch.Endpoint` like a TCP
+  link, so the router never knows the difference: each delivery is rendered
+  to its output text, parsed back, and given to the adapter claiming its key;
+  it counts as acknowledged when the handler is done, so at most ``window``
+  handlers run at once per ORI (PROTOCOL part 1). Keys nobody handles are
+  acknowledged and dropped.
+* :class:`NlService` is the switch's own endpoint ``NL0000000``: the
+  all-state fan-out of ``DQ``/``RQ`` to ``NL`` and the help files
+  ``SSFFFHELP``/``SSFFFUPDT`` (PROTOCOL part 5), kept in the journal database.
+* :class:`Services` starts and stops all of it with the switch
+  (``Switch.on_start``/``on_stop``; see :func:`nlets_switch.app.build_switch`).
+
+Configuration: the ``services`` section (docs/services.md)::
+
+    services:
+      nl: {gather_s: 5}
+      leis: {enabled: true, delay_s: 2, seed: 1, persons: 10000, limit: 20}
+      states: {simulate: all, latency_ms: 0, no_answer: 0.0, seed: 1}
+      <third-party adapter name>: {enabled: true, ...}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import itertools
+import re
+import sqlite3
+import textwrap
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from nlets_switch import adapter as ad
+from nlets_switch.config import register_section
+from nlets_switch.directory import Directory
+from nlets_switch.errors import AdapterError, ErCode, MessageError
+from nlets_switch.log import get_logger
+from nlets_switch.message import SWITCH_ORI, OutputMessage, er_text, help_address, parse_output
+from nlets_switch.schema import is_no_record
+from nlets_switch.switch import Endpoint, Pending, Switch
+
+log = get_logger("services")
+
+#: PROTOCOL part 5: how long the NL fan-out gathers answers, unless configured.
+DEFAULT_GATHER_S: Final = 5.0
+#: The keys the NL service fans out to every state (PROTOCOL part 5).
+FANOUT_KEYS: Final = frozenset({"DQ", "RQ"})
+#: Destinations per fan-out message (PROTOCOL part 2: DQ and RQ take at most 5).
+_FANOUT_CHUNK: Final = 5
+
+#: Help files there are on a new journal (docs/services.md).
+SEED_HELP: Final[Mapping[tuple[str, str], str]] = {
+    ("NL", "NLE"): (
+        "NLETS SWITCH EMULATOR - HELP\n"
+        "ALL-STATE INQUIRIES: SEND DQ OR RQ TO NL. EVERY STATE IS ASKED; HITS COME\n"
+        "BACK AS THEY ARRIVE, THEN A SUMMARY OF HITS, NO RECORDS AND NO ANSWERS.\n"
+        "ICE LESC AND DHS LEIS: SEND IAQ OR GPQ TO AX.\n"
+        "HELP FILES: AM TO SSFFFHELP READS FILE FFF OF STATE SS (NLNLEHELP IS THIS\n"
+        "FILE); AM TO SSFFFUPDT REPLACES IT (ORIS OF STATE SS ONLY)."
+    ),
+    ("NL", "AXS"): (
+        "ICE LESC / DHS LEIS (VTICE0900, ADDRESS AX)\n"
+        "IAQ: PUR ATN PHN NAM DOB SEX POB CUS OFF [ARN FBI SID OLN]. AN AM STARTING\n"
+        "ACK COMES AT ONCE, THE IAR LATER.\n"
+        "GPQ: NAM/LAST,FIRST [DOB/], SOC/, PPN/, ARN/, ADR/ OR DIN/. GPR LISTS ONE\n"
+        "LINE PER PERSON, EACH STARTING DIN/; A GPQ WITH DIN/ GETS THE FULL RECORD."
+    ),
+}
+
+_HELP_DDL = """
+CREATE TABLE IF NOT EXISTS help_files (
+    state TEXT NOT NULL,
+    file TEXT NOT NULL,
+    text TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    updated_by TEXT NOT NULL,
+    PRIMARY KEY (state, file)
+)
+"""
+
+
+# --------------------------------------------------------------------------
+# Configuration section
+# --------------------------------------------------------------------------
+
+
+def _number(path: str, value: Any, lo: float, hi: float, out: list[str]) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        out.append(f"{path}: expected a number, got {value!r}")
+    elif not lo <= value <= hi:
+        out.append(f"{path}: must be between {lo:g} and {hi:g}, got {value}")
+
+
+def check_section(raw: Any) -> list[str]:
+    """Problems of the ``services`` section, each as ``services.key.path: problem``."""
+    if raw is None:
+        return []
+    if not isinstance(raw, dict):
+        return ["services: expected a mapping of service name to settings"]
+    problems: list[str] = []
+    eps = {ep.name: ep for ep in ad.entry_points()}
+    for name, section in raw.items():
+        path = f"services.{name}"
+        if section is None:
+            continue
+        if not isinstance(section, dict):
+            problems.append(f"{path}: expected a mapping")
+            continue
+        if name == "nl":
+            for k in sorted(set(section) - {"gather_s"}):
+                problems.append(f"{path}.{k}: unknown key (known: gather_s)")
+            if "gather_s" in section:
+                _number(f"{path}.gather_s", section["gather_s"], 0, 600, problems)
+            continue
+        if name not in eps:
+            known = ", ".join(["nl", *sorted(eps)])
+            problems.append(f"{path}: no adapter of that name is installed (known: {known})")
+            continue
+        if "enabled" in section and not isinstance(section["enabled"], bool):
+            problems.append(f"{path}.enabled: expected true or false")
+        try:
+            loaded = ad.load_entry_point(eps[name])
+        except AdapterError as e:
+            problems.append(f"{path}: {e}")
+            continue
+        rest = {k: v for k, v in section.items() if k != "enabled"}
+        problems += [f"{path}.{p}" for p in loaded.adapter.check_config(rest)]
+    return problems
+
+
+register_section("services", check_section)
+
+
+def services_config(raw: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The ``services`` section of a configuration's raw dict (empty when absent)."""
+    section = raw.get("services") or {}
+    return section if isinstance(section, dict) else {}
+
+
+def adapter_section(raw: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    """The configuration section of adapter ``name`` (empty when absent)."""
+    section = services_config(raw).get(name) or {}
+    return section if isinstance(section, dict) else {}
+
+
+def enabled_adapters(adapters: Sequence[ad.Loaded],
+                     raw: Mapping[str, Any]) -> list[ad.Loaded]:
+    """The adapters the configuration does not switch off (``enabled: false``)."""
+    return [a for a in adapters if adapter_section(raw, a.name).get("enabled", True)]
+
+
+# --------------------------------------------------------------------------
+# Journal operations (run on the writer thread)
+# --------------------------------------------------------------------------
+
+
+def _mark_acked(conn: sqlite3.Connection, ids: list[int], at: float) -> None:
+    conn.executemany("UPDATE deliveries SET state = 'acked', done_at = ? WHERE id = ?",
+                     [(at, i) for i in ids])
+
+
+def _help_init(conn: sqlite3.Connection, at: float) -> None:
+    conn.execute(_HELP_DDL)
+    conn.executemany(
+        "INSERT OR IGNORE INTO help_files (state, file, text, updated_at, updated_by) "
+        "VALUES (?, ?, ?, ?, ?)",
+        [(s, f, text, at, SWITCH_ORI) for (s, f), text in SEED_HELP.items()])
+
+
+def _help_get(conn: sqlite3.Connection, state: str, file: str) -> str | None:
+    row = conn.execute("SELECT text FROM help_files WHERE state = ? AND file = ?",
+                       (state, file)).fetchone()
+    return str(row[0]) if row else None
+
+
+def _help_put(conn: sqlite3.Connection, state: str, file: str, text: str, by: str,
+              at: float) -> None:
+    conn.execute(
+        "INSERT INTO help_files (state, file, text, updated_at, updated_by) VALUES (?,?,?,?,?) "
+        "ON CONFLICT(state, file) DO UPDATE SET text = excluded.text, "
+        "updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+        (state, file, text, at, by))
+
+
+# --------------------------------------------------------------------------
+# Endpoints
+# --------------------------------------------------------------------------
+
+
+class _LocalEndpoint(Endpoint):
+    """An endpoint in this process: a task per delivery, acknowledged when done."""
+
+    kind = "local"
+
+    def __init__(self, switch: Switch, ori: str) -> None:
+        super().__init__(switch, ori)
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.log = log.bind(ori=ori)
+
+    def transmit(self, seq: int, p: Pending) -> None:
+        """Run the delivery's handler in a task; it is acknowledged when that ends."""
+        task = asyncio.get_running_loop().create_task(self._run(seq, p),
+                                                      name=f"svc-{self.ori}-{p.id}")
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _run(self, seq: int, p: Pending) -> None:
+        try:
+            await self.deliver(p)
+        except asyncio.CancelledError:
+            raise  # stopping: the delivery stays owed in the journal
+        except Exception as e:  # one bad delivery must not stop the service
+            self.log.error("service_failed", mke=p.key, msg_id=p.msg_id,
+                           error=type(e).__name__)
+        self.done(seq)
+
+    async def deliver(self, p: Pending) -> None:
+        """Handle one delivery (to be provided)."""
+        raise NotImplementedError
+
+    def done(self, seq: int) -> None:
+        """The delivery of frame ``seq`` is handled: acknowledge it in the journal."""
+        p = self.acked(seq)
+        if p is not None:
+            self.switch.journal.submit(functools.partial(_mark_acked, ids=[p.id],
+                                                         at=time.time()))
+        self.pump()
+
+    async def send(self, link_ori: str, text: str) -> None:
+        """Give an input message to the switch as ``link_ori``; wait until it is journaled."""
+        await send_local(self.switch, link_ori, text)
+
+    async def close(self) -> None:
+        """Detach and cancel running handlers; what they had stays owed in the journal."""
+        self.switch.detach(self)
+        self.detach()
+        tasks = list(self.tasks)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def send_local(switch: Switch, link_ori: str, text: str) -> None:
+    """``switch.accept`` as a coroutine that ends when the message is durable."""
+    fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def done(exc: BaseException | None) -> None:
+        if fut.done():
+            return
+        if exc is not None:
+            fut.set_exception(ConnectionError(f"journal write failed: {type(exc).__name__}"))
+        else:
+            fut.set_result(None)
+
+    try:
+        switch.accept(link_ori, text, done)
+    except RuntimeError as e:  # the journal is closed: the switch is stopping
+        raise ConnectionError(str(e)) from None
+    await fut
+
+
+@dataclass(slots=True)
+class _Host:
+    """One enabled adapter in this process, with its context."""
+
+    loaded: ad.Loaded
+    oris: tuple[str, ...]
+    ctx: ad.Context
+    started: bool = False
+
+
+class ServiceEndpoint(_LocalEndpoint):
+    """One ORI answered by adapters in this process; dispatches by message key."""
+
+    def __init__(self, switch: Switch, ori: str) -> None:
+        super().__init__(switch, ori)
+        self.handlers: dict[str, _Host] = {}
+
+    async def deliver(self, p: Pending) -> None:
+        """Render, parse back (as a remote responder would) and hand to the adapter."""
+        host = self.handlers.get(p.key)
+        if host is None:
+            # Nobody answers this key here (an AM, an ER about an answer): done.
+            self.log.debug("not_handled", mke=p.key, msg_id=p.msg_id)
+            return
+        inquiry = ad.Inquiry.from_output(parse_output(self.render(p)), self.switch.schemas)
+        await host.loaded.adapter.handle(host.ctx, inquiry)
+
+
+# --------------------------------------------------------------------------
+# The NL services
+# --------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _FanOut:
+    """One all-state inquiry being gathered."""
+
+    key: str
+    inquirer: str
+    control: str | None
+    asked: tuple[str, ...]
+    hits: list[str] = field(default_factory=list)
+    no_record: list[str] = field(default_factory=list)
+    out_of_service: list[str] = field(default_factory=list)
+    answers: asyncio.Queue[OutputMessage] = field(default_factory=asyncio.Queue)
+
+    def answered(self) -> set[str]:
+        return set(self.hits) | set(self.no_record) | set(self.out_of_service)
+
+
+_SM_DEST = re.compile(r"^DESTINATION: ([A-Z]{2})\b", re.MULTILINE)
+#: Handler of a key delivered to NL0000000 (others may register e.g. NLQ).
+NlHandler = Callable[[OutputMessage, Pending], Any]
+
+
+class NlService(_LocalEndpoint):
+    """The switch's own endpoint ``NL0000000``: NL fan-out and help files (part 5)."""
+
+    def __init__(self, switch: Switch, gather_s: float = DEFAULT_GATHER_S) -> None:
+        super().__init__(switch, SWITCH_ORI)
+        self.gather_s = gather_s
+        self.fanouts: dict[str, _FanOut] = {}
+        self._ids = itertools.count(1)
+        #: Further keys addressed to NL (e.g. a message-log query), by key.
+        self.handlers: dict[str, NlHandler] = {}
+
+    async def deliver(self, p: Pending) -> None:
+        """Dispatch by key and address: fan-out, answers to it, help files."""
+        out = parse_output(self.render(p))
+        if p.key in FANOUT_KEYS and p.addressed == "NL":
+            await self.fan_out(out)
+        elif p.key == "AM" and help_address(p.addressed) is not None:
+            await self.help_file(out, p.addressed)
+        elif out.control is not None and out.control in self.fanouts:
+            self.fanouts[out.control].answers.put_nowait(out)
+        elif p.key in self.handlers:
+            result = self.handlers[p.key](out, p)
+            if asyncio.iscoroutine(result):
+                await result
+        else:
+            self.log.debug("not_handled", mke=p.key, msg_id=p.msg_id)
+
+    # -- fan-out ---------------------------------------------------------------
+
+    def _control(self) -> str:
+        # Unique per switch run and short (the control field is 1-10 characters).
+        return f"NL{int(time.time()) % 100000:05d}{next(self._ids) % 1000:03d}"
+
+    async def fan_out(self, out: OutputMessage) -> None:
+        """Ask every state that takes the key, gather, forward hits, then summarise."""
+        directory = self.switch.directory
+        states = []
+        for s in directory.states():
+            ct = directory.control_terminal(s)
+            if ct is not None and ct.takes(out.key):
+                states.append(s)
+        ctl = self._control()
+        fo = _FanOut(out.key, out.sender, out.control, tuple(states))
+        self.fanouts[ctl] = fo
+        body = out.text.strip("\r\n")
+        try:
+            for i in range(0, len(states), _FANOUT_CHUNK):
+                dests = ",".join(states[i:i + _FANOUT_CHUNK])
+                await self.send(SWITCH_ORI, f"{out.key}.{SWITCH_ORI}.{dests}.*{ctl}.TXT\n{body}")
+        except BaseException:
+            del self.fanouts[ctl]
+            raise
+        # The inquiry is acknowledged once the states' inquiries are journaled;
+        # the gathering runs outside the window, so that the answers (which
+        # come to this same endpoint) are never stuck behind gatherings.
+        task = asyncio.get_running_loop().create_task(self._finish(ctl, fo),
+                                                      name=f"nl-fanout-{ctl}")
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _finish(self, ctl: str, fo: _FanOut) -> None:
+        try:
+            await self._gather(fo)
+        finally:
+            del self.fanouts[ctl]
+        try:
+            await self.send(SWITCH_ORI, self._reply(fo, self._summary(fo)))
+        except ConnectionError:
+            self.log.warning("fanout_summary_lost", control=ctl)
+
+    async def _gather(self, fo: _FanOut) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.gather_s
+        want = set(fo.asked)
+        while not want <= fo.answered():
+            left = deadline - loop.time()
+            if left <= 0:
+                return
+            try:
+                ans = await asyncio.wait_for(fo.answers.get(), left)
+            except TimeoutError:
+                return
+            await self._take(fo, ans)
+
+    async def _take(self, fo: _FanOut, ans: OutputMessage) -> None:
+        if ans.key in ("SM", "ER"):
+            # The switch could not deliver to those states (not signed on, or
+            # they do not take the key): they will not answer.
+            for state in _SM_DEST.findall(ans.text):
+                if state in fo.asked and state not in fo.answered():
+                    fo.out_of_service.append(state)
+            return
+        state = ans.sender[:2]
+        if state not in fo.asked:
+            return
+        if is_no_record(ans.text):
+            if state not in fo.hits and state not in fo.no_record:
+                fo.no_record.append(state)
+            return
+        if state in fo.no_record:
+            fo.no_record.remove(state)
+        if state not in fo.hits:
+            fo.hits.append(state)
+        text = f"NL ALL-STATE {fo.key} HIT FROM {state} ({ans.sender})\n{ans.text.strip()}"
+        await self.send(SWITCH_ORI, self._reply(fo, text, ans.key))
+
+    def _reply(self, fo: _FanOut, text: str, key: str | None = None) -> str:
+        schema = self.switch.schemas.get(fo.key)
+        rkey = key or (schema.response if schema is not None and schema.response else "AM")
+        ctl = f".*{fo.control}" if fo.control else ""
+        return f"{rkey}.{SWITCH_ORI}.{fo.inquirer}{ctl}.TXT\n{text}"
+
+    @staticmethod
+    def _summary(fo: _FanOut) -> str:
+        answered = fo.answered()
+        silent = [s for s in fo.asked if s not in answered]
+
+        def line(label: str, states: Sequence[str]) -> str:
+            text = f"{label} ({len(states)}): {' '.join(sorted(states)) or '-'}"
+            return "\n".join(textwrap.wrap(text, 80, subsequent_indent="    "))
+
+        return "\n".join([
+            f"NL ALL-STATE {fo.key} SUMMARY, {len(fo.asked)} STATES ASKED",
+            line("HIT", fo.hits),
+            line("NO RECORD IN", fo.no_record),
+            line("NO ANSWER IN TIME", silent),
+            line("OUT OF SERVICE", fo.out_of_service),
+        ])
+
+    # -- help files ------------------------------------------------------------
+
+    async def help_file(self, out: OutputMessage, address: str) -> None:
+        """``SSFFFHELP`` sends file FFF of state SS; ``SSFFFUPDT`` replaces it."""
+        parts = help_address(address)
+        assert parts is not None
+        state, file, func = parts
+        journal = self.switch.journal
+        ctl = f".*{out.control}" if out.control else ""
+        head = f"AM.{SWITCH_ORI}.{out.sender}{ctl}.TXT\n"
+        original = f"AM.{out.sender}.{address}{ctl}.TXT\n{out.text.strip()}"
+        if func == "HELP":
+            text = await journal.call(functools.partial(_help_get, state=state, file=file))
+            if text is None:
+                err = MessageError.naming(ErCode.DESTINATION, "NO HELP FILE", [address])
+                await self.send(SWITCH_ORI, f"ER.{SWITCH_ORI}.{out.sender}{ctl}.TXT\n"
+                                + er_text(err, original))
+                return
+            await self.send(SWITCH_ORI, f"{head}HELP FILE {state}{file}\n{text}")
+            return
+        if out.sender[:2] != state and out.sender != SWITCH_ORI:
+            err = MessageError(ErCode.KEY_NOT_ALLOWED,
+                               f"ONLY ORIS OF {state} MAY UPDATE {state}{file}")
+            self.switch.audit("help_update", f"{state}{file}", "failure", ori=out.sender)
+            await self.send(SWITCH_ORI, f"ER.{SWITCH_ORI}.{out.sender}{ctl}.TXT\n"
+                            + er_text(err, original))
+            return
+        new = out.text.strip("\r\n")
+        await journal.call(functools.partial(_help_put, state=state, file=file, text=new,
+                                             by=out.sender, at=time.time()))
+        self.switch.audit("help_update", f"{state}{file}", "success", ori=out.sender)
+        await self.send(SWITCH_ORI, f"{head}HELP FILE {state}{file} UPDATED")
+
+
+# --------------------------------------------------------------------------
+# Hosting
+# --------------------------------------------------------------------------
+
+
+def check_oris(loaded: ad.Loaded, oris: Sequence[str], directory: Directory) -> None:
+    """Refuse ORIs the directory does not know (AdapterError)."""
+    unknown = [o for o in oris if directory.entry(o) is None]
+    if unknown:
+        raise AdapterError(f"{loaded.describe()} answers as {', '.join(unknown)}, which the "
+                           "directory does not know")
+
+
+class Services:
+    """Everything the switch answers itself: adapters in-process and NL."""
+
+    def __init__(self, switch: Switch, adapters: Sequence[ad.Loaded]) -> None:
+        self.switch = switch
+        self.adapters = list(adapters)
+        raw = switch.config.raw
+        nl = services_config(raw).get("nl") or {}
+        self.nl = NlService(switch, float(nl.get("gather_s", DEFAULT_GATHER_S)))
+        self.endpoints: dict[str, ServiceEndpoint] = {}
+        self.hosts: list[_Host] = []
+
+    def install(self) -> None:
+        """Start and stop with the switch."""
+        self.switch.on_start.append(self.start)
+        self.switch.on_stop.append(self.stop)
+
+    async def start(self) -> None:
+        """Create the help table, attach NL, start adapters and attach their ORIs."""
+        sw = self.switch
+        await sw.journal.call(functools.partial(_help_init, at=time.time()))
+        sw.attach(self.nl)
+        self.nl.start_delivery()
+        for loaded in self.adapters:
+            section = adapter_section(sw.config.raw, loaded.name)
+            oris = tuple(loaded.adapter.oris(sw.directory, section))
+            check_oris(loaded, oris, sw.directory)
+            ctx = ad.Context(loaded.name, get_logger(f"adapter.{loaded.name}"), section,
+                             Path(sw.config.data_dir), oris, sw.directory, sw.schemas,
+                             functools.partial(send_local, sw))
+            host = _Host(loaded, oris, ctx)
+            await loaded.adapter.start(ctx)
+            host.started = True
+            self.hosts.append(host)
+            for ori in oris:
+                ep = self.endpoints.get(ori)
+                if ep is None:
+                    ep = self.endpoints[ori] = ServiceEndpoint(sw, ori)
+                for key in loaded.keys:
+                    ep.handlers[key] = host
+            log.info("adapter_started", adapter=loaded.name, version=loaded.version,
+                     keys=sorted(loaded.keys), oris=len(oris))
+        for ep in self.endpoints.values():
+            sw.attach(ep)
+            ep.start_delivery()
+
+    async def stop(self) -> None:
+        """Detach every local endpoint, then stop the adapters."""
+        await self.nl.close()
+        for ep in self.endpoints.values():
+            await ep.close()
+        for host in self.hosts:
+            if host.started:
+                try:
+                    await host.loaded.adapter.stop()
+                except Exception as e:  # stop the others anyway
+                    log.error("adapter_stop_failed", adapter=host.loaded.name,
+                              error=type(e).__name__)
+
+
+def load_adapters(raw: Mapping[str, Any]) -> list[ad.Loaded]:
+    """Discover the installed adapters and keep those the configuration enables."""
+    return enabled_adapters(ad.discover(), raw)
