@@ -237,6 +237,26 @@ def record_now(journal_path: Path, key: bytes, type_: str, subject: str, outcome
         conn.close()
 
 
+def record_from_tool(cfg: Config, type_: str, outcome: str, detail: Mapping[str, Any],
+                     component: str = "cli") -> str | None:
+    """Record one event from a command-line tool as the operating-system user; returns a
+    warning to print instead of failing the command when it cannot be written."""
+    import getpass
+
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):
+        user = "?"
+    path = Path(cfg.data_dir) / "journal.sqlite"
+    try:
+        key = load_key(cfg)
+        assert key is not None
+        record_now(path, key, type_, user, outcome, component, detail)
+    except (OSError, sqlite3.Error, ConfigError, ValueError) as e:
+        return f"warning: could not write the audit record: {e}"
+    return None
+
+
 class AuditTrail:
     """Appends audit records through the switch's journal, without blocking the loop."""
 

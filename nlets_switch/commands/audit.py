@@ -18,9 +18,11 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from nlets_switch import audit, msglog
 from nlets_switch.commands._common import SubParsers, add_config_args, config_or_exit
+from nlets_switch.config import Config
 from nlets_switch.errors import ConfigError
 from nlets_switch.journal import connect
 
@@ -54,6 +56,14 @@ def register(sub: SubParsers) -> None:
     ls.set_defaults(func=list_cmd)
 
 
+def _note(cfg: Config, command: str, outcome: str, **detail: Any) -> None:
+    """Reading or checking the audit trail is itself audited (CJIS 5.4.1.1)."""
+    kind = "audit_verify" if command == "verify" else "log_access"
+    warning = audit.record_from_tool(cfg, kind, outcome, {"command": command, **detail})
+    if warning:
+        print(f"audit: {warning}", file=sys.stderr)
+
+
 def verify_cmd(args: argparse.Namespace) -> int:
     """``audit verify``."""
     cfg = config_or_exit(args)
@@ -79,6 +89,8 @@ def verify_cmd(args: argparse.Namespace) -> int:
         res = audit.verify(conn, key)
         last = conn.execute("SELECT id, mac FROM audit ORDER BY id DESC LIMIT 1").fetchone() \
             if res.checked else None
+    _note(cfg, "verify", "success" if res.ok else "failure", checked=res.checked,
+          first_bad_id=res.first_bad_id)
     if not res.ok:
         print(f"audit trail BROKEN at record {res.first_bad_id}: {res.reason} "
               f"({res.checked} records before it verified)")
@@ -121,6 +133,7 @@ def list_cmd(args: argparse.Namespace) -> int:
             f"SELECT id, ts, component, type, subject, outcome, detail FROM audit "
             f"WHERE {' AND '.join(conds)} ORDER BY id DESC LIMIT ?",
             [*params, args.limit]).fetchall()
+    _note(cfg, "audit list", "success", type=args.type, subject=args.subject, found=len(rows))
     for r in rows:
         if args.json:
             print(json.dumps({"id": r[0], "ts": r[1], "component": r[2], "type": r[3],

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import getpass
 import json
 import sqlite3
 import sys
@@ -26,7 +25,6 @@ from typing import Any, TextIO
 from nlets_switch import audit, msglog
 from nlets_switch.commands._common import SubParsers, add_config_args, config_or_exit
 from nlets_switch.config import Config
-from nlets_switch.errors import ConfigError
 from nlets_switch.journal import connect
 
 EPILOG = """times (--since, --until): 30m, 1h, 2d, 1w (that long ago), 2024-01-02 (a day:
@@ -118,22 +116,10 @@ def _query(args: argparse.Namespace, cfg: Config) -> msglog.Query:
 
 
 def _record_access(cfg: Config, command: str, outcome: str, **detail: Any) -> None:
-    """Audit the use of the log (CJIS 5.4.1.1: log access); never blocks the command."""
-    path = Path(cfg.data_dir) / "journal.sqlite"
-    try:
-        key = audit.load_key(cfg)
-        assert key is not None
-        audit.record_now(path, key, "log_access", _user(), outcome, "cli",
-                         {"command": command, **detail})
-    except (OSError, sqlite3.Error, ConfigError, ValueError) as e:
-        print(f"log: warning: could not write the audit record: {e}", file=sys.stderr)
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        return "?"
+    """Audit the use of the log (CJIS 5.4.1.1: log access); a failure only warns."""
+    warning = audit.record_from_tool(cfg, "log_access", outcome, {"command": command, **detail})
+    if warning:
+        print(f"log: {warning}", file=sys.stderr)
 
 
 def _criteria(q: msglog.Query) -> dict[str, Any]:
