@@ -1,0 +1,292 @@
+"""The operator HTTP server (aiohttp): metrics, the JSON API, the live dashboard.
+
+Routes (docs/operators.md has curl examples)::
+
+    GET /                    the dashboard (static HTML + vanilla JS, no build step)
+    GET /events              Server-Sent Events: snapshot, routing events, stats every second
+    GET /metrics             Prometheus text format
+    GET /api/links           links and their state              (bearer token)
+    GET /api/held            deliveries owed per destination    (bearer token)
+    GET /api/stats           the counters                       (bearer token)
+    GET /api/messages        message log search                 (bearer token)
+    GET /api/messages/{id}   one message; its text only for a token with see_text
+
+The dashboard, ``/events`` and ``/metrics`` carry counters, ORIs and message
+ids, never message text, and are not token-guarded (the server listens on
+loopback by default). Every ``/api`` request is audited
+(``switch.audit("api_access", ...)``), allowed or not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import ipaddress
+import json
+import time
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import TYPE_CHECKING, Any, Final
+
+from aiohttp import web
+
+from nlets_switch.log import get_logger
+from nlets_switch.metrics import CONTENT_TYPE
+from nlets_switch.monitor import (
+    ApiToken,
+    HttpSettings,
+    link_states,
+    stats_snapshot,
+    token_hash,
+)
+
+if TYPE_CHECKING:
+    from nlets_switch.monitor import Monitoring
+
+log = get_logger("http")
+
+_SSE_EVENTS: Final = frozenset(
+    {"routed", "held", "status", "rejected", "refused", "delivered", "expired",
+     "refused_by_receiver", "link", "stats"})
+_LOOPBACK_TOKEN: Final = ApiToken("loopback", "", see_text=False)
+_TOKEN: Final = web.RequestKey("token", ApiToken)
+_SEARCH_PARAMS: Final = ("ori", "key", "control", "since", "until", "text", "limit")
+_MAX_LIMIT: Final = 1000
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status,
+                             dumps=lambda o: json.dumps(o, default=str, indent=1))
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+class HttpServer:
+    """The aiohttp application and its runner; ``start()`` then ``stop()``."""
+
+    def __init__(self, monitoring: Monitoring, settings: HttpSettings) -> None:
+        self.monitoring = monitoring
+        self.switch = monitoring.switch
+        self.settings = settings
+        self.address: tuple[str, int] | None = None
+        self._runner: web.AppRunner | None = None
+        self._streams: set[web.StreamResponse] = set()
+        self._closing = asyncio.Event()
+        app = web.Application(middlewares=[self._api_guard])
+        app.router.add_get("/", self.dashboard)
+        app.router.add_get("/dashboard", self.dashboard)
+        app.router.add_get("/events", self.events)
+        app.router.add_get("/metrics", self.metrics)
+        app.router.add_get("/api/links", self.api_links)
+        app.router.add_get("/api/held", self.api_held)
+        app.router.add_get("/api/stats", self.api_stats)
+        app.router.add_get("/api/messages", self.api_messages)
+        app.router.add_get("/api/messages/{id}", self.api_message)
+        self.app = app
+
+    async def start(self) -> None:
+        """Listen on the configured address (port 0 picks a free one)."""
+        assert self.settings.listen is not None
+        host, port = self.settings.listen
+        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port, reuse_address=True)
+        await site.start()
+        server = site._server  # aiohttp exposes no public accessor for the bound port
+        sockets = getattr(server, "sockets", None) or []
+        name = sockets[0].getsockname() if sockets else (host, port)
+        self.address = (str(name[0]), int(name[1]))
+        log.info("http_listening", address=f"{self.address[0]}:{self.address[1]}")
+
+    async def stop(self) -> None:
+        """End the SSE streams and stop listening."""
+        self._closing.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # -- the guard ----------------------------------------------------------
+
+    def authenticate(self, request: web.Request) -> ApiToken | None:
+        """The token of a request, or None when it has no valid one."""
+        auth = request.headers.get("Authorization", "")
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            digest = token_hash(value.strip())
+            for sha, tok in self.settings.tokens_by_hash.items():
+                # Constant-time comparison: no timing hint about configured hashes.
+                if hmac.compare_digest(sha, digest):
+                    return tok
+            return None
+        if self.settings.open_loopback and _is_loopback(request.remote):
+            return _LOOPBACK_TOKEN
+        return None
+
+    @web.middleware
+    async def _api_guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith("/api/"):
+            return await handler(request)
+        tok = self.authenticate(request)
+        # Which search criteria were used, never their values (a text search is CJI).
+        used = sorted(k for k in request.query if k in _SEARCH_PARAMS)
+        if tok is None:
+            self.switch.audit("api_access", "(no valid token)", "denied", path=request.path,
+                              peer=request.remote or "", component="http")
+            return web.json_response({"error": "a valid bearer token is required"},
+                                     status=401, headers={"WWW-Authenticate": "Bearer"})
+        request[_TOKEN] = tok
+        try:
+            resp = await handler(request)
+        except web.HTTPException as e:
+            self.switch.audit("api_access", tok.name, "failure", path=request.path,
+                              status=e.status, params=used, peer=request.remote or "",
+                              component="http")
+            raise
+        outcome = "success" if resp.status < 400 else "failure"
+        self.switch.audit("api_access", tok.name, outcome, path=request.path,
+                          status=resp.status, params=used, peer=request.remote or "",
+                          component="http")
+        return resp
+
+    # -- pages and streams -------------------------------------------------
+
+    async def dashboard(self, request: web.Request) -> web.Response:
+        """The dashboard page (package data nlets_switch/static/dashboard.html)."""
+        html = resources.files("nlets_switch").joinpath("static/dashboard.html").read_text()
+        return web.Response(text=html, content_type="text/html",
+                            headers={"Cache-Control": "no-store"})
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        """Prometheus text exposition."""
+        held = await self.monitoring.refresh_held()
+        body = self.monitoring.metrics.render(held)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        """Server-Sent Events: a snapshot first, then events as they happen."""
+        mon = self.monitoring
+        sub = mon.monitor.subscribe("sse", self.settings.sse_queue, _SSE_EVENTS)
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                           "Cache-Control": "no-store",
+                                           "X-Accel-Buffering": "no"})
+        await resp.prepare(request)
+        try:
+            snap = {"event": "snapshot", "switch_id": self.switch.config.switch_id,
+                    "links": list(link_states(self.switch).values()),
+                    "recent": list(mon.monitor.recent),
+                    "stats": mon.last_stats or stats_snapshot(self.switch, mon.monitor,
+                                                              mon.held)}
+            await self._send(resp, "snapshot", snap)
+            closing = asyncio.ensure_future(self._closing.wait())
+            try:
+                while True:
+                    getter = asyncio.ensure_future(sub.get())
+                    done, _ = await asyncio.wait({getter, closing}, timeout=15,
+                                                 return_when=asyncio.FIRST_COMPLETED)
+                    if closing in done:
+                        getter.cancel()
+                        break
+                    if getter in done:
+                        ev = getter.result()
+                        await self._send(resp, "stats" if ev.get("event") == "stats"
+                                         else "event", ev)
+                    else:
+                        getter.cancel()
+                        await resp.write(b": keep-alive\n\n")
+            finally:
+                closing.cancel()
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            sub.close()
+        with contextlib.suppress(Exception):
+            await resp.write_eof()
+        return resp
+
+    @staticmethod
+    async def _send(resp: web.StreamResponse, name: str, data: Any) -> None:
+        payload = json.dumps(data, separators=(",", ":"), default=str)
+        await resp.write(f"event: {name}\ndata: {payload}\n\n".encode())
+
+    # -- the JSON API --------------------------------------------------------
+
+    async def api_links(self, request: web.Request) -> web.Response:
+        """Every ORI that signs on, online or not."""
+        return _json({"links": list(link_states(self.switch).values())})
+
+    async def api_held(self, request: web.Request) -> web.Response:
+        """Deliveries owed per destination link."""
+        held = await self.monitoring.refresh_held()
+        return _json({"held": held, "total": sum(held.values())})
+
+    async def api_stats(self, request: web.Request) -> web.Response:
+        """The counters, as the dashboard and MQTT stats carry them."""
+        return _json(await self.monitoring.snapshot())
+
+    def _query(self, request: web.Request) -> Any:
+        from nlets_switch import msglog
+
+        q = request.query
+        now = time.time()
+        tz = self.switch.config.tz
+        try:
+            since = msglog.parse_when(q["since"], now, tz) if q.get("since") else None
+            until = (msglog.parse_when(q["until"], now, tz, end_of_day=True)
+                     if q.get("until") else None)
+            limit = min(_MAX_LIMIT, int(q.get("limit", msglog.DEFAULT_LIMIT)))
+        except ValueError as e:
+            raise web.HTTPBadRequest(text=json.dumps({"error": str(e)}),
+                                     content_type="application/json") from None
+        return msglog.Query(ori=q.get("ori") or None, key=(q.get("key") or "").upper() or None,
+                            control=q.get("control") or None, since=since, until=until,
+                            text=q.get("text") or None, limit=max(1, limit))
+
+    async def api_messages(self, request: web.Request) -> web.Response:
+        """Search the message log (never returns message text)."""
+        from nlets_switch import msglog
+
+        query = self._query(request)
+        rows = await asyncio.to_thread(self._with_conn, lambda c: msglog.search(c, query))
+        return _json({"messages": rows, "count": len(rows)})
+
+    async def api_message(self, request: web.Request) -> web.Response:
+        """One message; its text only when the token may see text."""
+        from nlets_switch import msglog
+
+        try:
+            msg_id = int(request.match_info["id"])
+        except ValueError:
+            return _json({"error": "message id must be a number"}, 400)
+        tok = request[_TOKEN]
+        row = await asyncio.to_thread(
+            self._with_conn, lambda c: msglog.get(c, msg_id, with_text=tok.see_text))
+        if row is None:
+            return _json({"error": f"no message {msg_id}"}, 404)
+        if not tok.see_text:
+            row.pop("text", None)
+            row["text_withheld"] = True
+        return _json(row)
+
+    def _with_conn(self, fn: Callable[[Any], Any]) -> Any:
+        """Run ``fn`` on a fresh read-only journal connection (in a worker thread)."""
+        from nlets_switch import journal
+
+        path = self.switch.journal.path
+        if not path.exists():
+            raise web.HTTPServiceUnavailable(text='{"error": "the journal is not open yet"}',
+                                             content_type="application/json")
+        conn = journal.connect(path, readonly=True)
+        try:
+            return fn(conn)
+        finally:
+            conn.close()

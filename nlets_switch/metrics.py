@@ -1,0 +1,118 @@
+"""Prometheus metrics, read from the switch's plain counters at scrape time.
+
+The hot path only bumps integers in :class:`nlets_switch.switch.Stats` and
+the journal; a custom collector turns them into metric families when
+Prometheus scrapes. The one metric fed per event is the delivery latency
+histogram (an observer: a bisect and an add, no I/O). Each switch gets its
+own registry so that several switches in one process (tests) never collide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from nlets_switch.monitor import Monitor
+    from nlets_switch.switch import Switch
+
+#: Content type of the text exposition format.
+CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
+
+_LATENCY_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                           2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+
+class SwitchCollector(Collector):
+    """Metric families built from ``switch.stats``, the links, the journal and the fan-out."""
+
+    def __init__(self, switch: Switch, monitor: Monitor) -> None:
+        self.switch = switch
+        self.monitor = monitor
+        #: Deliveries owed per destination, set by :meth:`Metrics.render` before a scrape.
+        self.held: Mapping[str, int] = {}
+
+    def collect(self) -> Iterable[Metric]:
+        """Called by the registry at scrape time (on the event loop)."""
+        from nlets_switch.monitor import link_states
+
+        sw = self.switch
+        st = sw.stats
+        m = CounterMetricFamily("nlets_messages", "Input messages by key and outcome",
+                                labels=["key", "outcome"])
+        for (key, outcome), n in sorted(st.messages.items()):
+            m.add_metric([key, outcome], n)
+        yield m
+        yield CounterMetricFamily("nlets_deliveries", "Deliveries acknowledged by receivers",
+                                  value=st.delivered)
+        yield CounterMetricFamily("nlets_link_naks", "N answers the switch sent on links",
+                                  value=st.naks)
+        yield CounterMetricFamily("nlets_switch_er", "ER messages the switch made",
+                                  value=self.monitor.er)
+        yield CounterMetricFamily("nlets_switch_sm", "SM messages the switch made",
+                                  value=self.monitor.sm)
+        links = link_states(sw)
+        up = GaugeMetricFamily("nlets_link_online", "1 when the ORI is signed on",
+                               labels=["ori"])
+        for ori, v in links.items():
+            up.add_metric([ori], 1 if v["state"] == "online" else 0)
+        yield up
+        yield GaugeMetricFamily("nlets_links_online", "Links signed on",
+                                value=sum(1 for v in links.values() if v["state"] == "online"))
+        held = GaugeMetricFamily("nlets_held_messages",
+                                 "Deliveries owed (queued, held or sent, not acknowledged) "
+                                 "per destination", labels=["destination"])
+        for dest, n in sorted(self.held.items()):
+            held.add_metric([dest], n)
+        yield held
+        j = sw.journal
+        yield SummaryMetricFamily("nlets_journal_commit_seconds",
+                                  "Journal group commits (one transaction and fsync each)",
+                                  count_value=j.batches, sum_value=j.commit_seconds)
+        yield GaugeMetricFamily("nlets_journal_last_commit_seconds",
+                                "Duration of the latest journal commit",
+                                value=j.last_commit_seconds)
+        yield CounterMetricFamily("nlets_journal_operations", "Operations committed",
+                                  value=j.ops)
+        yield GaugeMetricFamily("nlets_journal_backlog", "Operations waiting for the writer",
+                                value=j.backlog)
+        d = CounterMetricFamily("nlets_monitor_events_dropped",
+                                "Monitoring events dropped because a subscriber was slow",
+                                labels=["subscriber"])
+        for name, n in sorted(self.monitor.dropped.items()):
+            d.add_metric([name], n)
+        yield d
+
+
+class Metrics:
+    """The registry of one switch: the collector and the latency histogram."""
+
+    def __init__(self, switch: Switch, monitor: Monitor) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.collector = SwitchCollector(switch, monitor)
+        self.registry.register(self.collector)
+        self.latency = Histogram(
+            "nlets_delivery_latency_seconds",
+            "From the switch taking custody of a message to the receiver's acknowledgement",
+            buckets=_LATENCY_BUCKETS, registry=self.registry)
+
+    def observe(self, event: dict[str, Any]) -> None:
+        """Switch observer: feed the latency histogram from ``delivered`` events."""
+        if event.get("event") == "delivered":
+            lat = event.get("latency_s")
+            if isinstance(lat, int | float):
+                self.latency.observe(lat)
+
+    def render(self, held: Mapping[str, int]) -> bytes:
+        """The text exposition, with ``held`` as the per-destination queue sizes."""
+        self.collector.held = held
+        return generate_latest(self.registry)

@@ -1,0 +1,190 @@
+"""Routing events on MQTT (aiomqtt 2.x), behind a bounded queue.
+
+Topic tree (docs/operators.md has the payloads)::
+
+    <prefix>/<switch id>/status          retained {"state": "online"|"offline"}; the
+                                         last will makes it "offline" if the switch dies
+    <prefix>/<switch id>/links/<ORI>     retained {"ori", "state": "online"|"offline", ...}
+    <prefix>/<switch id>/events/<key>    {"event": "received"|"routed"|"held"|"status"|
+                                         "rejected"|"delivered"|"expired"|..., ...}
+    <prefix>/<switch id>/stats           counters, every ``stats_interval`` seconds
+
+Payloads never carry message text (criminal-justice information). The
+publisher reads from its own bounded subscription of the monitor: while the
+broker is slow or away the queue fills and further events are dropped and
+counted; the switch never waits for it. Reconnection uses capped exponential
+backoff with jitter, and every (re)connection republishes the status and the
+current state of every link, so retained link states are right again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import time
+from typing import TYPE_CHECKING, Any, Final
+
+import aiomqtt
+
+from nlets_switch.log import get_logger
+from nlets_switch.monitor import Event, Monitor, MqttSettings, link_states
+
+if TYPE_CHECKING:
+    from nlets_switch.switch import Switch
+
+log = get_logger("mqtt")
+
+#: The events that go to MQTT (audit events go to the audit trail, not here).
+MQTT_EVENTS: Final = frozenset(
+    {"routed", "held", "status", "rejected", "refused", "delivered", "expired",
+     "refused_by_receiver", "link", "stats"})
+_RECEIVED_FROM: Final = frozenset({"routed", "held", "status", "rejected"})
+_TOPIC_UNSAFE: Final = str.maketrans({"/": "_", "#": "_", "+": "_", "\0": "_"})
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), default=str).encode()
+
+
+def backoff_delay(attempt: int, low: float, high: float) -> float:
+    """Capped exponential backoff with "equal jitter": half fixed, half random.
+
+    Jitter spreads the reconnections of many switches after a broker restart.
+    """
+    cap = min(high, low * 2.0 ** min(attempt, 30))
+    return cap / 2 + random.uniform(0, cap / 2)
+
+
+class MqttPublisher:
+    """Publishes the monitor's events to one broker; start(), then await stop()."""
+
+    def __init__(self, switch: Switch, monitor: Monitor, settings: MqttSettings) -> None:
+        self.switch = switch
+        self.monitor = monitor
+        self.settings = settings
+        self.base = f"{settings.prefix}/{switch.config.switch_id}"
+        self.sub = monitor.subscribe("mqtt", settings.queue_size, MQTT_EVENTS)
+        self.connected = asyncio.Event()
+        self.connections = 0
+        self.published = 0
+        self._client: aiomqtt.Client | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._last_stats = 0.0
+
+    # -- topics -----------------------------------------------------------
+
+    @property
+    def status_topic(self) -> str:
+        """``<prefix>/<switch id>/status``."""
+        return f"{self.base}/status"
+
+    def link_topic(self, ori: str) -> str:
+        """``<prefix>/<switch id>/links/<ORI>``."""
+        return f"{self.base}/links/{ori.translate(_TOPIC_UNSAFE)}"
+
+    def event_topic(self, key: str) -> str:
+        """``<prefix>/<switch id>/events/<key>``."""
+        return f"{self.base}/events/{(key or 'unknown').translate(_TOPIC_UNSAFE)}"
+
+    def _status(self, state: str) -> bytes:
+        return _dumps({"state": state, "switch_id": self.switch.config.switch_id,
+                       "ts": round(time.time(), 3)})
+
+    # -- life cycle -------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the connect-publish-reconnect task."""
+        self._task = asyncio.create_task(self._run(), name="mqtt-publisher")
+
+    async def stop(self, drain: float = 2.0) -> None:
+        """Publish what is queued (up to ``drain`` seconds), say offline, disconnect."""
+        client = self._client
+        if client is not None and self.connected.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.sub.queue.join(), drain)
+            with contextlib.suppress(aiomqtt.MqttError, OSError, asyncio.TimeoutError):
+                await client.publish(self.status_topic, self._status("offline"), qos=1,
+                                     retain=True, timeout=2)
+        self.sub.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError, OSError):
+                await self._task
+
+    async def _run(self) -> None:
+        s = self.settings
+        attempt = 0
+        ident = s.client_id or f"nlets-switch-{self.switch.config.switch_id}-{os.getpid()}"
+        will = aiomqtt.Will(self.status_topic, self._status("offline"), qos=1, retain=True)
+        while True:
+            try:
+                async with aiomqtt.Client(
+                        s.host, s.port, identifier=ident, username=s.username,
+                        password=s.password, will=will, keepalive=s.keepalive,
+                        timeout=5) as client:
+                    self._client = client
+                    attempt = 0
+                    self.connections += 1
+                    await self._announce(client)
+                    self.connected.set()
+                    log.info("mqtt_connected", broker=f"{s.host}:{s.port}")
+                    await self._pump(client)
+            except (aiomqtt.MqttError, OSError) as e:
+                if self.connected.is_set() or attempt == 0:
+                    log.warning("mqtt_disconnected", broker=f"{s.host}:{s.port}",
+                                error=str(e)[:200])
+            finally:
+                self._client = None
+                self.connected.clear()
+            await asyncio.sleep(backoff_delay(attempt, s.reconnect_min, s.reconnect_max))
+            attempt += 1
+
+    async def _announce(self, client: aiomqtt.Client) -> None:
+        """On every connection: status online, and the current state of every link."""
+        await client.publish(self.status_topic, self._status("online"), qos=1, retain=True,
+                             timeout=5)
+        now = round(time.time(), 3)
+        for ori, v in link_states(self.switch).items():
+            await client.publish(self.link_topic(ori),
+                                 _dumps({"ori": ori, "state": v["state"], "kind": v["kind"],
+                                         "ts": now}),
+                                 qos=1, retain=True, timeout=5)
+
+    async def _pump(self, client: aiomqtt.Client) -> None:
+        while True:
+            ev = await self.sub.get()
+            try:
+                await self._publish(client, ev)
+            except BaseException:
+                # The event in hand is lost with the connection: count it.
+                self.monitor.dropped["mqtt"] = self.monitor.dropped.get("mqtt", 0) + 1
+                raise
+            finally:
+                self.sub.queue.task_done()
+
+    async def _publish(self, client: aiomqtt.Client, ev: Event) -> None:
+        name = ev.get("event")
+        sid = self.switch.config.switch_id
+        if name == "link":
+            ori = str(ev.get("ori", ""))
+            await client.publish(self.link_topic(ori),
+                                 _dumps({"ori": ori, "state": ev.get("state"),
+                                         "kind": ev.get("kind"), "ts": ev.get("ts")}),
+                                 qos=1, retain=True, timeout=5)
+        elif name == "stats":
+            now = time.monotonic()
+            if now - self._last_stats < self.settings.stats_interval * 0.9:
+                return
+            self._last_stats = now
+            await client.publish(f"{self.base}/stats", _dumps(ev), qos=0)
+        else:
+            topic = self.event_topic(str(ev.get("key") or ""))
+            if name in _RECEIVED_FROM:
+                await client.publish(topic, _dumps(
+                    {"event": "received", "switch_id": sid, "msg_id": ev.get("msg_id"),
+                     "key": ev.get("key"), "ori": ev.get("ori"), "ts": ev.get("ts")}), qos=0)
+            await client.publish(topic, _dumps({**ev, "switch_id": sid}), qos=0)
+        self.published += 1
