@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -69,6 +69,20 @@ class Limits:
     signon_timeout: float = 10.0     # time allowed to sign on after connecting
     max_queued: int = 1_000          # deliveries in memory per link; the rest wait in the journal
     max_inflight: int = 256          # messages a link may have awaiting custody
+    max_connections: int = 512       # connections in all (past it: N .06. and close)
+    max_connections_per_peer: int = 64  # connections from one peer address
+    rate_per_ori: float = 200.0      # messages per second per ORI (token bucket; past it: N .04.)
+    rate_burst: int = 400            # the bucket's size
+    max_write_buffer: int = 1 << 20  # bytes waiting to be written to one link; past it the
+                                     # rest waits in the journal, not in memory
+
+
+@dataclass(frozen=True, slots=True)
+class Security:
+    """Sign-on lock-out (CJIS Security Policy 5.5.3: unsuccessful logon attempts)."""
+
+    lockout_after: int = 5
+    lockout_minutes: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +131,7 @@ class Config:
     entries: tuple[Entry, ...] = ()
     source: str = "(demo world)"
     raw: Mapping[str, Any] = field(default_factory=dict)
+    security: Security = field(default_factory=Security)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -149,11 +164,7 @@ def finish(cfg: Config) -> Config:
               simulated=True)
         for s in US_STATES if s not in have
     )
-    return Config(
-        switch_id=cfg.switch_id, timezone=cfg.timezone, listeners=cfg.listeners,
-        data_dir=cfg.data_dir, limits=cfg.limits, hold=cfg.hold,
-        entries=cfg.entries + extra, source=cfg.source, raw=cfg.raw,
-    )
+    return replace(cfg, entries=cfg.entries + extra)
 
 
 # --------------------------------------------------------------------------
@@ -214,6 +225,11 @@ _LIMIT_RANGES: Final[dict[str, tuple[float, float, bool]]] = {
     "signon_timeout": (0.05, 3_600, False),
     "max_queued": (1, 1_000_000, True),
     "max_inflight": (1, 100_000, True),
+    "max_connections": (1, 1_000_000, True),
+    "max_connections_per_peer": (1, 1_000_000, True),
+    "rate_per_ori": (0.1, 1_000_000, False),
+    "rate_burst": (1, 10_000_000, True),
+    "max_write_buffer": (4096, 1 << 31, True),
 }
 
 
@@ -394,10 +410,24 @@ def _hold(p: _Problems, raw: Any) -> dict[str, HoldOverride]:
     return out
 
 
-TOP_KEYS: Final = ("switch", "listeners", "limits", "hold", "links")
+def _security(p: _Problems, raw: Any) -> Security:
+    if raw is None:
+        return Security()
+    if not isinstance(raw, dict):
+        p.add("security", "expected a mapping (lockout_after, lockout_minutes)")
+        return Security()
+    for k in sorted(set(raw) - {"lockout_after", "lockout_minutes"}):
+        p.add(f"security.{k}", "unknown key (known: lockout_after, lockout_minutes)")
+    after = _num(p, "security.lockout_after", raw.get("lockout_after", 5), 1, 1000)
+    minutes = _num(p, "security.lockout_minutes", raw.get("lockout_minutes", 10.0), 0.001,
+                   100_000, integer=False)
+    return Security(int(after) if after else 5, minutes if minutes else 10.0)
+
+
+TOP_KEYS: Final = ("switch", "listeners", "limits", "hold", "links", "security")
 #: Sections owned by the modules that plug into the core; each module checks
 #: its own section (with key paths) and finds it in ``Config.raw``.
-PLUGIN_SECTIONS: Final = ("services", "mqtt", "http", "audit", "retention", "security", "api")
+PLUGIN_SECTIONS: Final = ("services", "mqtt", "http", "audit", "retention", "api")
 
 
 #: ``section name -> checker(raw) -> problems`` ("mqtt.port: ..."), registered
@@ -460,9 +490,10 @@ def config_from_dict(raw: Any, source: str = "(dict)",
         if name in raw:
             for problem in checker(raw[name]):
                 p.items.append(problem)
+    security = _security(p, raw.get("security"))
     if p.items:
         raise ConfigError(p.items, source)
-    cfg = Config(switch_id, tz, listeners, data_dir, limits, hold, entries, source, raw)
+    cfg = Config(switch_id, tz, listeners, data_dir, limits, hold, entries, source, raw, security)
     return finish(cfg)
 
 
@@ -483,11 +514,8 @@ def with_overrides(cfg: Config, listen: Sequence[str] = (), data_dir: str | None
         if problems:
             raise ConfigError(problems, "command line")
         listeners = tuple(out)
-    return Config(
-        switch_id=cfg.switch_id, timezone=cfg.timezone, listeners=listeners,
-        data_dir=Path(data_dir) if data_dir else cfg.data_dir, limits=cfg.limits,
-        hold=cfg.hold, entries=cfg.entries, source=cfg.source, raw=cfg.raw,
-    )
+    return replace(cfg, listeners=listeners,
+                   data_dir=Path(data_dir) if data_dir else cfg.data_dir)
 
 
 def is_loopback(host: str) -> bool:

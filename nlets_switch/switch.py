@@ -25,7 +25,7 @@ import ssl
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -37,10 +37,12 @@ from nlets_switch.errors import (
     FrameError,
     LinkError,
     MessageError,
+    RateLimited,
     SignOnRejected,
     SignOnRequired,
     SmCode,
     SwitchBusy,
+    TooManyConnections,
 )
 from nlets_switch.journal import OPEN_STATES, Journal
 from nlets_switch.log import get_logger
@@ -172,7 +174,8 @@ class Endpoint:
             return
         now = time.time()
         sent: list[int] = []
-        while len(self.outstanding) < self.window and (self.urgent or self.queue):
+        while (len(self.outstanding) < self.window and (self.urgent or self.queue)
+               and self.can_send()):
             p = self.urgent.popleft() if self.urgent else self.queue.popleft()
             if p.expires_at <= now:
                 continue  # the expiry sweep records it and tells the sender
@@ -232,6 +235,10 @@ class Endpoint:
 
     # -- to be provided by each kind of endpoint --------------------------
 
+    def can_send(self) -> bool:
+        """Whether the endpoint can take another frame now (write buffer room)."""
+        return True
+
     def transmit(self, seq: int, p: Pending) -> None:
         """Send delivery ``p`` as frame ``seq``."""
         raise NotImplementedError
@@ -271,17 +278,30 @@ class Link(Endpoint):
         self.ping_at = 0.0
         self.closing = False
         self._out: list[bytes] = []
+        self._out_bytes = 0
         self._flush_scheduled = False
         self._acked: list[int] = []
         self.log = log.bind(peer=self.peer)
 
     # -- writing ----------------------------------------------------------
 
+    def can_send(self) -> bool:
+        """Room in what this link has waiting to be written (limits.max_write_buffer).
+
+        Past it, deliveries stay queued (and past ``max_queued``, in the journal
+        only): a slow reader costs bounded memory.
+        """
+        transport = self.writer.transport
+        waiting = self._out_bytes + (transport.get_write_buffer_size()
+                                     if not transport.is_closing() else 0)
+        return waiting < self.switch.config.limits.max_write_buffer
+
     def send(self, data: bytes) -> None:
         """Queue bytes; they are written together at the end of this loop turn."""
         if self.closed:
             return
         self._out.append(data)
+        self._out_bytes += len(data)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self.flush)
@@ -292,6 +312,7 @@ class Link(Endpoint):
         if self._out and not self.writer.is_closing():
             self.writer.writelines(self._out)
         self._out = []
+        self._out_bytes = 0
 
     def send_frame(self, ftype: int, seq: int, body: bytes = b"") -> None:
         """Queue one frame."""
@@ -359,11 +380,9 @@ class Link(Endpoint):
             return
         text = f.body.decode("ascii", "replace")
         ori, _, cred = text.partition(" ")
-        entry = self.switch.directory.sign_on_entry(ori)
-        ok = entry is not None and await self.switch.authenticate(self, entry, cred or None)
-        if not ok or self.closing:
-            self.switch.audit("sign_on", ori[:9], "failure", peer=self.peer)
-            self.log.info("sign_on_rejected", ori=ori[:9])
+        refusal = await self.switch.sign_on(self, ori, cred or None)
+        if refusal is not None or self.closing:
+            self.log.info("sign_on_rejected", ori=ori[:9], reason=refusal)
             self.nak(f.seq, SignOnRejected())
             self.closing = True
             return
@@ -423,6 +442,8 @@ class Link(Endpoint):
             self.ping_seq = self.next_seq()
             self.ping_at = now
             self.send_frame(fr.HEARTBEAT, self.ping_seq)
+        if (self.urgent or self.queue) and len(self.outstanding) < self.window:
+            self.pump()  # a write buffer that was full may have drained
 
     def abort(self) -> None:
         """Close now from outside the read loop."""
@@ -532,6 +553,9 @@ class Switch:
         self._stamp_cache: tuple[int, str] = (-1, "")
         self._sweeper: asyncio.Task[None] | None = None
         self._tls: dict[str, Any] = {}
+        self._failures: dict[str, tuple[int, float]] = {}
+        self._buckets: dict[str, list[float]] = {}
+        self._peers: dict[str, int] = {}
         self._accepting = True
         self._next_expiry = 0.0
         self.expiry_interval = 5.0
@@ -619,6 +643,28 @@ class Switch:
         self.journal.close()
         log.info("stopped")
 
+    def reload(self, cfg: Config) -> None:
+        """Take a new directory, limits and hold rules without dropping unaffected links.
+
+        Listeners and the data directory stay as started. A removed ORI is
+        signed off; what is held for it stays in the journal.
+        """
+        cfg = replace(cfg, listeners=self.config.listeners, data_dir=self.config.data_dir)
+        self.config = cfg
+        self.directory = Directory(cfg.entries)
+        self.router = Router(self.directory, self.schemas, cfg.hold)
+        for ori, ep in list(self.links.items()):
+            ep.window = cfg.limits.window
+            ep.max_queued = cfg.limits.max_queued
+            if isinstance(ep, Link):
+                ep.buffer.max_frame = cfg.limits.max_frame
+            if self.directory.sign_on_entry(ori) is None and isinstance(ep, Link):
+                log.info("signed_off_by_reload", ori=ori)
+                ep.abort()
+                ep.close()
+        self.audit("config_reload", cfg.source, "success", oris=len(self.directory))
+        log.info("reloaded", source=cfg.source, oris=len(self.directory))
+
     # -- connections --------------------------------------------------------
 
     async def _on_connect(self, lst: Listener, reader: asyncio.StreamReader,
@@ -626,6 +672,17 @@ class Switch:
         if not self._accepting:
             writer.close()
             return
+        peer = writer.get_extra_info("peername")
+        host = peer[0] if isinstance(peer, tuple) else str(peer)
+        lim = self.config.limits
+        if (sum(self._peers.values()) >= lim.max_connections
+                or self._peers.get(host, 0) >= lim.max_connections_per_peer):
+            # Refused before any TLS or sign-on work: N .06. with seq 0, then close.
+            log.warning("too_many_connections", peer=host)
+            writer.write(fr.encode_frame(fr.NAK, 0, TooManyConnections().wire.encode()))
+            writer.close()
+            return
+        self._peers[host] = self._peers.get(host, 0) + 1
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
@@ -645,6 +702,11 @@ class Switch:
             finally:
                 self.connections.discard(link)
         finally:
+            n = self._peers.get(host, 1) - 1
+            if n > 0:
+                self._peers[host] = n
+            else:
+                self._peers.pop(host, None)
             if task is not None:
                 self._tasks.discard(task)
 
@@ -664,6 +726,37 @@ class Switch:
             writer.close()
             return None
         return pki.peer_oris(writer.get_extra_info("ssl_object"))
+
+    async def sign_on(self, link: Link, ori: str, credential: str | None) -> str | None:
+        """Check a sign-on; None when accepted, else the reason (audited either way).
+
+        After ``security.lockout_after`` failures an ORI is locked out for
+        ``security.lockout_minutes``, whatever it sends (CJIS 5.5.3).
+        """
+        entry = self.directory.sign_on_entry(ori)
+        now = time.monotonic()
+        reason: str | None = None
+        if entry is None:
+            reason = "unknown ori" if self.directory.entry(ori) is None else "not signing on"
+        else:
+            fails, until = self._failures.get(ori, (0, 0.0))
+            if until > now:
+                reason = "locked out"
+            elif not await self.authenticate(link, entry, credential):
+                reason = "bad credential or certificate"
+                sec = self.config.security
+                fails += 1
+                if fails >= sec.lockout_after:
+                    self._failures[ori] = (0, now + sec.lockout_minutes * 60)
+                    log.warning("locked_out", ori=ori, minutes=sec.lockout_minutes)
+                    self.audit("lockout", ori, "locked", peer=link.peer)
+                else:
+                    self._failures[ori] = (fails, 0.0)
+            else:
+                self._failures.pop(ori, None)
+        if reason is not None:
+            self.audit("sign_on", ori[:9], "failure", peer=link.peer, reason=reason)
+        return reason
 
     async def authenticate(self, link: Link, entry: Entry, credential: str | None) -> bool:
         """Whether ``link`` may sign on as ``entry`` (certificate, credential, loopback rule)."""
@@ -729,6 +822,20 @@ class Switch:
 
     def receive(self, link: Link, seq: int, body: bytes) -> None:
         """An ``M`` frame from a link: check, route, journal; ``A`` once durable."""
+        lim = self.config.limits
+        bucket = self._buckets.get(link.ori)
+        now = time.monotonic()
+        if bucket is None:
+            bucket = self._buckets[link.ori] = [float(lim.rate_burst), now]
+        else:
+            bucket[0] = min(float(lim.rate_burst), bucket[0] + (now - bucket[1]) * lim.rate_per_ori)
+            bucket[1] = now
+        if bucket[0] < 1.0:
+            # Past the ORI's rate: N, and nothing is journaled.
+            link.nak(seq, RateLimited())
+            self.stats.count("?", "rate_limited")
+            return
+        bucket[0] -= 1.0
         try:
             text = decode_body(body, self.config.limits.max_message)
         except LinkError as e:

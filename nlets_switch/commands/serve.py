@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import signal
 import sys
+from pathlib import Path
 
 from nlets_switch.commands._common import SubParsers, add_config_args, config_or_exit
-from nlets_switch.config import load_config
+from nlets_switch.config import Config, load_config
 from nlets_switch.errors import ConfigError
 from nlets_switch.log import configure, get_logger
 
@@ -27,6 +30,13 @@ def register(sub: SubParsers) -> None:
     p.add_argument("--log-json", action="store_true", default=None,
                    help="JSON log lines even on a terminal")
     p.set_defaults(func=serve)
+
+    r = sub.add_parser("reload", help="make the running switch reload its configuration",
+                       description="Check the configuration, then send SIGHUP to the switch "
+                       "whose pid file is in the data directory. A configuration with errors "
+                       "is refused and the switch keeps the one it has.")
+    add_config_args(r)
+    r.set_defaults(func=reload_command)
 
     c = sub.add_parser("check-config", help="validate a configuration file",
                        description="Check a configuration and name the key path of every "
@@ -58,29 +68,65 @@ def serve(args: argparse.Namespace) -> int:
     try:
         import uvloop  # optional extra: faster event loop
 
-        return uvloop.run(_serve(cfg))
+        return uvloop.run(_serve(cfg, args))
     except ImportError:
-        return asyncio.run(_serve(cfg))
+        return asyncio.run(_serve(cfg, args))
 
 
-async def _serve(cfg: object) -> int:
+def pid_file(data_dir: Path) -> Path:
+    """Where ``serve`` writes its process id (for ``nlets-switch reload``)."""
+    return data_dir / "switch.pid"
+
+
+async def _serve(cfg: Config, args: argparse.Namespace) -> int:
     from nlets_switch.app import build_switch
 
     log = get_logger("serve")
     try:
-        switch = await build_switch(cfg)  # type: ignore[arg-type]
+        switch = await build_switch(cfg)
         await switch.start()
     except ConfigError as e:
         print(e.render(), file=sys.stderr)
         return 1
     except OSError as e:
-        log.error("cannot_listen", error=str(e))
+        log.error("cannot_start", error=str(e))
         return 1
+    pid = pid_file(Path(cfg.data_dir))
+    pid.write_text(f"{os.getpid()}\n")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+
+    def reload() -> None:
+        # SIGHUP: read the configuration again; keep the old one on any error.
+        new = config_or_exit(args, args.listen)
+        if new is None:
+            log.error("reload_refused", source=cfg.source)
+            switch.audit("config_reload", cfg.source, "failure")
+            return
+        switch.reload(new)
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
     await stop.wait()
     log.info("stopping")
     await switch.stop()
+    with contextlib.suppress(OSError):
+        pid.unlink()
+    return 0
+
+
+def reload_command(args: argparse.Namespace) -> int:
+    """Check the configuration, then ask the running switch to reload it (SIGHUP)."""
+    cfg = config_or_exit(args)
+    if cfg is None:
+        print("reload refused: the running switch keeps its configuration", file=sys.stderr)
+        return 1
+    pid = pid_file(Path(cfg.data_dir))
+    try:
+        os.kill(int(pid.read_text().strip()), signal.SIGHUP)
+    except (OSError, ValueError) as e:
+        print(f"no running switch found through {pid}: {e}", file=sys.stderr)
+        return 1
+    print(f"reload requested (pid file {pid})")
     return 0
