@@ -1,0 +1,100 @@
+"""Helpers of the attack-class tests (issue 5): raw sockets that speak frames badly on purpose."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+from nlets_switch import frames as fr
+from nlets_switch.client import Client
+from nlets_switch.switch import Switch
+
+#: Limits small enough that every attack test finishes in a second or two.
+FAST_LIMITS: dict[str, Any] = {
+    "heartbeat_interval": 0.3,
+    "heartbeat_timeout": 0.3,
+    "signon_timeout": 0.5,
+}
+
+
+async def raw_link(sw: Switch) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A plain TCP connection to the switch's first listener, nothing sent yet."""
+    host, port = sw.addresses[0]
+    return await asyncio.open_connection(host, port)
+
+
+async def signed_on(sw: Switch, ori: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A raw link that has signed on as ``ori`` (its ``A`` read and checked)."""
+    r, w = await raw_link(sw)
+    w.write(fr.encode_frame(fr.SIGN_ON, 1, ori.encode()))
+    [f] = await read_frames(r)
+    assert (f.letter, f.body) == ("A", b"NL0000000"), f
+    return r, w
+
+
+async def read_frames(reader: asyncio.StreamReader, n: int = 1,
+                      timeout: float = 3.0) -> list[fr.Frame]:
+    """Up to ``n`` frames (fewer if the switch closes first)."""
+    buf = fr.FrameBuffer()
+    got: list[fr.Frame] = []
+    async with asyncio.timeout(timeout):
+        while len(got) < n:
+            data = await reader.read(65536)
+            if not data:
+                break
+            got += buf.feed(data)
+    return got
+
+
+async def read_to_close(reader: asyncio.StreamReader, timeout: float = 3.0) -> list[fr.Frame]:
+    """Every frame until the switch closes the link (TimeoutError if it never does)."""
+    buf = fr.FrameBuffer()
+    got: list[fr.Frame] = []
+    async with asyncio.timeout(timeout):
+        while True:
+            try:
+                data = await reader.read(65536)
+            except ConnectionError:
+                return got
+            if not data:
+                return got
+            got += buf.feed(data)
+
+
+async def still_serving(sw: Switch, text: str = "AM.NYNLETS00.AZ0070500.TXT STILL SERVING") -> None:
+    """The switch keeps serving other links: a fresh NY link sends an AM and AZ0070500 gets it."""
+    host, port = sw.addresses[0]
+    ny = await Client.connect(host, port, "NYNLETS00")
+    az = await Client.connect(host, port, "AZ0070500")
+    try:
+        ans = await ny.send(text)
+        assert ans.ok, ans
+        got = await az.receive(5)
+        assert got.endswith(text.split(".TXT", 1)[1].lstrip()), got
+    finally:
+        await ny.close()
+        await az.close()
+
+
+def write_buffer_bytes(sw: Switch) -> int:
+    """Bytes the switch's transports hold unsent, over every connection."""
+    total = 0
+    for link in list(sw.connections):
+        transport = link.writer.transport
+        with contextlib.suppress(Exception):
+            total += transport.get_write_buffer_size()
+        total += sum(len(b) for b in link._out)
+    return total
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = 3.0,
+                     what: str = "condition") -> None:
+    """Poll ``predicate`` until it holds; fail the test after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout} s")
+        await asyncio.sleep(0.02)
