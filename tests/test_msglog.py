@@ -191,9 +191,10 @@ async def test_log_commands_work_while_the_switch_runs(world: World) -> None:
             _cli(data, "log", "show", str(world.ids["bad"])),
             _cli(data, "log", "export", "--format", "csv", "--progress"),
             _cli(data, "log", "search", "--key", "ZZ"),
+            _cli(data, "audit", "verify"),
         ]
 
-    table, js, show, exp, none = await asyncio.to_thread(run_all)
+    table, js, show, exp, none, verify = await asyncio.to_thread(run_all)
     assert table.returncode == 0, table.stderr
     assert "DQ0001" in table.stdout and "NYNLETS00 acked" in table.stdout
     assert "SMITH" not in table.stdout  # no text in a search
@@ -203,6 +204,7 @@ async def test_log_commands_work_while_the_switch_runs(world: World) -> None:
     assert exp.returncode == 0 and exp.stdout.startswith("id,received_at,key")
     assert "exporting [" in exp.stderr and "100%" in exp.stderr
     assert none.returncode == 1
+    assert verify.returncode == 0 and "5 records verified" in verify.stdout, verify.stderr
     # Each use was audited (the switch's writer and the CLI share the chain).
     await world.sw.journal.barrier()
     with contextlib.closing(world.ro()) as conn:
