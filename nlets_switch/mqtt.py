@@ -68,6 +68,9 @@ class MqttPublisher:
         self.base = f"{settings.prefix}/{switch.config.switch_id}"
         self.sub = monitor.subscribe("mqtt", settings.queue_size, MQTT_EVENTS)
         self.connected = asyncio.Event()
+        #: Set while there is no connection (the complement of ``connected``).
+        self.disconnected = asyncio.Event()
+        self.disconnected.set()
         self.connections = 0
         self.published = 0
         self._client: aiomqtt.Client | None = None
@@ -130,8 +133,9 @@ class MqttPublisher:
                     self.connections += 1
                     await self._announce(client)
                     self.connected.set()
+                    self.disconnected.clear()
                     log.info("mqtt_connected", broker=f"{s.host}:{s.port}")
-                    await self._pump(client)
+                    await self._serve(client)
             except (aiomqtt.MqttError, OSError) as e:
                 if self.connected.is_set() or attempt == 0:
                     log.warning("mqtt_disconnected", broker=f"{s.host}:{s.port}",
@@ -139,6 +143,7 @@ class MqttPublisher:
             finally:
                 self._client = None
                 self.connected.clear()
+                self.disconnected.set()
             await asyncio.sleep(backoff_delay(attempt, s.reconnect_min, s.reconnect_max))
             attempt += 1
 
@@ -152,6 +157,26 @@ class MqttPublisher:
                                  _dumps({"ori": ori, "state": v["state"], "kind": v["kind"],
                                          "ts": now}),
                                  qos=1, retain=True, timeout=5)
+
+    async def _serve(self, client: aiomqtt.Client) -> None:
+        """Publish until the connection ends, even while there is nothing to publish."""
+        pump = asyncio.create_task(self._pump(client), name="mqtt-pump")
+        # The message iterator ends with MqttError when the broker goes away;
+        # without it an idle publisher would not notice until its next event.
+        watch = asyncio.create_task(self._watch(client), name="mqtt-watch")
+        try:
+            done, _ = await asyncio.wait({pump, watch}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in (pump, watch):
+                t.cancel()
+            await asyncio.gather(pump, watch, return_exceptions=True)
+        for t in done:
+            t.result()  # re-raise the MqttError that ended it
+
+    @staticmethod
+    async def _watch(client: aiomqtt.Client) -> None:
+        async for _ in client.messages:
+            pass  # nothing is subscribed; only the disconnection matters
 
     async def _pump(self, client: aiomqtt.Client) -> None:
         while True:
