@@ -102,9 +102,8 @@ class HttpServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, reuse_address=True)
         await site.start()
-        server = site._server  # aiohttp exposes no public accessor for the bound port
-        sockets = getattr(server, "sockets", None) or []
-        name = sockets[0].getsockname() if sockets else (host, port)
+        names = self._runner.addresses  # the bound sockets (the real port when 0 was asked)
+        name = names[0] if names else (host, port)
         self.address = (str(name[0]), int(name[1]))
         log.info("http_listening", address=f"{self.address[0]}:{self.address[1]}")
 
