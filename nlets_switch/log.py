@@ -41,5 +41,9 @@ def configure(level: str = "info", json: bool | None = None) -> None:
 
 
 def get_logger(name: str) -> Any:
-    """A bound logger for a component (``component=name``)."""
-    return structlog.get_logger().bind(component=name)
+    """A logger for a component (``component=name``).
+
+    Lazy: modules call this at import time, before :func:`configure`; the
+    logger takes the configuration in force when it is first used.
+    """
+    return structlog.get_logger(component=name)

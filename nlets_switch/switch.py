@@ -111,6 +111,19 @@ class Stats:
         self.messages[k] = self.messages.get(k, 0) + 1
 
 
+class _WriteGroup:
+    """Rows and callbacks gathered in one turn of the event loop."""
+
+    __slots__ = ("counters", "dlvs", "dones", "msgs", "out")
+
+    def __init__(self) -> None:
+        self.msgs: list[tuple[Any, ...]] = []
+        self.dlvs: list[tuple[Any, ...]] = []
+        self.counters: dict[str, int] = {}
+        self.out: list[Pending] = []
+        self.dones: list[Callable[[BaseException | None], None]] = []
+
+
 Event = dict[str, Any]
 Observer = Callable[[Event], None]
 
@@ -553,6 +566,7 @@ class Switch:
         self._stamp_cache: tuple[int, str] = (-1, "")
         self._sweeper: asyncio.Task[None] | None = None
         self._tls: dict[str, Any] = {}
+        self._wgroup: _WriteGroup | None = None
         self._failures: dict[str, tuple[int, float]] = {}
         self._buckets: dict[str, list[float]] = {}
         self._peers: dict[str, int] = {}
@@ -857,10 +871,10 @@ class Switch:
         like any other message.
         """
         now = time.time()
-        touched: dict[str, int] = {}
-        msgs: list[tuple[Any, ...]] = []
-        dlvs: list[tuple[Any, ...]] = []
-        out: list[Pending] = []
+        g = self._group()
+        touched, msgs, dlvs, out = g.counters, g.msgs, g.dlvs, g.out
+        if done is not None:
+            g.dones.append(done)
         self._msg_id += 1
         msg_id = self._msg_id
         input_no = self._number(f"in:{link_ori}", touched)
@@ -891,12 +905,33 @@ class Switch:
                          msg.control, input_no, "accepted", None, None, body_start, text))
             self._plan(plan, msg, msg_id, link_ori, input_no, now, text, msgs, dlvs, out,
                        touched)
-        counters = list(touched.items())
-        self.journal.submit(
-            functools.partial(_write, msgs=msgs, dlvs=dlvs, counters=counters),
-            functools.partial(self._durable, out, done),
-        )
         return msg_id
+
+    def _group(self) -> _WriteGroup:
+        """The rows of this loop turn; one journal operation carries them all."""
+        g = self._wgroup
+        if g is None:
+            g = self._wgroup = _WriteGroup()
+            asyncio.get_running_loop().call_soon(self._flush_group)
+        return g
+
+    def _flush_group(self) -> None:
+        g = self._wgroup
+        self._wgroup = None
+        if g is None or not g.msgs:
+            return
+        # One executemany per table for everything read in this turn of the
+        # loop: far cheaper for SQLite than one small statement set per message.
+        self.journal.submit(
+            functools.partial(_write, msgs=g.msgs, dlvs=g.dlvs, counters=list(g.counters.items())),
+            functools.partial(self._group_durable, g),
+        )
+
+    def _group_durable(self, g: _WriteGroup, result: Any, exc: BaseException | None) -> None:
+        for done in g.dones:
+            done(exc)
+        if exc is None:
+            self.dispatch(g.out)
 
     def _plan(self, plan: Plan, msg: Message, msg_id: int, link_ori: str, input_no: int,
               now: float, text: str, msgs: list[tuple[Any, ...]], dlvs: list[tuple[Any, ...]],
@@ -953,14 +988,6 @@ class Switch:
         else:
             link.send_frame(fr.ACK, seq)
 
-    def _durable(self, out: list[Pending], done: Callable[[BaseException | None], None] | None,
-                 result: Any, exc: BaseException | None) -> None:
-        if done is not None:
-            done(exc)
-        if exc is not None:
-            return
-        self.dispatch(out)
-
     def dispatch(self, pendings: Iterable[Pending]) -> None:
         """Hand durable deliveries to the endpoints that are signed on."""
         touched: set[Endpoint] = set()
@@ -1008,10 +1035,8 @@ class Switch:
         if not rows:
             return
         now = time.time()
-        touched: dict[str, int] = {}
-        msgs: list[tuple[Any, ...]] = []
-        dlvs: list[tuple[Any, ...]] = []
-        out: list[Pending] = []
+        g = self._group()
+        touched, msgs, dlvs, out = g.counters, g.msgs, g.dlvs, g.out
         for _did, addressed, mid, link, key, origin, control, text in rows:
             self.stats.count(key, "expired")
             self.emit({"event": "expired", "msg_id": mid, "key": key, "to": addressed})
@@ -1020,10 +1045,6 @@ class Switch:
             sm = sm_text(SmCode.DROPPED, addressed, text)
             self._switch_message("SM", sm, mid, link, origin, control, now, msgs, dlvs, out,
                                  touched)
-        if msgs:
-            self.journal.submit(
-                functools.partial(_write, msgs=msgs, dlvs=dlvs, counters=list(touched.items())),
-                functools.partial(self._durable, out, None))
         if len(rows) >= 1000:
             self._next_expiry = 0.0
 
