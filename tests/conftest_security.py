@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -25,9 +26,22 @@ async def raw_link(sw: Switch) -> tuple[asyncio.StreamReader, asyncio.StreamWrit
     return await asyncio.open_connection(host, port)
 
 
-async def signed_on(sw: Switch, ori: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def small_window_link(sw: Switch, rcvbuf: int = 4096
+                            ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A raw link whose kernel receive buffer is tiny, so a peer that does not
+    read pushes back on the switch at once (instead of megabytes later)."""
+    host, port = sw.addresses[0]
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, (host, port))
+    return await asyncio.open_connection(sock=sock, limit=rcvbuf)
+
+
+async def signed_on(sw: Switch, ori: str, small_window: bool = False
+                    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A raw link that has signed on as ``ori`` (its ``A`` read and checked)."""
-    r, w = await raw_link(sw)
+    r, w = await (small_window_link(sw) if small_window else raw_link(sw))
     w.write(fr.encode_frame(fr.SIGN_ON, 1, ori.encode()))
     [f] = await read_frames(r)
     assert (f.letter, f.body) == ("A", b"NL0000000"), f
