@@ -842,28 +842,43 @@ async def run_scenario(scn: Scenario, host: str, port: int,
     return Result(scn.path, scn.title, True, time.monotonic() - t0, xfail=scn.xfail)
 
 
-async def run_with_switch(scn: Scenario, base_config: dict[str, Any] | None = None) -> Result:
+async def run_with_switch(scn: Scenario, base_config: dict[str, Any] | None = None,
+                          stopping: list[asyncio.Task[None]] | None = None) -> Result:
     """Start a switch of its own (fresh data directory, free port) and play ``scn``.
 
     The scenario's ``config`` (else ``base_config``, else the demo world) is
     the switch's configuration; its listeners and data directory are replaced.
+    With ``stopping``, the switch is stopped (and its directory removed) in a
+    task added to that list, so the next scenario need not wait for it: the
+    caller gathers them at the end.
     """
     from nlets_switch.app import build_switch
     from nlets_switch.config import config_from_dict, demo_config, with_overrides
     from nlets_switch.errors import ConfigError
 
     raw = scn.config if scn.config is not None else base_config
-    with tempfile.TemporaryDirectory(prefix="nlets-scn-") as tmp:
+    tmp = tempfile.TemporaryDirectory(prefix="nlets-scn-")
+    try:
+        cfg = demo_config() if raw is None else config_from_dict(raw, scn.path)
+        cfg = with_overrides(cfg, ["127.0.0.1:0"], tmp.name)
+    except ConfigError as e:
+        tmp.cleanup()
+        return Result(scn.path, scn.title, False, 0.0, "bad config", e.render(), scn.xfail)
+    sw = await build_switch(cfg)
+    await sw.start()
+
+    async def stop() -> None:
         try:
-            cfg = demo_config() if raw is None else config_from_dict(raw, scn.path)
-            cfg = with_overrides(cfg, ["127.0.0.1:0"], tmp)
-        except ConfigError as e:
-            return Result(scn.path, scn.title, False, 0.0, "bad config", e.render(), scn.xfail)
-        sw = await build_switch(cfg)
-        await sw.start()
-        try:
-            host, port = sw.addresses[0][:2]
-            return await run_scenario(scn, host, port)
-        finally:
             with contextlib.suppress(Exception):
                 await sw.stop()
+        finally:
+            tmp.cleanup()
+
+    try:
+        host, port = sw.addresses[0][:2]
+        return await run_scenario(scn, host, port)
+    finally:
+        if stopping is None:
+            await stop()
+        else:
+            stopping.append(asyncio.create_task(stop(), name=f"stop-{scn.name}"))

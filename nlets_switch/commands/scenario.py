@@ -100,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
 async def _run_all(scenarios: list[Scenario], args: argparse.Namespace,
                    base: dict[str, object] | None) -> list[Result]:
     results: list[Result] = []
+    stopping: list[asyncio.Task[None]] = []
     target = parse_hostport(args.connect) if args.connect else None
     n = len(scenarios)
     for i, scn in enumerate(scenarios, 1):
@@ -111,7 +112,7 @@ async def _run_all(scenarios: list[Scenario], args: argparse.Namespace,
                 print(" (its config is ignored with --connect)", end="")
             res = await run_scenario(scn, *target)
         else:
-            res = await run_with_switch(scn, base)  # type: ignore[arg-type]
+            res = await run_with_switch(scn, base)
         res.seconds = time.monotonic() - t0
         word = {"pass": "PASS", "fail": "FAIL", "xfail": "XFAIL", "xpass": "XPASS"}[res.status]
         print(f" {word} ({res.seconds:.2f} s)")
@@ -127,6 +128,8 @@ async def _run_all(scenarios: list[Scenario], args: argparse.Namespace,
         results.append(res)
         if args.exitfirst and res.counts_as_failure:
             break
+    # (Nothing is stopped in the background today: see run_with_switch.)
+    await asyncio.gather(*stopping, return_exceptions=True)
     return results
 
 
