@@ -111,6 +111,22 @@ def test_dq_answered_and_matched_on_screen(switch: str, tmp_path: Path) -> None:
                 c.expect(pexpect.EOF)
 
 
+def test_dq_to_a_simulated_state_for_the_example_driver(switch: str) -> None:
+    """The newcomer's first DQ: Nlets' example driver, answered by simulated Texas."""
+    az = spawn_term("AZNLETS20", switch)
+    try:
+        type_line(az, "DQ.AZNLETS20.TX.TXT OLN/D11111111")
+        az.expect(r">> #1 accepted, control \*T0001")
+        az.expect(r"<< #2 DR from TXNLETS00 to AZNLETS20  answers #1 "
+                  r"DQ\.AZNLETS20\.TX\.\*T0001\.TXT OLN/D11111111")
+        az.expect("OLN: D11111111")
+        type_line(az, "/quit")
+        az.expect(pexpect.EOF)
+    finally:
+        if az.isalive():
+            az.terminate(force=True)
+
+
 def test_form_checks_each_field_before_sending(switch: str) -> None:
     az = spawn_term("AZNLETS20", switch)
     try:
