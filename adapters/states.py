@@ -70,7 +70,6 @@ class StatesAdapter:
         self.seed = 1
         self.latency_s = 0.0
         self.no_answer = 0.0
-        self._warm: asyncio.Task[None] | None = None
 
     def check_config(self, section: Mapping[str, Any]) -> list[str]:
         """See :func:`check_states_config`."""
@@ -92,20 +91,10 @@ class StatesAdapter:
         return tuple(out)
 
     async def start(self, ctx: Context) -> None:
-        """Read the settings and start building the states' data in the background."""
+        """Read the settings; a state's data is built on its first inquiry."""
         self.seed = int(ctx.config.get("seed", 1))
         self.latency_s = float(ctx.config.get("latency_ms", 0)) / 1000.0
         self.no_answer = float(ctx.config.get("no_answer", 0.0))
-        states = sorted({o[:2] for o in ctx.oris if o[:2] in STATES})
-        # ~40 ms a state, ~2 s for all: not in the way of start-up, but done
-        # before the first all-state inquiry needs it (an inquiry that comes
-        # first builds its state itself; the result is cached either way).
-        self._warm = asyncio.get_running_loop().create_task(self._prebuild(states),
-                                                             name="states-prebuild")
-
-    async def _prebuild(self, states: list[str]) -> None:
-        for s in states:
-            await asyncio.to_thread(StateData.for_state, s, self.seed)
 
     def silent(self, inquiry: Inquiry) -> bool:
         """Whether this inquiry goes unanswered (deterministic ``no_answer`` draw)."""
@@ -129,7 +118,4 @@ class StatesAdapter:
         await ctx.answer(inquiry.reply(response_key(inquiry.key), text))
 
     async def stop(self) -> None:
-        """Stop the background build."""
-        if self._warm is not None:
-            self._warm.cancel()
-            await asyncio.gather(self._warm, return_exceptions=True)
+        """Nothing to release (the data is cached for the process)."""
