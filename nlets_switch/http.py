@@ -196,9 +196,12 @@ class HttpServer:
                         getter.cancel()
                         break
                     if getter in done:
-                        ev = getter.result()
-                        await self._send(resp, "stats" if ev.get("event") == "stats"
-                                         else "event", ev)
+                        # Whatever else is queued goes in the same write: one
+                        # wake-up per burst, not per event.
+                        batch = [getter.result()]
+                        while not sub.queue.empty() and len(batch) < 500:
+                            batch.append(sub.queue.get_nowait())
+                        await resp.write(b"".join(self._frame(ev) for ev in batch))
                     else:
                         getter.cancel()
                         await resp.write(b": keep-alive\n\n")
@@ -216,6 +219,12 @@ class HttpServer:
     async def _send(resp: web.StreamResponse, name: str, data: Any) -> None:
         payload = json.dumps(data, separators=(",", ":"), default=str)
         await resp.write(f"event: {name}\ndata: {payload}\n\n".encode())
+
+    @staticmethod
+    def _frame(ev: dict[str, Any]) -> bytes:
+        name = "stats" if ev.get("event") == "stats" else "event"
+        payload = json.dumps(ev, separators=(",", ":"), default=str)
+        return f"event: {name}\ndata: {payload}\n\n".encode()
 
     # -- the JSON API --------------------------------------------------------
 

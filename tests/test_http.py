@@ -181,3 +181,22 @@ def test_http_address_default_flag_and_off() -> None:
     assert http_address_from(None, cfg) == ("127.0.0.1", 7331)
     assert http_address_from("0.0.0.0:8080", cfg) == ("0.0.0.0", 8080)
     assert http_address_from("off", cfg) is None
+
+
+async def test_a_slow_subscriber_loses_events_counted_and_routing_goes_on(
+        monitored: MonitoredFactory) -> None:
+    sw, mon = await monitored()
+    assert mon.http_address is not None
+    stuck = mon.monitor.subscribe("sse", maxsize=1)  # a browser that never reads
+    host, port = sw.addresses[0]
+    az = await Client.connect(host, port, "AZNLETS20")
+    ny = await Client.connect(host, port, "NYNLETS00")
+    for i in range(5):
+        assert (await az.send(f"AM.AZNLETS20.NY.TXT N{i}")).ok
+        assert f"N{i}" in await ny.receive(5)
+    assert stuck.dropped > 0
+    _, text = await get(mon.http_address, "/metrics")
+    assert metric(text, 'nlets_monitor_events_dropped_total{subscriber="sse"}') >= stuck.dropped
+    stuck.close()
+    await az.close()
+    await ny.close()
