@@ -16,11 +16,16 @@ Configuration ``services.leis``: ``delay_s``, ``seed``, ``persons``, ``limit``.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
+import shutil
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
+from nlets_switch import leis as leis_data
 from nlets_switch.adapter import API_VERSION, Context, Inquiry
 from nlets_switch.config import LESC_ORI
 from nlets_switch.directory import Directory
@@ -51,6 +56,49 @@ def check_leis_config(section: Mapping[str, Any]) -> list[str]:
     return out
 
 
+class _Cancelled(Exception):
+    """The switch stopped while the data set was still being built."""
+
+
+def cache_file(seed: int, persons: int) -> Path:
+    """Where a freshly built synthetic data set is kept for the next new data directory.
+
+    ``$NLETS_SWITCH_CACHE`` or ``~/.cache/nlets-switch``; the name carries the
+    seed, the size and a hash of the generator, so a changed generator never
+    reuses an old copy.
+    """
+    base = os.environ.get("NLETS_SWITCH_CACHE") or str(
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nlets-switch")
+    code = hashlib.sha256(Path(leis_data.__file__).read_bytes()).hexdigest()[:12]
+    return Path(base) / f"leis-s{seed}-p{persons}-{code}.sqlite"
+
+
+def open_store(path: Path, seed: int, persons: int,
+               progress: Any = None) -> LeisStore:
+    """Open the data set at ``path``; a new one is copied from the cache when it can be.
+
+    Building 10,000 persons costs about a second of CPU; every fresh data
+    directory (each test, each scenario) would pay it again.
+    """
+    cache = cache_file(seed, persons)
+    fresh = not path.exists()
+    if fresh and cache.is_file():
+        try:
+            shutil.copyfile(cache, path)
+        except OSError:
+            path.unlink(missing_ok=True)
+    store = LeisStore.open(path, seed=seed, persons=persons, progress=progress)
+    if fresh and not cache.is_file():
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+            store.backup_to(tmp)
+            os.replace(tmp, cache)
+        except OSError:
+            pass  # a cache is a convenience: a read-only home must not stop the switch
+    return store
+
+
 class LeisAdapter:
     """The ``AX`` responder: answers ``IAQ`` and ``GPQ`` as ``VTICE0900``."""
 
@@ -63,6 +111,7 @@ class LeisAdapter:
     def __init__(self) -> None:
         self.store: LeisStore | None = None
         self._ready: asyncio.Task[LeisStore] | None = None
+        self._cancel = threading.Event()
         self.delay_s = float(DEFAULTS["delay_s"])
         self.limit = int(DEFAULTS["limit"])
 
@@ -86,14 +135,15 @@ class LeisAdapter:
 
         def progress(done: int, total: int) -> None:
             # Runs on the worker thread: only the (thread-safe) logger call.
+            if self._cancel.is_set():
+                raise _Cancelled()  # rolls the build back; the next start redoes it
             now = time.monotonic()
             if now - started > 1.0 and (now - last[0] > 1.0 or done >= total):
                 last[0] = now
                 ctx.log.info("leis_building", done=done, total=total)
 
         def build() -> LeisStore:
-            return LeisStore.open(path, seed=int(cfg["seed"]), persons=int(cfg["persons"]),
-                                  progress=progress)
+            return open_store(path, int(cfg["seed"]), int(cfg["persons"]), progress)
 
         async def opened() -> LeisStore:
             store = await asyncio.to_thread(build)
@@ -131,11 +181,12 @@ class LeisAdapter:
             await ctx.answer(inquiry.reply("GPR", text))
 
     async def stop(self) -> None:
-        """Close the data set (after a build still running, if any)."""
+        """Close the data set; a build still running is abandoned (rolled back)."""
+        self._cancel.set()
         if self._ready is not None and not self._ready.done():
             try:
                 await self._ready
-            except Exception:  # the build failed: nothing to close
+            except Exception:  # cancelled or failed: nothing to close
                 pass
         if self.store is not None:
             self.store.close()

@@ -534,7 +534,8 @@ def switch_argv(args: argparse.Namespace) -> Callable[[int, Path], list[str]]:
     """The command line of the switch under test."""
     return lambda port, data: [
         sys.executable, "-m", "nlets_switch", "serve", "--config", str(args.config),
-        "--listen", f"127.0.0.1:{port}", "--data-dir", str(data), "--log-level", "warning"]
+        "--listen", f"127.0.0.1:{port}", "--data-dir", str(data), "--log-level", "warning",
+        "--http", "off"]
 
 
 def relay_argv(port: int, data: Path) -> list[str]:

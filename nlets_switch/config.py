@@ -440,6 +440,19 @@ def register_section(name: str, checker: Callable[[Any], list[str]]) -> None:
     SECTION_CHECKERS[name] = checker
 
 
+#: The modules that own the plug-in sections; importing one registers its checker.
+SECTION_OWNERS: Final = ("nlets_switch.services", "nlets_switch.monitor", "nlets_switch.audit",
+                         "nlets_switch.retention")
+
+
+def _import_section_owners() -> None:
+    # Imported here, not at the top: they import this module.
+    import importlib
+
+    for name in SECTION_OWNERS:
+        importlib.import_module(name)
+
+
 def load_config(path: Path | str, overrides: Mapping[str, Any] | None = None) -> Config:
     """Read and check a YAML configuration; raise ConfigError listing every problem."""
     path = Path(path)
@@ -486,6 +499,7 @@ def config_from_dict(raw: Any, source: str = "(dict)",
     # Without a `links` section the directory is the demo world's (part 8), so a
     # file can change limits or hold rules and keep the ORIs everyone knows.
     entries = _entries(p, raw["links"]) if "links" in raw else _demo_entries()
+    _import_section_owners()
     for name, checker in SECTION_CHECKERS.items():
         if name in raw:
             for problem in checker(raw[name]):

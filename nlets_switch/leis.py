@@ -980,6 +980,15 @@ class LeisStore:
         with self._lock:
             self._db.close()
 
+    def backup_to(self, target: Path) -> None:
+        """A consistent copy of the whole data set at ``target`` (SQLite's backup API)."""
+        with self._lock:
+            dst = sqlite3.connect(target)
+            try:
+                self._db.backup(dst)
+            finally:
+                dst.close()
+
     def __enter__(self) -> LeisStore:
         return self
 

@@ -18,7 +18,7 @@ from tests.conftest import free_port
 def start_switch(data: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "nlets_switch", "serve", "--listen", f"127.0.0.1:{port}",
-         "--data-dir", str(data), *extra],
+         "--data-dir", str(data), "--http", "off", *extra],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 15
     import socket

@@ -31,7 +31,7 @@ def switch(tmp_path: Path) -> Iterator[str]:
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "nlets_switch", "serve", "--listen", f"127.0.0.1:{port}",
-         "--data-dir", str(tmp_path / "data"), "--log-level", "error"],
+         "--data-dir", str(tmp_path / "data"), "--log-level", "error", "--http", "off"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
     while True:

@@ -26,6 +26,9 @@ def register(sub: SubParsers) -> None:
     add_config_args(p)
     p.add_argument("--listen", action="append", default=[], metavar="HOST:PORT",
                    help="address to accept links on (repeatable; overrides the config)")
+    p.add_argument("--http", default=None, metavar="HOST:PORT|off",
+                   help="operator HTTP: metrics, API, dashboard (default 127.0.0.1:7331; "
+                   "'off' turns it off)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.add_argument("--log-json", action="store_true", default=None,
                    help="JSON log lines even on a terminal")
@@ -65,6 +68,13 @@ def serve(args: argparse.Namespace) -> int:
     cfg = config_or_exit(args, args.listen)
     if cfg is None:
         return 1
+    from nlets_switch.monitor import http_address_from
+
+    try:
+        http_address_from(args.http, cfg)
+    except ValueError as e:
+        print(f"--http: {e}", file=sys.stderr)
+        return 1
     try:
         import uvloop  # optional extra: faster event loop
 
@@ -79,18 +89,31 @@ def pid_file(data_dir: Path) -> Path:
 
 
 async def _serve(cfg: Config, args: argparse.Namespace) -> int:
+    from nlets_switch import audit, retention
     from nlets_switch.app import build_switch
+    from nlets_switch.monitor import attach_monitoring
 
     log = get_logger("serve")
     try:
         switch = await build_switch(cfg)
-        await switch.start()
+        audit.attach(switch)
+        monitoring = await attach_monitoring(switch, cfg, http=args.http)
     except ConfigError as e:
         print(e.render(), file=sys.stderr)
         return 1
     except OSError as e:
         log.error("cannot_start", error=str(e))
         return 1
+    try:
+        await switch.start()
+    except OSError as e:
+        log.error("cannot_start", error=str(e))
+        await monitoring.stop()
+        return 1
+    if monitoring.http_address is not None:
+        host, port = monitoring.http_address
+        log.info("operator_http", url=f"http://{host}:{port}/")
+    pruning = asyncio.create_task(retention.retention_task(switch, cfg), name="retention")
     pid = pid_file(Path(cfg.data_dir))
     pid.write_text(f"{os.getpid()}\n")
     stop = asyncio.Event()
@@ -110,7 +133,12 @@ async def _serve(cfg: Config, args: argparse.Namespace) -> int:
     loop.add_signal_handler(signal.SIGHUP, reload)
     await stop.wait()
     log.info("stopping")
+    pruning.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await pruning
     await switch.stop()
+    # After the switch: its links' offline events and the final status reach MQTT.
+    await monitoring.stop()
     with contextlib.suppress(OSError):
         pid.unlink()
     return 0
