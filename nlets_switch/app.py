@@ -6,13 +6,20 @@ its services, monitoring or operator interfaces.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from nlets_switch import adapter as ad
+from nlets_switch import audit, msglog
 from nlets_switch import services as svc  # registers the ``services`` config checker
 from nlets_switch.config import Config
+from nlets_switch.errors import MessageError
+from nlets_switch.message import SWITCH_ORI, OutputMessage
 from nlets_switch.schema import load_schemas
-from nlets_switch.switch import Switch
+from nlets_switch.switch import Pending, Switch
+
+#: The message-log services on the wire (Nlets' RAND): inquiry key -> response key.
+LOG_KEYS = {"NLQ": "NLR", "NFQ": "NFR"}
 
 
 async def build_switch(cfg: Config, adapters: Sequence[ad.Loaded] | None = None) -> Switch:
@@ -28,5 +35,31 @@ async def build_switch(cfg: Config, adapters: Sequence[ad.Loaded] | None = None)
     schemas = load_schemas(extra) if extra else None
     switch = Switch(cfg, schemas)
     ad.check_adapters(loaded, switch.schemas)
-    svc.Services(switch, loaded).install()
+    services = svc.Services(switch, loaded)
+    services.install()
+    for key in LOG_KEYS:
+        services.nl.handlers[key] = functools.partial(_log_query, switch)
+    audit.attach(switch)
     return switch
+
+
+async def _log_query(switch: Switch, out: OutputMessage, p: Pending) -> None:
+    """``NLQ``/``NFQ`` to ``NL``: search or fetch the message log.
+
+    An ORI sees only messages it sent or received (msglog's visibility rule);
+    the search runs on the journal's writer thread so the loop never scans.
+    """
+    try:
+        fields = switch.schemas[out.key].validate(out.text)
+    except MessageError:
+        fields = ()  # already validated on the way in; be safe with old journals
+    fn = msglog.answer_nlq if out.key == "NLQ" else msglog.answer_nfq
+    text = await switch.journal.call(functools.partial(
+        fn, requester_ori=out.sender, fields=fields, tz=switch.config.tz))
+    switch.audit("log_access", out.sender, "success", component="nl", via=out.key)
+    ctl = f".*{out.control}" if out.control else ""
+    header = f"{LOG_KEYS[out.key]}.{SWITCH_ORI}.{out.sender}{ctl}.TXT\n"
+    room = switch.config.limits.max_message - len(header)
+    if len(text) > room:
+        text = text[: room - 40].rsplit("\n", 1)[0] + "\nTRUNCATED: RESPONSE TOO LONG"
+    await svc.send_local(switch, SWITCH_ORI, header + text)

@@ -104,6 +104,9 @@ class Directory:
         if kind == AX:
             e = self._by_ori.get(LESC_ORI)
             return Target(e.ori, e.ori, e, address) if e is not None else None
-        if kind in (NL, HELP):
+        if kind == HELP:
+            # Line 3 names the help file, so one AM can ask for several.
+            return Target(SWITCH_ORI, address, SWITCH_ENTRY, address)
+        if kind == NL:
             return Target(SWITCH_ORI, SWITCH_ORI, SWITCH_ENTRY, address)
         return None

@@ -205,6 +205,11 @@ async def test_help_files_read_update_refuse(tmp_path: Path) -> None:
         assert "UPDATED" in ok.text
         got = await ask(az, "AM.AZNLETS20.NYDRVHELP.TXT\nSEND")
         assert got.text.endswith("NY DRIVER FILE: USE OLN/")
+        # One AM may ask for several help files: each is answered.
+        await az.send("AM.AZNLETS20.NLNLEHELP,NYDRVHELP.TXT\nSEND")
+        both = [await az.receive(5), await az.receive(5)]
+        assert sum("HELP FILE NLNLE" in t for t in both) == 1
+        assert sum("NY DRIVER FILE" in t for t in both) == 1
         await az.close()
         await ny.close()
     rows = sqlite3.connect(tmp_path / "journal.sqlite").execute(

@@ -89,14 +89,13 @@ def pid_file(data_dir: Path) -> Path:
 
 
 async def _serve(cfg: Config, args: argparse.Namespace) -> int:
-    from nlets_switch import audit, retention
+    from nlets_switch import retention
     from nlets_switch.app import build_switch
     from nlets_switch.monitor import attach_monitoring
 
     log = get_logger("serve")
     try:
         switch = await build_switch(cfg)
-        audit.attach(switch)
         monitoring = await attach_monitoring(switch, cfg, http=args.http)
     except ConfigError as e:
         print(e.render(), file=sys.stderr)
