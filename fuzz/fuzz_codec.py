@@ -112,7 +112,7 @@ def one_input(data: bytes) -> None:
 
 def main() -> None:
     """Run under atheris (libFuzzer flags on the command line)."""
-    import atheris  # only for the long run; the tests use Hypothesis
+    import atheris  # type: ignore[import-untyped,import-not-found,unused-ignore]  # long runs only
 
     _world()
     # The codec is imported already (above); instrument what is loaded for coverage.
