@@ -66,8 +66,10 @@ CREATE TABLE IF NOT EXISTS deliveries (
 CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries(link, id)
     WHERE state IN ('queued', 'held', 'sent');
 CREATE INDEX IF NOT EXISTS deliveries_msg ON deliveries(msg_id);
-CREATE INDEX IF NOT EXISTS deliveries_expiry ON deliveries(expires_at)
-    WHERE state IN ('queued', 'held', 'sent');
+-- Not partial: a state change then never touches it. The expiry sweep reads
+-- only the range past its watermark (meta 'expiry_watermark').
+DROP INDEX IF EXISTS deliveries_expiry;
+CREATE INDEX IF NOT EXISTS deliveries_expires ON deliveries(expires_at);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
@@ -85,6 +87,9 @@ def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode=WAL")
         # FULL: a commit is fsync'd before it returns; that is what custody needs.
         conn.execute("PRAGMA synchronous=FULL")
+        # Checkpoints run beside the writer (Journal.checkpoint), not inside its
+        # commits; this is only the backstop if they stop.
+        conn.execute("PRAGMA wal_autocheckpoint=20000")
     conn.execute("PRAGMA busy_timeout=5000")
     return conn
 
@@ -165,6 +170,17 @@ class Journal:
 
         self.submit(op, done)
         return await fut
+
+    def checkpoint(self) -> None:
+        """Copy the WAL back into the database from a second connection (blocking).
+
+        PASSIVE never waits for, nor blocks, the writer; run it in a thread.
+        """
+        conn = connect(self.path)
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            conn.close()
 
     async def barrier(self) -> None:
         """Wait until everything submitted so far is committed."""

@@ -30,7 +30,6 @@ from nlets_switch.log import get_logger
 
 if TYPE_CHECKING:
     from nlets_switch.http import HttpServer
-
     from nlets_switch.metrics import Metrics
     from nlets_switch.mqtt import MqttPublisher
     from nlets_switch.switch import Switch
@@ -474,7 +473,6 @@ async def attach_monitoring(switch: Switch, cfg: Config, http: str | None = None
     it before or after ``switch.start()``; the HTTP server is up on return.
     """
     from nlets_switch.http import HttpServer
-
     from nlets_switch.metrics import Metrics
 
     monitor = Monitor()

@@ -161,11 +161,6 @@ def enabled_adapters(adapters: Sequence[ad.Loaded],
 # --------------------------------------------------------------------------
 
 
-def _mark_acked(conn: sqlite3.Connection, ids: list[int], at: float) -> None:
-    conn.executemany("UPDATE deliveries SET state = 'acked', done_at = ? WHERE id = ?",
-                     [(at, i) for i in ids])
-
-
 def _help_init(conn: sqlite3.Connection, at: float) -> None:
     conn.execute(_HELP_DDL)
     conn.executemany(
@@ -227,10 +222,7 @@ class _LocalEndpoint(Endpoint):
 
     def done(self, seq: int) -> None:
         """The delivery of frame ``seq`` is handled: acknowledge it in the journal."""
-        p = self.acked(seq)
-        if p is not None:
-            self.switch.journal.submit(functools.partial(_mark_acked, ids=[p.id],
-                                                         at=time.time()))
+        self.acked(seq)  # journaled by the switch with its next write group
         self.pump()
 
     async def send(self, link_ori: str, text: str) -> None:

@@ -65,6 +65,13 @@ log = get_logger("switch")
 _LEAD: Final = " \r\n"
 _READ_SIZE: Final = 256 * 1024
 _RELOAD_BATCH: Final = 500
+# Write groups handed to the journal and not yet committed: one committing, one
+# waiting, so the writer never idles; the rest gathers into one bigger group.
+_MAX_GROUPS: Final = 2
+# A first transmission still unacknowledged after this long is journaled as
+# 'sent' on its own; earlier, the acknowledgement's UPDATE records both.
+_SENT_GRACE: Final = 0.5
+_CHECKPOINT_S: Final = 1.0
 
 
 class Pending:
@@ -112,9 +119,9 @@ class Stats:
 
 
 class _WriteGroup:
-    """Rows and callbacks gathered in one turn of the event loop."""
+    """Rows and callbacks gathered while the journal was busy with earlier groups."""
 
-    __slots__ = ("counters", "dlvs", "dones", "msgs", "out")
+    __slots__ = ("counters", "dlvs", "done", "dones", "msgs", "out", "sent")
 
     def __init__(self) -> None:
         self.msgs: list[tuple[Any, ...]] = []
@@ -122,6 +129,9 @@ class _WriteGroup:
         self.counters: dict[str, int] = {}
         self.out: list[Pending] = []
         self.dones: list[Callable[[BaseException | None], None]] = []
+        self.sent: dict[int, float] = {}
+        # (state, done_at, sent_at, id) of deliveries that ended: acked or refused.
+        self.done: list[tuple[str, float, float, int]] = []
 
 
 Event = dict[str, Any]
@@ -200,7 +210,7 @@ class Endpoint:
             self.outstanding[seq] = p
             self.transmit(seq, p)
         if sent:
-            self.switch.journal.submit(functools.partial(_mark_sent, ids=sent, at=now))
+            self.switch.record_sent(sent, now)
         if self.spilled and not self.loading and not self.urgent and not self.queue:
             self._reload()
 
@@ -293,7 +303,7 @@ class Link(Endpoint):
         self._out: list[bytes] = []
         self._out_bytes = 0
         self._flush_scheduled = False
-        self._acked: list[int] = []
+        self._acked = False  # an A came in this read: pump once after the read
         self.log = log.bind(peer=self.peer)
 
     # -- writing ----------------------------------------------------------
@@ -374,9 +384,7 @@ class Link(Endpoint):
                 self.nak(0, FrameError())
                 return
             if self._acked:
-                self.switch.journal.submit(functools.partial(
-                    _mark_done, ids=self._acked, state="acked", at=time.time()))
-                self._acked = []
+                self._acked = False
                 self.pump()
             if self.inflight >= self.switch.config.limits.max_inflight:
                 self.custody_free.clear()
@@ -410,10 +418,8 @@ class Link(Endpoint):
         if t == fr.MESSAGE:
             self.switch.receive(self, f.seq, f.body)
         elif t == fr.ACK:
-            p = self.outstanding.pop(f.seq, None)
-            if p is not None:
-                self._acked.append(p.id)
-                self.switch.delivered(p)
+            if self.acked(f.seq) is not None:
+                self._acked = True
         elif t == fr.HEARTBEAT:
             if self.ping_seq is not None and f.seq == self.ping_seq:
                 self.ping_seq = None
@@ -488,23 +494,23 @@ _COUNTER = ("INSERT INTO counters (name, value) VALUES (?, ?) "
             "ON CONFLICT(name) DO UPDATE SET value = excluded.value")
 
 
-def _write(conn: sqlite3.Connection, msgs: list[tuple[Any, ...]], dlvs: list[tuple[Any, ...]],
-           counters: list[tuple[str, int]]) -> None:
-    conn.executemany(_INSERT_MSG, msgs)
-    if dlvs:
-        conn.executemany(_INSERT_DLV, dlvs)
-    conn.executemany(_COUNTER, counters)
-
-
-def _mark_sent(conn: sqlite3.Connection, ids: list[int], at: float) -> None:
-    conn.executemany(
-        "UPDATE deliveries SET state = 'sent', sent_at = ? WHERE id = ? AND state IN "
-        "('queued', 'held')", [(at, i) for i in ids])
-
-
-def _mark_done(conn: sqlite3.Connection, ids: list[int], state: str, at: float) -> None:
-    conn.executemany("UPDATE deliveries SET state = ?, done_at = ? WHERE id = ?",
-                     [(state, at, i) for i in ids])
+def _write(conn: sqlite3.Connection, g: _WriteGroup) -> None:
+    """Everything one write group holds, in one transaction of the batch."""
+    if g.msgs:
+        conn.executemany(_INSERT_MSG, g.msgs)
+    if g.dlvs:
+        conn.executemany(_INSERT_DLV, g.dlvs)
+    if g.counters:
+        conn.executemany(_COUNTER, list(g.counters.items()))
+    if g.sent:
+        conn.executemany(
+            "UPDATE deliveries SET state = 'sent', sent_at = ? WHERE id = ? AND state IN "
+            "('queued', 'held')", [(at, i) for i, at in g.sent.items()])
+    if g.done:
+        # A delivery sent and acknowledged within one group is written once.
+        conn.executemany(
+            "UPDATE deliveries SET state = ?, done_at = ?, sent_at = COALESCE(sent_at, ?) "
+            "WHERE id = ?", g.done)
 
 
 def _load_open(conn: sqlite3.Connection, link: str, after: int, limit: int) -> list[Pending]:
@@ -522,13 +528,20 @@ def _load_open(conn: sqlite3.Connection, link: str, after: int, limit: int) -> l
 
 
 def _expire(conn: sqlite3.Connection, now: float, limit: int = 1000) -> list[tuple[Any, ...]]:
+    # Everything open that expired at or before the watermark is already
+    # expired, so only the range past it is read (expires_at never changes).
+    row = conn.execute("SELECT value FROM meta WHERE name = 'expiry_watermark'").fetchone()
+    mark = float(row[0]) if row else 0.0
     rows = conn.execute(
         "SELECT d.id, d.addressed, m.id, m.link, m.key, m.origin, m.control, m.text "
         "FROM deliveries d JOIN messages m ON m.id = d.msg_id "
-        "WHERE d.state IN ('queued', 'held', 'sent') AND d.expires_at <= ? LIMIT ?",
-        (now, limit)).fetchall()
+        "WHERE d.expires_at > ? AND d.expires_at <= ? AND d.state IN ('queued', 'held', 'sent') "
+        "ORDER BY d.expires_at LIMIT ?", (mark, now, limit)).fetchall()
     conn.executemany("UPDATE deliveries SET state = 'expired', done_at = ? WHERE id = ?",
                      [(now, r[0]) for r in rows])
+    if len(rows) < limit:
+        conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('expiry_watermark', ?)",
+                     (repr(now),))
     return rows
 
 
@@ -567,6 +580,9 @@ class Switch:
         self._sweeper: asyncio.Task[None] | None = None
         self._tls: dict[str, Any] = {}
         self._wgroup: _WriteGroup | None = None
+        self._writing = 0
+        self._sent: dict[int, float] = {}
+        self._next_checkpoint = 0.0
         self._failures: dict[str, tuple[int, float]] = {}
         self._buckets: dict[str, list[float]] = {}
         self._peers: dict[str, int] = {}
@@ -636,9 +652,16 @@ class Switch:
         for hook in self.on_stop:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(hook(), 10)
-        # Every message read so far gets its A (custody is taken) before links close.
+        # Every message read so far gets its A (custody is taken) before links
+        # close, and what was sent is recorded.
+        self._flush_sent(float("inf"))
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.journal.barrier(), 10)
+            async with asyncio.timeout(10):
+                while True:
+                    self._flush_group()
+                    await self.journal.barrier()
+                    if self._wgroup is None and self._writing == 0:
+                        break
         for c in conns:
             c.flush()
             with contextlib.suppress(Exception):
@@ -908,30 +931,59 @@ class Switch:
         return msg_id
 
     def _group(self) -> _WriteGroup:
-        """The rows of this loop turn; one journal operation carries them all."""
+        """The rows gathered now; one journal operation will carry them all."""
         g = self._wgroup
         if g is None:
             g = self._wgroup = _WriteGroup()
-            asyncio.get_running_loop().call_soon(self._flush_group)
+            if self._writing < _MAX_GROUPS:
+                asyncio.get_running_loop().call_soon(self._flush_group)
         return g
 
     def _flush_group(self) -> None:
+        if self._writing >= _MAX_GROUPS:
+            return  # the group waits for a commit to finish, and grows meanwhile
         g = self._wgroup
         self._wgroup = None
-        if g is None or not g.msgs:
+        if g is None:
             return
-        # One executemany per table for everything read in this turn of the
-        # loop: far cheaper for SQLite than one small statement set per message.
-        self.journal.submit(
-            functools.partial(_write, msgs=g.msgs, dlvs=g.dlvs, counters=list(g.counters.items())),
-            functools.partial(self._group_durable, g),
-        )
+        # One executemany per table for everything gathered: far cheaper for
+        # SQLite than a few small statements per message.
+        self._writing += 1
+        self.journal.submit(functools.partial(_write, g=g),
+                            functools.partial(self._group_durable, g))
 
     def _group_durable(self, g: _WriteGroup, result: Any, exc: BaseException | None) -> None:
+        self._writing -= 1
         for done in g.dones:
             done(exc)
         if exc is None:
             self.dispatch(g.out)
+        if self._wgroup is not None:
+            self._flush_group()
+
+    def record_sent(self, ids: Iterable[int], at: float) -> None:
+        """Deliveries transmitted for the first time.
+
+        Most are acknowledged within milliseconds, and then one UPDATE records
+        both (sent_at and acked). Only those still unacknowledged after
+        ``_SENT_GRACE`` get a 'sent' record of their own (see the sweeper).
+        """
+        for i in ids:
+            self._sent[i] = at
+
+    def _flush_sent(self, older_than: float) -> None:
+        old = [(i, at) for i, at in self._sent.items() if at <= older_than]
+        if old:
+            sent = self._group().sent
+            for i, at in old:
+                del self._sent[i]
+                sent[i] = at
+
+    def _record_done(self, p: Pending, state: str) -> None:
+        g = self._group()
+        now = time.time()
+        sent_at = self._sent.pop(p.id, None) or g.sent.pop(p.id, None)
+        g.done.append((state, now, sent_at if sent_at is not None else now, p.id))
 
     def _plan(self, plan: Plan, msg: Message, msg_id: int, link_ori: str, input_no: int,
               now: float, text: str, msgs: list[tuple[Any, ...]], dlvs: list[tuple[Any, ...]],
@@ -1000,7 +1052,8 @@ class Switch:
             ep.pump()
 
     def delivered(self, p: Pending) -> None:
-        """Bookkeeping when an endpoint acknowledged a delivery."""
+        """An endpoint acknowledged a delivery: journaled (not awaited) and counted."""
+        self._record_done(p, "acked")
         self.stats.delivered += 1
         if p.sent_at is not None:
             self.stats.latency_sum += time.time() - p.received_at
@@ -1010,8 +1063,7 @@ class Switch:
 
     def refused_by_receiver(self, p: Pending, reason: str) -> None:
         """An endpoint answered ``N`` to a delivery: recorded, not sent again."""
-        self.journal.submit(functools.partial(_mark_done, ids=[p.id], state="refused",
-                                              at=time.time()))
+        self._record_done(p, "refused")
         self.emit({"event": "refused_by_receiver", "msg_id": p.msg_id, "to": p.receiver})
 
     # -- timers -------------------------------------------------------------
@@ -1026,6 +1078,11 @@ class Switch:
             for c in list(self.connections):
                 c.tick(now)
             wall = time.time()
+            self._flush_sent(wall - _SENT_GRACE)
+            if wall >= self._next_checkpoint:
+                self._next_checkpoint = wall + _CHECKPOINT_S
+                with contextlib.suppress(sqlite3.Error):
+                    await asyncio.to_thread(self.journal.checkpoint)
             if wall >= self._next_expiry:
                 self._next_expiry = wall + self.expiry_interval
                 self.journal.submit(functools.partial(_expire, now=wall), self._expired)
