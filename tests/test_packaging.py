@@ -40,8 +40,8 @@ def test_installed_wheel_loads_its_schemas(wheel: Path, tmp_path: Path) -> None:
                     str(target), str(wheel)], check=True, timeout=300, capture_output=True)
     env = {**os.environ, "PYTHONPATH": str(target)}
     code = ("import nlets_switch, nlets_switch.schema as s; "
-            "assert nlets_switch.__file__.startswith(%r); print(len(s.load_schemas()))"
-            % str(target))
+            f"assert nlets_switch.__file__.startswith({str(target)!r}); "
+            "print(len(s.load_schemas()))")
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                        cwd=tmp_path, timeout=60)
     assert r.returncode == 0, r.stderr

@@ -32,6 +32,10 @@ def register(sub: SubParsers) -> None:
     p.add_argument("--connect", default="127.0.0.1:7330", metavar="HOST:PORT",
                    help="the switch (default 127.0.0.1:7330)")
     p.add_argument("--credential", help="sign-on credential, when the ORI has one")
+    p.add_argument("--ca", metavar="PEM", help="TLS: the CA to trust (turns TLS on); "
+                   "see docs/tls.md")
+    p.add_argument("--cert", metavar="PEM", help="TLS: client certificate for --ori")
+    p.add_argument("--key", metavar="PEM", help="TLS: the certificate's key")
     p.add_argument("--file", "-f", help="read the message from this file")
     p.add_argument("--listen-only", action="store_true",
                    help="send nothing; print incoming traffic (until Ctrl-C, --count or "
@@ -71,13 +75,20 @@ def send(args: argparse.Namespace) -> int:
 
 async def _send(args: argparse.Namespace, text: str | None) -> int:
     host, port = parse_hostport(args.connect)
+    ctx = None
+    if args.ca:
+        from nlets_switch.pki import client_ssl_context
+
+        ctx = client_ssl_context(args.ca, args.cert, args.key or None)
     try:
-        client = await Client.connect(host, port, args.ori, args.credential)
+        client = await Client.connect(host, port, args.ori, args.credential, ssl_context=ctx)
     except SignOnError as e:
         print(f"sign-on refused: {e}", file=sys.stderr)
         return 2
     except (OSError, TimeoutError) as e:
-        print(f"cannot reach the switch at {host}:{port}: {e}", file=sys.stderr)
+        # A TLS refusal (revoked or missing certificate) also ends here.
+        print(f"cannot reach the switch at {host}:{port}: {e or type(e).__name__}",
+              file=sys.stderr)
         return 2
     print(f"signed on as {args.ori} to {host}:{port}", file=sys.stderr)
     status = 0
