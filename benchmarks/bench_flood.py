@@ -113,7 +113,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-flood-") as tmp:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "nlets_switch", "serve", "--listen", f"127.0.0.1:{port}",
-            "--data-dir", os.path.join(tmp, "data"),
+            "--data-dir", os.path.join(tmp, "data"), "--http", "off",
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             await _wait_up(port)

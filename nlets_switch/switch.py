@@ -294,6 +294,10 @@ class Link(Endpoint):
         self.inflight = 0
         self.custody_free = asyncio.Event()
         self.custody_free.set()
+        self.no_inflight = asyncio.Event()
+        self.rate_limited = False  # this read hit the ORI's rate limit
+        self.rate_pause = 0.0
+        self.frame_error = False
         now = time.monotonic()
         self.connected_at = now
         self.last_rx = now
@@ -356,10 +360,25 @@ class Link(Endpoint):
         """Read frames until the link ends; then detach it from the switch."""
         try:
             await self._read_loop()
+            await self._settle()
+            if self.frame_error:
+                # After the A of every good frame before it (part 1: N, then close).
+                self.nak(0, FrameError())
         except (ConnectionError, OSError, ssl.SSLError):
             pass
         finally:
             self.close()
+
+    async def _settle(self) -> None:
+        """Before closing: the A of every message already taken into custody goes out."""
+        if self.inflight and not self.closed:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5):
+                    await self.no_inflight.wait()
+            self.flush()
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2):
+                    await self.writer.drain()
 
     async def _read_loop(self) -> None:
         reader = self.reader
@@ -370,8 +389,8 @@ class Link(Endpoint):
             self.last_rx = time.monotonic()
             try:
                 got = self.buffer.feed(data)
-            except FrameError as e:
-                self.nak(0, e)
+            except FrameError:
+                self.frame_error = True
                 return
             for f in got:
                 if not self.ready:
@@ -381,7 +400,7 @@ class Link(Endpoint):
                 if self.closing:
                     break
             if self.buffer.failed and not self.closing:
-                self.nak(0, FrameError())
+                self.frame_error = True
                 return
             if self._acked:
                 self._acked = False
@@ -389,6 +408,20 @@ class Link(Endpoint):
             if self.inflight >= self.switch.config.limits.max_inflight:
                 self.custody_free.clear()
                 await self.custody_free.wait()
+            if self.rate_limited:
+                # Each read in a row that hit the limit doubles the pause (to 1 s).
+                self.rate_pause = min(1.0, max(self.switch.rate_wait(self.ori),
+                                               self.rate_pause * 2))
+            else:
+                self.rate_pause = 0.0
+            wait = self.rate_pause
+            self.rate_limited = False
+            if wait > 0:
+                # A link that went past its ORI's rate is not read again until a
+                # token is due: TCP back-pressure holds a flood back instead of
+                # costing the switch an N per frame, so other ORIs keep their pace.
+                self.flush()
+                await asyncio.sleep(wait)
             # Back-pressure: a peer that does not read its acknowledgements
             # stops being read, so nothing piles up in memory for it.
             self.flush()
@@ -439,6 +472,8 @@ class Link(Endpoint):
         self.inflight -= 1
         if self.inflight < self.switch.config.limits.max_inflight:
             self.custody_free.set()
+        if self.inflight == 0:
+            self.no_inflight.set()
 
     # -- timers (called by the switch's sweeper) --------------------------
 
@@ -680,6 +715,16 @@ class Switch:
         self.journal.close()
         log.info("stopped")
 
+    def rate_wait(self, ori: str) -> float:
+        """Seconds until ``ori`` has a token again (0 when it has one)."""
+        bucket = self._buckets.get(ori)
+        if bucket is None or bucket[0] >= 1.0:
+            return 0.0
+        lim = self.config.limits
+        now = time.monotonic()
+        tokens = bucket[0] + (now - bucket[1]) * lim.rate_per_ori
+        return 0.0 if tokens >= 1.0 else min(1.0, (1.0 - tokens) / lim.rate_per_ori)
+
     def reload(self, cfg: Config) -> None:
         """Take a new directory, limits and hold rules without dropping unaffected links.
 
@@ -870,6 +915,7 @@ class Switch:
         if bucket[0] < 1.0:
             # Past the ORI's rate: N, and nothing is journaled.
             link.nak(seq, RateLimited())
+            link.rate_limited = True
             self.stats.count("?", "rate_limited")
             return
         bucket[0] -= 1.0
@@ -884,6 +930,7 @@ class Switch:
             link.nak(seq, SwitchBusy())
             return
         link.inflight += 1
+        link.no_inflight.clear()
         self.accept(link.ori, text, functools.partial(self._custody, link, seq))
 
     def accept(self, link_ori: str, text: str,

@@ -77,7 +77,7 @@ async def test_message_flood_is_rate_limited_and_others_still_flow(
 async def test_rate_limit_is_per_ori_not_per_connection(make_switch: SwitchFactory,
                                                        connect: ClientFactory) -> None:
     """Reconnecting does not refill the bucket: it belongs to the ORI."""
-    sw = await make_switch({"limits": {"rate_per_ori": 1, "rate_burst": 5}})
+    sw = await make_switch({"limits": {"rate_per_ori": 0.1, "rate_burst": 5}})
     await connect(sw, "NYNLETS00")
     az = await connect(sw, "AZNLETS20")
     answers = [await az.send(f"AM.AZNLETS20.NYNLETS00.TXT {i}") for i in range(6)]
