@@ -531,9 +531,17 @@ class Services:
                     ep.handlers[key] = host
             log.info("adapter_started", adapter=loaded.name, version=loaded.version,
                      keys=sorted(loaded.keys), oris=len(oris))
-        for ep in self.endpoints.values():
+        for ori, ep in self.endpoints.items():
             sw.attach(ep)
             ep.start_delivery()
+            sw.standby[ori] = functools.partial(self._fresh, ori)
+
+    def _fresh(self, ori: str) -> ServiceEndpoint:
+        """A new in-process endpoint for ``ori``, after a responder's link ended."""
+        old = self.endpoints[ori]
+        ep = self.endpoints[ori] = ServiceEndpoint(self.switch, ori)
+        ep.handlers.update(old.handlers)
+        return ep
 
     async def stop(self) -> None:
         """Detach every local endpoint, then stop the adapters."""

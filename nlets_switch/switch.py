@@ -605,6 +605,9 @@ class Switch:
         self.connections: set[Link] = set()
         self.stats = Stats()
         self.observers: list[Observer] = []
+        #: ORI -> factory of the in-process endpoint that answers for it when no
+        #: link does (the services install these).
+        self.standby: dict[str, Callable[[], Endpoint]] = {}
         self.servers: list[asyncio.Server] = []
         self.addresses: list[tuple[str, int]] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -874,11 +877,20 @@ class Switch:
         self.emit({"event": "link", "ori": ep.ori, "state": "online", "kind": ep.kind})
 
     def detach(self, ep: Endpoint) -> None:
-        """``ep`` is gone; its deliveries stay owed in the journal."""
+        """``ep`` is gone; its deliveries stay owed in the journal.
+
+        When an out-of-process responder's link ends, the in-process service it
+        replaced (``standby``) takes its ORI back.
+        """
         if ep.ori and self.links.get(ep.ori) is ep:
             del self.links[ep.ori]
             log.info("signed_off", ori=ep.ori, outstanding=len(ep.outstanding))
             self.emit({"event": "link", "ori": ep.ori, "state": "offline", "kind": ep.kind})
+            make = self.standby.get(ep.ori)
+            if make is not None and isinstance(ep, Link) and self._accepting:
+                fresh = make()
+                self.attach(fresh)
+                fresh.start_delivery()
 
     def online(self, ori: str) -> bool:
         """Whether ``ori`` has a live endpoint."""

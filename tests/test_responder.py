@@ -56,4 +56,15 @@ async def test_leis_responder_subprocess_answers_iaq(tmp_path: Path) -> None:
                             "AND status = 'accepted' ORDER BY id").fetchall()
         conn.close()
         assert rows == [("AM",), ("IAR",)]
+        # With the responder gone, the in-process service answers for AX again.
+        for _ in range(50):
+            if sw.online("VTICE0900"):
+                break
+            await asyncio.sleep(0.05)
+        assert sw.links["VTICE0900"].kind == "local"
+        c = await Client.connect(host, port, "AZNLETS20")
+        assert (await c.send(IAQ)).ok
+        assert parse_output(await c.receive(10)).text.startswith("ACK")
+        assert parse_output(await c.receive(10)).key == "IAR"
+        await c.close()
     assert (tmp_path / "responder" / "leis.sqlite").exists()
