@@ -26,11 +26,13 @@ system-deps:
 test: venv system-deps
 	$(BIN)/ruff check nlets_switch adapters tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/mypy --strict adapters
 	$(BIN)/pytest $(ARGS)
 
 lint: venv
 	$(BIN)/ruff check nlets_switch adapters tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/mypy --strict adapters
 
 bench: venv
 	$(BIN)/python benchmarks/bench_switch.py $(ARGS)

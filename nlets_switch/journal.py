@@ -61,7 +61,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     created_at REAL NOT NULL,
     expires_at REAL NOT NULL,
     sent_at REAL,
-    done_at REAL
+    done_at REAL,
+    held INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries(link, id)
     WHERE state IN ('queued', 'held', 'sent');
@@ -119,6 +120,10 @@ class Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = connect(self.path)
         conn.executescript(_DDL)
+        # A journal made before `held` existed gets the column (defaults to 0).
+        cols = {r[1] for r in conn.execute("PRAGMA table_info(deliveries)")}
+        if "held" not in cols:
+            conn.execute("ALTER TABLE deliveries ADD COLUMN held INTEGER NOT NULL DEFAULT 0")
         conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                      (str(SCHEMA_VERSION),))
         self._conn = conn

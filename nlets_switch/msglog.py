@@ -224,10 +224,10 @@ def get(conn: sqlite3.Connection, msg_id: int, with_text: bool = False) -> dict[
     msg["deliveries"] = [
         {"id": d[0], "receiver": d[1], "link": d[2], "addressed": d[3], "output_no": d[4],
          "state": d[5], "created_at": iso(d[6]), "expires_at": iso(d[7]), "sent_at": iso(d[8]),
-         "done_at": iso(d[9]), "open": d[5] in OPEN_STATES}
+         "done_at": iso(d[9]), "open": d[5] in OPEN_STATES, "held": bool(d[10])}
         for d in conn.execute(
             "SELECT id, receiver, link, addressed, output_no, state, created_at, expires_at, "
-            "sent_at, done_at FROM deliveries WHERE msg_id = ? ORDER BY id", (msg_id,))
+            "sent_at, done_at, held FROM deliveries WHERE msg_id = ? ORDER BY id", (msg_id,))
     ]
     caused = conn.execute(
         "SELECT id, key, received_at, destinations, text FROM messages WHERE reply_to = ? "

@@ -524,7 +524,7 @@ _INSERT_MSG = ("INSERT INTO messages (id, received_at, link, key, origin, destin
                "input_no, status, reason, reply_to, body_start, text) "
                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)")
 _INSERT_DLV = ("INSERT INTO deliveries (id, msg_id, link, receiver, addressed, output_no, "
-               "priority, state, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?)")
+               "priority, state, created_at, expires_at, held) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
 _COUNTER = ("INSERT INTO counters (name, value) VALUES (?, ?) "
             "ON CONFLICT(name) DO UPDATE SET value = excluded.value")
 
@@ -1055,7 +1055,7 @@ class Switch:
             self._dlv_id += 1
             out_no = self._number(f"out:{t.link}", touched)
             dlvs.append((self._dlv_id, msg_id, t.link, t.receiver, t.addressed, out_no, priority,
-                         "held" if r.held else "queued", now, expires))
+                         "held" if r.held else "queued", now, expires, int(r.held)))
             out.append(Pending(self._dlv_id, msg_id, t.link, t.receiver, t.addressed, out_no,
                                priority, msg.key, msg.origin, now, input_no, msg.control, body,
                                expires))
@@ -1087,7 +1087,7 @@ class Switch:
         expires = now + self.router.hold_rule(key).expire_s
         priority = 0 if key == "SM" else 1
         dlvs.append((self._dlv_id, mid, link, receiver, receiver, out_no, priority, "queued", now,
-                     expires))
+                     expires, 0))
         out.append(Pending(self._dlv_id, mid, link, receiver, receiver, out_no, priority, key,
                            SWITCH_ORI, now, in_no, control, text, expires))
 

@@ -419,3 +419,26 @@ async def test_answered_heartbeats_keep_the_link(make_switch: SwitchFactory,
     await asyncio.sleep(1.2)
     assert not az.closed.is_set()
     assert sw.online("AZNLETS20")
+
+
+async def test_the_journal_records_a_held_message_life(make_switch: SwitchFactory,
+                                                       connect: ClientFactory) -> None:
+    """Received, routed, held, sent, acknowledged: every step stays in the journal."""
+    import sqlite3
+
+    sw = await make_switch()
+    az = await connect(sw, "AZNLETS20")
+    await az.send("AM.AZNLETS20.NY.TXT LIFE")
+    await az.receive()  # SM .02
+    ny = await connect(sw, "NYNLETS00")
+    await ny.receive()
+    await asyncio.sleep(0.2)
+    await sw.journal.barrier()
+    await sw.journal.barrier()
+    conn = sqlite3.connect(sw.journal.path)
+    row = conn.execute(
+        "SELECT m.status, d.receiver, d.held, d.state, d.created_at <= d.sent_at, "
+        "d.sent_at <= d.done_at FROM messages m JOIN deliveries d ON d.msg_id = m.id "
+        "WHERE m.key = 'AM'").fetchone()
+    conn.close()
+    assert row == ("accepted", "NYNLETS00", 1, "acked", 1, 1)

@@ -222,8 +222,9 @@ def show_cmd(args: argparse.Namespace) -> int:
         times = ", ".join(f"{k.removesuffix('_at')} {_local(d[k], cfg)}"
                           for k in ("created_at", "sent_at", "done_at", "expires_at")
                           if d[k] and (k != "expires_at" or d["open"]))
+        held = "held, then " if d.get("held") and d["state"] != "held" else ""
         out.write(f"  delivery   {d['receiver']} via {d['link']} #{d['output_no']:05d}: "
-                  f"{d['state']} ({times})\n")
+                  f"{held}{d['state']} ({times})\n")
     for c in msg["caused"]:
         states = ", ".join(f"{x['receiver']} {x['state']}" for x in c["deliveries"])
         out.write(f"  caused     {c['key']} {c['id']} to {c['receiver']}: {c['code']} "
