@@ -45,6 +45,21 @@ async def test_leis_responder_subprocess_answers_iaq(tmp_path: Path) -> None:
                 "IAR", "VTICE0900", "AZNLETS20", "OOP1")
             assert "RECORD FOUND DIN/D000000005" in iar.text
             await c.close()
+            # The switch drops the responder's link: it signs on again by itself.
+            first = sw.links["VTICE0900"]
+            first.abort()  # type: ignore[attr-defined]
+            for _ in range(100):
+                now = sw.links.get("VTICE0900")
+                if now is not None and now is not first and now.kind == "tcp":
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("the responder did not sign on again")
+            c = await Client.connect(host, port, "AZNLETS20")
+            assert (await c.send(IAQ)).ok
+            assert parse_output(await c.receive(10)).text.startswith("ACK")
+            assert parse_output(await c.receive(10)).key == "IAR"
+            await c.close()
         finally:
             proc.terminate()
             rc = await asyncio.wait_for(proc.wait(), 10)
@@ -55,7 +70,7 @@ async def test_leis_responder_subprocess_answers_iaq(tmp_path: Path) -> None:
         rows = conn.execute("SELECT key FROM messages WHERE link = 'VTICE0900' "
                             "AND status = 'accepted' ORDER BY id").fetchall()
         conn.close()
-        assert rows == [("AM",), ("IAR",)]
+        assert rows == [("AM",), ("IAR",)] * 2
         # With the responder gone, the in-process service answers for AX again.
         for _ in range(50):
             if sw.online("VTICE0900"):

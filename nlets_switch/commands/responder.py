@@ -129,7 +129,7 @@ class Responder:
                                                          auto_ack=False, keep_frames=True)
             print(f"responder {' '.join(a.name for a in self.adapters)}: signed on as "
                   f"{len(self.clients)} ORI(s): {' '.join(sorted(self.clients))}", flush=True)
-            return await self._serve()
+            return await self._serve(host, port, credential)
         except (SignOnError, OSError, AdapterError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
@@ -144,22 +144,42 @@ class Responder:
                 with contextlib.suppress(Exception):
                     await loaded.adapter.stop()
 
-    async def _serve(self) -> int:
+    async def _serve(self, host: str, port: int, credential: str | None) -> int:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        readers = [loop.create_task(self._read(ori, c), name=f"responder-{ori}")
-                   for ori, c in self.clients.items()]
-        waiter = loop.create_task(stop.wait())
-        done, _ = await asyncio.wait([waiter, *readers], return_when=asyncio.FIRST_COMPLETED)
-        for t in [waiter, *readers]:
+        links = [loop.create_task(self._keep(ori, host, port, credential),
+                                  name=f"responder-{ori}") for ori in self.clients]
+        await stop.wait()
+        for t in links:
             t.cancel()
-        await asyncio.gather(waiter, *readers, return_exceptions=True)
-        if waiter in done:
-            return 0
-        self.log.error("link_lost")
-        return 1
+        await asyncio.gather(*links, return_exceptions=True)
+        return 0
+
+    async def _keep(self, ori: str, host: str, port: int, credential: str | None) -> None:
+        """Serve ``ori``'s link; when it drops, sign on again with back-off.
+
+        What the switch had sent and not yet seen acknowledged comes again on
+        the new link (PROTOCOL part 1), so nothing is lost in between.
+        """
+        delay = 0.5
+        while True:
+            await self._read(ori, self.clients[ori])
+            self.log.warning("link_lost", ori=ori)
+            while True:
+                await asyncio.sleep(delay)
+                try:
+                    self.clients[ori] = await Client.connect(host, port, ori, credential,
+                                                             auto_ack=False, keep_frames=True)
+                except (SignOnError, OSError, TimeoutError) as e:
+                    self.log.warning("reconnect_failed", ori=ori, error=type(e).__name__,
+                                     retry_s=min(delay * 2, 10.0))
+                    delay = min(delay * 2, 10.0)
+                    continue
+                self.log.info("signed_on_again", ori=ori)
+                delay = 0.5
+                break
 
     async def _read(self, ori: str, client: Client) -> None:
         frames = client.frames
