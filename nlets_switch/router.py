@@ -16,8 +16,11 @@ from dataclasses import dataclass
 from nlets_switch.config import HoldOverride
 from nlets_switch.directory import Directory, Target
 from nlets_switch.errors import ErCode, MessageError, SmCode
-from nlets_switch.message import Message, address_kind
+from nlets_switch.message import SWITCH_ORI, Message, address_kind
 from nlets_switch.schema import HoldRule, KeySchema, SchemaSet
+
+#: Keys only the switch itself sends (PROTOCOL part 4).
+SWITCH_KEYS = frozenset({"ER", "SM"})
 
 #: How long an undelivered message waits when its key's rule names no time.
 DEFAULT_EXPIRE_S = 86_400
@@ -85,6 +88,9 @@ class Router:
         schema = self.schemas.get(msg.key)
         if schema is None:
             raise MessageError(ErCode.HEADER, f"UNKNOWN MESSAGE KEY {msg.key}")
+        if msg.key in SWITCH_KEYS and link_ori != SWITCH_ORI:
+            # PROTOCOL part 4: only the switch, NL0000000, sends ER and SM.
+            raise MessageError(ErCode.HEADER, f"ONLY {SWITCH_ORI} SENDS {msg.key}")
         rule = schema.destinations
         n = len(msg.destinations)
         if not rule.min <= n <= rule.max:

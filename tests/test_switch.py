@@ -231,6 +231,9 @@ async def test_several_destinations(make_switch: SwitchFactory, connect: ClientF
      "NY0303000"),
     ("YQ.AZNLETS20.NY.TXT\nRTY/SS.PRI/R.OCA/1.NIC/A111110000", ".02.", "NY"),
     ("IAQ.AZNLETS20.NY.TXT\nPUR/C", ".02.", "NY"),
+    ("SM.AZNLETS20.NYNLETS00.TXT\n.02. FAKE STATUS", ".01. INVALID HEADER INFORMATION",
+     "ONLY NL0000000 SENDS SM"),
+    ("ER.AZNLETS20.NYNLETS00.TXT\n.22. FAKE ERROR", ".01.", "ONLY NL0000000 SENDS ER"),
 ])
 async def test_malformed_messages_get_a_and_the_named_er(
         make_switch: SwitchFactory, connect: ClientFactory, msg: str, first: str,
