@@ -11,26 +11,10 @@ from nlets_switch import frames as fr
 from nlets_switch.client import Client, SignOnError
 from nlets_switch.message import parse_output
 from tests.conftest import ClientFactory, SwitchFactory
+from tests.conftest_security import raw_link, read_frames
 
 TIME = r"\d\d:\d\d \d\d/\d\d/\d{4}"
 
-
-async def raw_link(sw: object) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    host, port = sw.addresses[0]  # type: ignore[attr-defined]
-    return await asyncio.open_connection(host, port)
-
-
-async def read_frames(reader: asyncio.StreamReader, n: int = 1,
-                      timeout: float = 3.0) -> list[fr.Frame]:
-    buf = fr.FrameBuffer()
-    got: list[fr.Frame] = []
-    async with asyncio.timeout(timeout):
-        while len(got) < n:
-            data = await reader.read(65536)
-            if not data:
-                break
-            got += buf.feed(data)
-    return got
 
 
 # -- sign-on (part 1) -----------------------------------------------------------
