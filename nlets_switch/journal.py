@@ -46,8 +46,11 @@ CREATE TABLE IF NOT EXISTS messages (
     body_start INTEGER NOT NULL DEFAULT 0,
     text TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS messages_link ON messages(link, id);
-CREATE INDEX IF NOT EXISTS messages_origin ON messages(origin, id);
+-- Every index costs each insert; the message log's searches scan by id
+-- (newest first, with OR over origin, link and deliveries), so only the time
+-- index (retention pruning) is kept.
+DROP INDEX IF EXISTS messages_link;
+DROP INDEX IF EXISTS messages_origin;
 CREATE INDEX IF NOT EXISTS messages_time ON messages(received_at);
 CREATE TABLE IF NOT EXISTS deliveries (
     id INTEGER PRIMARY KEY,
