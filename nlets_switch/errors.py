@@ -170,9 +170,12 @@ class MessageError(NletsError):
     options), or empty.
     """
 
-    def __init__(self, code: ErCode, detail: str = "") -> None:
+    def __init__(self, code: ErCode, detail: str = "", control: str | None = None) -> None:
         self.code = code
         self.detail = detail
+        #: The input's control field, when the header was read that far, so the
+        #: ER can echo it (PROTOCOL part 3).
+        self.control = control
         super().__init__(f"{code.wire} {detail}".rstrip())
 
     @classmethod

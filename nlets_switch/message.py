@@ -144,7 +144,9 @@ def parse_message(raw: str) -> Message:
     destinations = tuple(dests.split(","))
     bad = [d for d in destinations if address_kind(d) is None]
     if bad:
-        raise MessageError.naming(ErCode.DESTINATION, "INVALID", (b or "(EMPTY)" for b in bad))
+        err = MessageError.naming(ErCode.DESTINATION, "INVALID", (b or "(EMPTY)" for b in bad))
+        err.control = ctl
+        raise err
     return Message(key, origin, destinations, ctl, raw[m.end() :])
 
 

@@ -298,6 +298,7 @@ class Link(Endpoint):
         self.rate_limited = False  # this read hit the ORI's rate limit
         self.rate_pause = 0.0
         self.frame_error = False
+        self.sign_off_seq: int | None = None
         now = time.monotonic()
         self.connected_at = now
         self.last_rx = now
@@ -361,6 +362,8 @@ class Link(Endpoint):
         try:
             await self._read_loop()
             await self._settle()
+            if self.sign_off_seq is not None:
+                self.send_frame(fr.ACK, self.sign_off_seq)
             if self.frame_error:
                 # After the A of every good frame before it (part 1: N, then close).
                 self.nak(0, FrameError())
@@ -462,7 +465,10 @@ class Link(Endpoint):
             self.naked(f.seq, f.body.decode("ascii", "replace")[:80])
             self.pump()
         elif t == fr.SIGN_OFF:
-            self.send_frame(fr.ACK, f.seq)
+            # Answered after the A of every message before it (Link.run), and
+            # nothing more is delivered on this link.
+            self.sign_off_seq = f.seq
+            self.ready = False
             self.closing = True
         elif t == fr.SIGN_ON:
             self.nak(f.seq, LinkError("ALREADY SIGNED ON", close=False))
@@ -861,6 +867,9 @@ class Switch:
     def attach(self, ep: Endpoint) -> None:
         """Make ``ep`` the live endpoint of its ORI, replacing an older one (part 1)."""
         old = self.links.get(ep.ori)
+        # The new endpoint holds the ORI before the old one goes, so the old
+        # one's detach neither reports the ORI offline nor wakes a standby.
+        self.links[ep.ori] = ep
         if old is not None and old is not ep:
             old_log = getattr(old, "log", log)
             old_log.info("replaced_by_new_sign_on")
@@ -870,7 +879,6 @@ class Switch:
             else:
                 self.detach(old)
                 old.detach()
-        self.links[ep.ori] = ep
         ep.signed_on_at = time.time()
         self.audit("sign_on", ep.ori, "success", peer=getattr(ep, "peer", ep.kind))
         log.info("signed_on", ori=ep.ori, kind=ep.kind)
@@ -971,6 +979,8 @@ class Switch:
                 control = msg.control
                 if self.directory.may_speak(link_ori, msg.origin):
                     origin = msg.origin
+            elif err.control is not None:
+                control = err.control  # the header was read as far as the control field
             key = msg.key if msg is not None else text[:3].split(".")[0]
             msgs.append((msg_id, now, link_ori, key, origin if msg else None,
                          ",".join(msg.destinations) if msg else None, control, input_no,
