@@ -622,7 +622,6 @@ class Switch:
         self._counters: dict[str, int] = {}
         self._stamp_cache: tuple[int, str] = (-1, "")
         self._sweeper: asyncio.Task[None] | None = None
-        self._tls: dict[str, Any] = {}
         self._wgroup: _WriteGroup | None = None
         self._writing = 0
         self._sent: dict[int, float] = {}
@@ -650,10 +649,11 @@ class Switch:
         for hook in self.on_start:
             await hook()
         for lst in self.config.listeners:
-            self.tls_cache(lst)
+            ctx = self.tls_context(lst)
             server = await asyncio.start_server(
                 functools.partial(self._on_connect, lst), lst.host, lst.port,
-                reuse_address=True, limit=_READ_SIZE)
+                reuse_address=True, limit=_READ_SIZE, ssl=ctx,
+                ssl_handshake_timeout=self.config.limits.signon_timeout if ctx else None)
             self.servers.append(server)
             for s in server.sockets:
                 name = s.getsockname()
@@ -664,27 +664,54 @@ class Switch:
         log.info("listening", addresses=[f"{h}:{p}" for h, p in self.addresses],
                  journal=str(self.journal.path), oris=len(self.directory))
 
-    def tls_cache(self, lst: Listener) -> Any:
-        """The TLS context cache of a listener (PROTOCOL part 7), or None for plain TCP.
+    def tls_context(self, lst: Listener) -> ssl.SSLContext | None:
+        """The TLS context of a listener (PROTOCOL part 7), or None for plain TCP.
 
-        The context is taken per connection (``start_tls``) from a cache that
-        rebuilds it when the CA, certificate, key or CRL file changes, so a
-        revocation applies without a restart.
+        The listener's context stays; for each handshake, when the client's
+        hello arrives, it swaps in the current context from a cache that
+        rebuilds it when the CA, certificate, key or CRL file changes, so
+        ``pki revoke`` applies from the next connection without a restart.
+        A refused handshake (no certificate, another CA, revoked) is audited.
         """
         if not lst.tls:
             return None
-        cache = self._tls.get(lst.address)
-        if cache is None:
-            from nlets_switch import pki  # TLS is optional; keep start-up light without it
+        from nlets_switch import pki  # TLS is optional; keep start-up light without it
 
-            t = lst.tls
-            files = pki.TlsFiles(Path(t["ca"]), Path(t["cert"]), Path(t["key"]),
-                                 Path(t["crl"]) if t.get("crl") else None)
-            cache = pki.ServerContextCache(files, bool(t.get("require_client_cert", True)))
-            cache.context()  # fail at start-up, not at the first connection
-            self._tls[lst.address] = cache
-        return cache
+        t = lst.tls
+        files = pki.TlsFiles(Path(t["ca"]), Path(t["cert"]), Path(t["key"]),
+                             Path(t["crl"]) if t.get("crl") else None)
+        cache = pki.ServerContextCache(files, bool(t.get("require_client_cert", True)))
+        base = cache.context()  # fails at start-up, not at the first connection
 
+        def hello(sslobj: Any, server_name: str | None, ctx: ssl.SSLContext) -> None:
+            try:
+                current = cache.context()
+            except (OSError, ssl.SSLError, ValueError) as e:
+                log.error("tls_context_reload_failed", listener=lst.address,
+                          error=type(e).__name__)
+                return
+            if current is not ctx:
+                sslobj.context = current
+
+        base.sni_callback = hello
+        switch = self
+
+        class AuditedSSLObject(ssl.SSLObject):
+            """Audits a refused handshake: no certificate, another CA, revoked."""
+
+            def do_handshake(self) -> None:
+                try:
+                    super().do_handshake()
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    raise
+                except ssl.SSLError as e:
+                    switch.audit("sign_on", "", "failure", listener=lst.address,
+                                 reason=f"tls: {e.reason or type(e).__name__}")
+                    log.info("tls_handshake_failed", listener=lst.address, reason=e.reason)
+                    raise
+
+        base.sslobject_class = AuditedSSLObject
+        return base
     async def stop(self) -> None:
         """Graceful stop: no new links, finish custody and writing, close links."""
         self._accepting = False
@@ -779,11 +806,11 @@ class Switch:
             self._tasks.add(task)
         try:
             cert_oris: set[str] | None = None
-            cache = self.tls_cache(lst)
-            if cache is not None:
-                cert_oris = await self._handshake(lst, writer, cache)
-                if cert_oris is None:
-                    return
+            sslobj = writer.get_extra_info("ssl_object")
+            if sslobj is not None:
+                from nlets_switch import pki
+
+                cert_oris = pki.peer_oris(sslobj)
             link = Link(self, reader, writer, lst)
             link.cert_oris = cert_oris
             self.connections.add(link)
@@ -800,23 +827,6 @@ class Switch:
                 self._peers.pop(host, None)
             if task is not None:
                 self._tasks.discard(task)
-
-    async def _handshake(self, lst: Listener, writer: asyncio.StreamWriter,
-                         cache: Any) -> set[str] | None:
-        """TLS on an accepted connection; the ORIs its client certificate names."""
-        from nlets_switch import pki
-
-        peer = writer.get_extra_info("peername")
-        try:
-            async with asyncio.timeout(self.config.limits.signon_timeout):
-                await writer.start_tls(cache.context())
-        except (ssl.SSLError, ConnectionError, OSError, TimeoutError) as e:
-            # Refused certificates (unknown CA, revoked, none) end here: audited.
-            self.audit("sign_on", "", "failure", peer=str(peer), reason=f"tls: {type(e).__name__}")
-            log.info("tls_handshake_failed", peer=str(peer), error=type(e).__name__)
-            writer.close()
-            return None
-        return pki.peer_oris(writer.get_extra_info("ssl_object"))
 
     async def sign_on(self, link: Link, ori: str, credential: str | None) -> str | None:
         """Check a sign-on; None when accepted, else the reason (audited either way).

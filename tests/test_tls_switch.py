@@ -207,3 +207,37 @@ async def test_openssl_s_client_with_a_revoked_certificate_is_refused(
     assert frames == []
     assert code != 0
     assert not sw.online("NYNLETS00")
+
+
+def test_client_hello_sent_at_once_is_never_lost(pki_dir: Path, tmp_path: Path) -> None:
+    """A client whose ClientHello reaches `serve` with the connection signs on.
+
+    (Upgrading an accepted plain connection with start_tls lost a ClientHello
+    that arrived before the upgrade, and the handshake hung until the sign-on
+    timeout: 14 of 15 such clients against `serve` under uvloop.)
+    """
+    import signal
+    import socket
+
+    import yaml
+
+    from tests.conftest import free_port
+    from tests.test_durability import start_switch
+
+    port = free_port()
+    world = tls_world(pki_dir)
+    world["listeners"][0]["address"] = f"127.0.0.1:{port}"
+    conf = tmp_path / "tls.yaml"
+    conf.write_text(yaml.safe_dump(world))
+    proc = start_switch(tmp_path / "data", port, "--config", str(conf))
+    ctx = ctx_for(pki_dir, "AZNLETS20")
+    try:
+        for _ in range(10):
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
+                    ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                tls.sendall(fr.encode_frame(fr.SIGN_ON, 1, b"AZNLETS20"))
+                reply = tls.recv(64)
+            assert fr.FrameBuffer().feed(reply)[0].body == b"NL0000000"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(15)
