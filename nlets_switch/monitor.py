@@ -482,13 +482,15 @@ async def attach_monitoring(switch: Switch, cfg: Config, http: str | None = None
     switch.observers.append(monitor)
     switch.observers.append(metrics.observe)
     ms = mqtt_settings(cfg)
+    # HTTP first: if its port is taken, nothing has been said on MQTT (a
+    # second switch failing to start must not mark the running one offline).
+    if hs.listen is not None:
+        mon.http = HttpServer(mon, hs)
+        await mon.http.start()
     if ms is not None:
         from nlets_switch.mqtt import MqttPublisher
 
         mon.mqtt = MqttPublisher(switch, monitor, ms)
         mon.mqtt.start()
-    if hs.listen is not None:
-        mon.http = HttpServer(mon, hs)
-        await mon.http.start()
     mon.start_ticker(min(hs.stats_interval, ms.stats_interval if ms else hs.stats_interval))
     return mon

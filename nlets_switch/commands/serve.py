@@ -96,18 +96,22 @@ async def _serve(cfg: Config, args: argparse.Namespace) -> int:
     log = get_logger("serve")
     try:
         switch = await build_switch(cfg)
-        monitoring = await attach_monitoring(switch, cfg, http=args.http)
     except ConfigError as e:
         print(e.render(), file=sys.stderr)
         return 1
-    except OSError as e:
-        log.error("cannot_start", error=str(e))
-        return 1
+    # The switch's own ports first, then the operators' (HTTP, then MQTT): a
+    # switch that cannot start says nothing to the monitoring of one that runs.
     try:
         await switch.start()
     except OSError as e:
         log.error("cannot_start", error=str(e))
-        await monitoring.stop()
+        await switch.stop()
+        return 1
+    try:
+        monitoring = await attach_monitoring(switch, cfg, http=args.http)
+    except OSError as e:
+        log.error("cannot_start", error=str(e), hint="--http HOST:PORT or --http off")
+        await switch.stop()
         return 1
     if monitoring.http_address is not None:
         host, port = monitoring.http_address
