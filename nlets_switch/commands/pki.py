@@ -162,7 +162,8 @@ def _revoke(args: argparse.Namespace) -> int:
         ("CRL", f"{paths.crl}  ({len(crl)} revoked)"),
         ("next update", _when(_next_update(crl))),
     ])
-    print("a running switch checks new connections against it once it reloads the CRL")
+    print("a running switch checks each new connection against it (it re-reads the CRL when "
+          "the file changes)")
     return 0
 
 

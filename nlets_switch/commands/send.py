@@ -86,9 +86,14 @@ async def _send(args: argparse.Namespace, text: str | None) -> int:
         print(f"sign-on refused: {e}", file=sys.stderr)
         return 2
     except (OSError, TimeoutError) as e:
-        # A TLS refusal (revoked or missing certificate) also ends here.
-        print(f"cannot reach the switch at {host}:{port}: {e or type(e).__name__}",
-              file=sys.stderr)
+        if ctx is not None:
+            # The switch closes a refused TLS handshake without an alert.
+            print(f"TLS connection to {host}:{port} refused or failed: "
+                  f"{e or type(e).__name__} (certificate unknown, revoked or missing?)",
+                  file=sys.stderr)
+        else:
+            print(f"cannot reach the switch at {host}:{port}: {e or type(e).__name__}",
+                  file=sys.stderr)
         return 2
     print(f"signed on as {args.ori} to {host}:{port}", file=sys.stderr)
     status = 0
