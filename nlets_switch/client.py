@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+from collections import deque
 from dataclasses import dataclass
 
 from nlets_switch import frames as fr
@@ -34,7 +35,8 @@ class Client:
     """One link to the switch. Use :meth:`connect`, then :meth:`send` and :meth:`receive`."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ori: str,
-                 max_frame: int = fr.DEFAULT_MAX_FRAME, auto_ack: bool = True) -> None:
+                 max_frame: int = fr.DEFAULT_MAX_FRAME, auto_ack: bool = True,
+                 max_inbox: int = 1000) -> None:
         self.reader = reader
         self.writer = writer
         self.ori = ori
@@ -43,6 +45,11 @@ class Client:
         self._seq = 0
         self._answers: dict[int, asyncio.Future[Answer]] = {}
         self.inbox: asyncio.Queue[str] = asyncio.Queue()
+        # With auto_ack, a message is acknowledged on arrival while the inbox
+        # has room; past ``max_inbox`` unread ones, only when the application
+        # reads, so the switch's window holds the rest back (bounded memory).
+        self.max_inbox = max_inbox
+        self._unacked: deque[int] = deque()
         #: Every frame received, for tools that want to show them all.
         self.frames: asyncio.Queue[fr.Frame] | None = None
         self._reader_task: asyncio.Task[None] | None = None
@@ -116,7 +123,10 @@ class Client:
         elif f.type == fr.MESSAGE:
             self.inbox.put_nowait(f.body.decode("ascii", "replace"))
             if self.auto_ack:
-                self.writer.write(fr.encode_frame(fr.ACK, f.seq))
+                if self.inbox.qsize() <= self.max_inbox and not self._unacked:
+                    self.writer.write(fr.encode_frame(fr.ACK, f.seq))
+                else:
+                    self._unacked.append(f.seq)
         elif f.type == fr.HEARTBEAT:
             self.writer.write(fr.encode_frame(fr.HEARTBEAT, f.seq))
 
@@ -148,7 +158,7 @@ class Client:
         ConnectionError when the link is closed and nothing is left to read.
         """
         if not self.inbox.empty():
-            return self.inbox.get_nowait()
+            return self._took(self.inbox.get_nowait())
         if self.closed.is_set():
             raise ConnectionError(self.close_reason or "closed")
         get = asyncio.ensure_future(self.inbox.get())
@@ -161,10 +171,16 @@ class Client:
             if not get.done():
                 get.cancel()
         if get in done:
-            return get.result()
+            return self._took(get.result())
         if closed in done:
             raise ConnectionError(self.close_reason or "closed")
         raise TimeoutError()
+
+    def _took(self, text: str) -> str:
+        # The application read one: acknowledge what waited for room.
+        while self._unacked and self.inbox.qsize() < self.max_inbox:
+            self.writer.write(fr.encode_frame(fr.ACK, self._unacked.popleft()))
+        return text
 
     async def drain(self, quiet: float = 0.3) -> list[str]:
         """Every message that arrives until none has come for ``quiet`` seconds."""

@@ -429,3 +429,19 @@ async def test_the_journal_records_a_held_message_life(make_switch: SwitchFactor
         "WHERE m.key = 'AM'").fetchone()
     conn.close()
     assert row == ("accepted", "NYNLETS00", 1, "acked", 1, 1)
+
+
+async def test_a_client_that_does_not_read_holds_the_switch_back(
+        make_switch: SwitchFactory, connect: ClientFactory) -> None:
+    """Client: past max_inbox unread messages nothing more is acknowledged, so the
+    switch's window keeps the rest in the journal; reading lets them come."""
+    sw = await make_switch()
+    ny = await connect(sw, "NYNLETS00")
+    ny.max_inbox = 5
+    az = await connect(sw, "AZNLETS20")
+    for i in range(60):
+        assert (await az.send(f"AM.AZNLETS20.NY.TXT M{i}")).ok
+    await asyncio.sleep(0.5)
+    assert ny.inbox.qsize() == 5 + 32  # what it could take, plus one window
+    texts = [parse_output(await ny.receive()).text for _ in range(60)]
+    assert texts == [f"M{i}" for i in range(60)]
