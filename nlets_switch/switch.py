@@ -216,7 +216,7 @@ class Endpoint:
 
     def _reload(self) -> None:
         self.loading = True
-        self.switch.journal.submit(
+        self.switch.read(
             functools.partial(_load_open, link=self.ori, after=self.last_loaded,
                               limit=min(_RELOAD_BATCH, self.max_queued)),
             self._loaded,
@@ -1018,8 +1018,8 @@ class Switch:
                 asyncio.get_running_loop().call_soon(self._flush_group)
         return g
 
-    def _flush_group(self) -> None:
-        if self._writing >= _MAX_GROUPS:
+    def _flush_group(self, force: bool = False) -> None:
+        if self._writing >= _MAX_GROUPS and not force:
             return  # the group waits for a commit to finish, and grows meanwhile
         g = self._wgroup
         self._wgroup = None
@@ -1039,6 +1039,17 @@ class Switch:
             self.dispatch(g.out)
         if self._wgroup is not None:
             self._flush_group()
+
+    def read(self, op: Callable[[sqlite3.Connection], Any],
+             done: Callable[[Any, BaseException | None], None]) -> None:
+        """A journal read that sees every write made before it.
+
+        Rows still gathering in the write group (an acknowledgement, say) go
+        to the journal first; otherwise a read-back could resend a delivery
+        whose A had already come.
+        """
+        self._flush_group(force=True)
+        self.journal.submit(op, done)
 
     def record_sent(self, ids: Iterable[int], at: float) -> None:
         """Deliveries transmitted for the first time.
@@ -1164,7 +1175,7 @@ class Switch:
                     await asyncio.to_thread(self.journal.checkpoint)
             if wall >= self._next_expiry:
                 self._next_expiry = wall + self.expiry_interval
-                self.journal.submit(functools.partial(_expire, now=wall), self._expired)
+                self.read(functools.partial(_expire, now=wall), self._expired)
 
     def _expired(self, rows: list[tuple[Any, ...]] | None, exc: BaseException | None) -> None:
         """Held messages whose hold ran out: tell their senders with SM .04 (part 4)."""

@@ -445,3 +445,23 @@ async def test_a_client_that_does_not_read_holds_the_switch_back(
     assert ny.inbox.qsize() == 5 + 32  # what it could take, plus one window
     texts = [parse_output(await ny.receive()).text for _ in range(60)]
     assert texts == [f"M{i}" for i in range(60)]
+
+
+async def test_an_acknowledged_message_is_not_sent_again_after_a_quick_reconnect(
+        make_switch: SwitchFactory, connect: ClientFactory) -> None:
+    """The read-back on sign-on sees the A that came just before the link closed."""
+    sw = await make_switch()
+    az = await connect(sw, "AZNLETS20")
+    for i in range(5):
+        r, w = await raw_link(sw)
+        w.write(fr.encode_frame(fr.SIGN_ON, 1, b"NYNLETS00"))
+        assert (await read_frames(r))[0].letter == "A"
+        assert (await az.send(f"AM.AZNLETS20.NY.TXT ONCE {i}")).ok
+        [m] = await read_frames(r)
+        # Acknowledge and sign off in one write, then sign on again at once.
+        w.write(fr.encode_frame(fr.ACK, m.seq) + fr.encode_frame(fr.SIGN_OFF, 2))
+        await read_frames(r)
+        w.close()
+        ny = await connect(sw, "NYNLETS00")
+        assert await ny.drain(0.3) == []
+        await ny.close()
