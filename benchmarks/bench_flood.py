@@ -75,7 +75,8 @@ async def _flood(port: int, inflight: int, stop_at: float, out: Any) -> None:
             else:
                 limited += 1
     elapsed = time.monotonic() - t0
-    await asyncio.wait(pending, timeout=10)
+    if pending:  # asyncio.wait refuses an empty set
+        await asyncio.wait(pending, timeout=10)
     for f in pending:
         if f.done():
             f.exception()
