@@ -152,11 +152,15 @@ async def test_revoked_certificate_is_refused_without_restarting_the_switch(
 # --------------------------------------------------------------------------
 
 
-async def s_client(sw: Switch, d: Path, cert_ori: str, sign_on_as: str,
+async def s_client(sw: Switch, d: Path, cert_ori: str | None, sign_on_as: str,
                    tmp_path: Path) -> tuple[int, list[fr.Frame]]:
-    """Send a sign-on and a sign-off through `openssl s_client`; (exit code, frames back)."""
+    """Send a sign-on and a sign-off through `openssl s_client`; (exit code, frames back).
+
+    ``cert_ori`` None: no client certificate at all.
+    """
     p = pki.pki_paths(d)
-    cert, key = p.client(cert_ori)
+    mine = [] if cert_ori is None else ["-cert", str(p.client(cert_ori)[0]),
+                                        "-key", str(p.client(cert_ori)[1])]
     host, port = sw.addresses[0]
     stdin = tmp_path / f"signon-{sign_on_as}.bin"
     stdin.write_bytes(fr.encode_frame(fr.SIGN_ON, 1, sign_on_as.encode())
@@ -165,7 +169,7 @@ async def s_client(sw: Switch, d: Path, cert_ori: str, sign_on_as: str,
         proc = await asyncio.create_subprocess_exec(
             OPENSSL, "s_client", "-connect", f"{host}:{port}", "-quiet", "-ign_eof",
             "-servername", "localhost", "-verify_hostname", "localhost",
-            "-verify_return_error", "-CAfile", str(p.ca), "-cert", str(cert), "-key", str(key),
+            "-verify_return_error", "-CAfile", str(p.ca), *mine,
             stdin=f, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         try:
             async with asyncio.timeout(15):
@@ -194,6 +198,18 @@ async def test_openssl_s_client_cannot_sign_on_as_another_ori(
     _code, frames = await s_client(sw, pki_dir, "AZNLETS20", "NYNLETS00", tmp_path)
     assert [(f.letter, f.seq, f.body) for f in frames] == [("N", 1, REJECTED.encode())]
     assert not sw.online("NYNLETS00")
+
+
+@needs_openssl
+async def test_openssl_s_client_without_a_certificate_is_refused(
+        make_switch: SwitchFactory, pki_dir: Path, tmp_path: Path) -> None:
+    sw = await make_switch(tls_world(pki_dir))
+    events: list[dict[str, Any]] = []
+    sw.observers.append(events.append)
+    code, frames = await s_client(sw, pki_dir, None, "AZNLETS20", tmp_path)
+    assert frames == [] and code != 0
+    assert not sw.online("AZNLETS20")
+    assert ("", "failure") in audits(events)  # the refused handshake is audited
 
 
 @needs_openssl
