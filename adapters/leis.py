@@ -112,6 +112,7 @@ class LeisAdapter:
         self.store: LeisStore | None = None
         self._ready: asyncio.Task[LeisStore] | None = None
         self._cancel = threading.Event()
+        self._later: set[asyncio.Task[None]] = set()
         self.delay_s = float(DEFAULTS["delay_s"])
         self.limit = int(DEFAULTS["limit"])
 
@@ -166,11 +167,11 @@ class LeisAdapter:
             await ctx.answer(inquiry.reply(
                 "AM", f"ACK IAQ RECEIVED BY ICE LESC {LESC_ORI}\n"
                       "AN IAR WILL FOLLOW"))
-            store = await self._store()
-            if self.delay_s:
-                await asyncio.sleep(self.delay_s)
-            text = await asyncio.to_thread(store.iar_text, inquiry.fields)
-            await ctx.answer(inquiry.reply("IAR", text))
+            # The IAR comes later, as LESC sends it: the IAQ's delivery slot is
+            # freed at once, so pending IARs never hold GPQs back.
+            task = asyncio.get_running_loop().create_task(self._iar_later(ctx, inquiry))
+            self._later.add(task)
+            task.add_done_callback(self._later.discard)
         elif inquiry.key == "GPQ":
             store = await self._store()
             try:
@@ -180,8 +181,23 @@ class LeisAdapter:
                 text = f"GPQ REJECTED\n{e.code.wire}\n{e.detail}".rstrip()
             await ctx.answer(inquiry.reply("GPR", text))
 
+    async def _iar_later(self, ctx: Context, inquiry: Inquiry) -> None:
+        try:
+            store = await self._store()
+            if self.delay_s:
+                await asyncio.sleep(self.delay_s)
+            text = await asyncio.to_thread(store.iar_text, inquiry.fields)
+            await ctx.answer(inquiry.reply("IAR", text))
+        except ConnectionError:
+            pass  # the switch is stopping
+        except Exception as e:  # one failed IAR must not take the adapter down
+            ctx.log.error("iar_failed", error=type(e).__name__)
+
     async def stop(self) -> None:
-        """Close the data set; a build still running is abandoned (rolled back)."""
+        """Drop IARs still waiting; close the data set; abandon a build still running."""
+        for task in list(self._later):
+            task.cancel()
+        await asyncio.gather(*self._later, return_exceptions=True)
         self._cancel.set()
         if self._ready is not None and not self._ready.done():
             try:

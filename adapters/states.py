@@ -70,6 +70,7 @@ class StatesAdapter:
         self.seed = 1
         self.latency_s = 0.0
         self.no_answer = 0.0
+        self._later: set[asyncio.Task[None]] = set()
 
     def check_config(self, section: Mapping[str, Any]) -> list[str]:
         """See :func:`check_states_config`."""
@@ -110,7 +111,23 @@ class StatesAdapter:
         if state not in STATES or self.silent(inquiry):
             return
         if self.latency_s:
-            await asyncio.sleep(self.latency_s)
+            # Like a real state: the inquiry is taken at once (its delivery slot
+            # freed), the answer comes later.
+            task = asyncio.get_running_loop().create_task(self._answer_later(ctx, inquiry))
+            self._later.add(task)
+            task.add_done_callback(self._later.discard)
+            return
+        await self._answer(ctx, inquiry)
+
+    async def _answer_later(self, ctx: Context, inquiry: Inquiry) -> None:
+        await asyncio.sleep(self.latency_s)
+        try:
+            await self._answer(ctx, inquiry)
+        except ConnectionError:
+            pass  # the switch is stopping
+
+    async def _answer(self, ctx: Context, inquiry: Inquiry) -> None:
+        state = inquiry.receiver[:2]
         # Building a state's files takes ~40 ms the first time (then cached):
         # off the event loop.
         data = await asyncio.to_thread(StateData.for_state, state, self.seed)
@@ -118,4 +135,7 @@ class StatesAdapter:
         await ctx.answer(inquiry.reply(response_key(inquiry.key), text))
 
     async def stop(self) -> None:
-        """Nothing to release (the data is cached for the process)."""
+        """Drop answers still waiting out their latency (the data stays cached)."""
+        for task in list(self._later):
+            task.cancel()
+        await asyncio.gather(*self._later, return_exceptions=True)

@@ -192,12 +192,29 @@ def ensure_table(conn: sqlite3.Connection) -> None:
             conn.execute(stmt)
 
 
+def anchor_tag(key: bytes, rid: int, mac: str) -> str:
+    """The keyed tag of a retention anchor: without the key nobody can move it."""
+    return chain_mac(key, "anchor", f"{rid}|{mac}".encode("ascii"))
+
+
 def _anchor(conn: sqlite3.Connection) -> tuple[int, str]:
     row = conn.execute("SELECT value FROM meta WHERE name = ?", (ANCHOR,)).fetchone()
     if row is None:
         return 0, ""
     a = json.loads(row[0])
     return int(a["id"]), str(a["mac"])
+
+
+def _anchor_ok(conn: sqlite3.Connection, key: bytes) -> bool:
+    row = conn.execute("SELECT value FROM meta WHERE name = ?", (ANCHOR,)).fetchone()
+    if row is None:
+        return True
+    try:
+        a = json.loads(row[0])
+        return secrets.compare_digest(anchor_tag(key, int(a["id"]), str(a["mac"])),
+                                      str(a.get("tag", "")))
+    except (ValueError, TypeError, KeyError):
+        return False
 
 
 def append(conn: sqlite3.Connection, key: bytes, ts: str, component: str, type_: str,
@@ -329,6 +346,10 @@ def verify(conn: sqlite3.Connection, key: bytes) -> VerifyResult:
                        "name = 'audit'").fetchone()
     if has is None:
         return VerifyResult(True, 0)
+    if not _anchor_ok(conn, key):
+        # Someone who deleted old records and wrote an anchor by hand.
+        return VerifyResult(False, 0, None, "the retention anchor is not authentic: records "
+                            "before it may have been removed")
     prev_id, prev_mac = _anchor(conn)
     checked = 0
     for row in conn.execute("SELECT id, ts, component, type, subject, outcome, detail, mac "

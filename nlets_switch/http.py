@@ -151,6 +151,12 @@ class HttpServer:
                               status=e.status, params=used, peer=request.remote or "",
                               component="http")
             raise
+        except Exception:
+            # An unexpected error is audited too (as the 500 it becomes).
+            self.switch.audit("api_access", tok.name, "failure", path=request.path,
+                              status=500, params=used, peer=request.remote or "",
+                              component="http")
+            raise
         outcome = "success" if resp.status < 400 else "failure"
         self.switch.audit("api_access", tok.name, outcome, path=request.path,
                           status=resp.status, params=used, peer=request.remote or "",
@@ -275,6 +281,8 @@ class HttpServer:
             msg_id = int(request.match_info["id"])
         except ValueError:
             return _json({"error": "message id must be a number"}, 400)
+        if not 0 <= msg_id < 2**63:  # SQLite's integer range
+            return _json({"error": "no such message"}, 404)
         tok = request[_TOKEN]
         row = await asyncio.to_thread(
             self._with_conn, lambda c: msglog.get(c, msg_id, with_text=tok.see_text))

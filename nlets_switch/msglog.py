@@ -383,6 +383,8 @@ def answer_nfq(conn: sqlite3.Connection, requester_ori: str, fields: Sequence[tu
         mid = int(f.get("MID", ""))
     except ValueError:
         return NO_RECORD
+    if not 0 <= mid < 2**63:  # beyond SQLite's integers: no such message
+        return NO_RECORD
     if not _has_journal(conn):
         return NO_RECORD
     r = conn.execute(f"SELECT {_SUMMARY_COLS}, m.text FROM messages m WHERE m.id = ? AND "

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from nlets_switch.audit import ANCHOR, iso_utc
+from nlets_switch.audit import ANCHOR, anchor_tag, iso_utc, load_key
 from nlets_switch.config import Config, register_section
 from nlets_switch.journal import OPEN_STATES
 from nlets_switch.log import get_logger
@@ -90,7 +90,8 @@ _OPEN = "(" + ",".join(f"'{s}'" for s in OPEN_STATES) + ")"
 
 
 def prune(conn: sqlite3.Connection, now: float, messages_days: float = 365.0,
-          audit_days: float = 365.0, batch: int = 10_000) -> PruneResult:
+          audit_days: float = 365.0, batch: int = 10_000,
+          key: bytes | None = None) -> PruneResult:
     """Remove what is past retention at ``now``; run inside a write transaction
     (a journal operation). At most ``batch`` messages per call, so one call
     never holds the writer for long; the job calls again while it is busy."""
@@ -106,11 +107,13 @@ def prune(conn: sqlite3.Connection, now: float, messages_days: float = 365.0,
         n_dlv += conn.execute(f"DELETE FROM deliveries WHERE msg_id IN ({marks})",
                               chunk).rowcount
         conn.execute(f"DELETE FROM messages WHERE id IN ({marks})", chunk)
-    n_audit = _prune_audit(conn, iso_utc(now - audit_days * DAY))
+    n_audit = _prune_audit(conn, iso_utc(now - audit_days * DAY), key)
     return PruneResult(len(ids), n_dlv, n_audit)
 
 
-def _prune_audit(conn: sqlite3.Connection, cutoff: str) -> int:
+def _prune_audit(conn: sqlite3.Connection, cutoff: str, key: bytes | None) -> int:
+    if key is None:
+        return 0  # without the key the anchor could not be authenticated: keep the chain
     if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
                     "name = 'audit'").fetchone() is None:
         return 0
@@ -124,7 +127,8 @@ def _prune_audit(conn: sqlite3.Connection, cutoff: str) -> int:
         return 0
     conn.execute("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE "
                  "SET value = excluded.value",
-                 (ANCHOR, json.dumps({"id": last[0], "mac": last[1]})))
+                 (ANCHOR, json.dumps({"id": last[0], "mac": last[1],
+                                      "tag": anchor_tag(key, int(last[0]), str(last[1]))})))
     return int(conn.execute("DELETE FROM audit WHERE id <= ?", (last[0],)).rowcount)
 
 
@@ -133,12 +137,13 @@ async def retention_task(switch: Any, cfg: Config) -> None:
     journal closes). Run it as a task after ``switch.start()`` and cancel it
     before ``switch.stop()``."""
     s = settings(cfg)
+    key = load_key(cfg)
     while True:
         try:
             while True:
                 res: PruneResult = await switch.journal.call(functools.partial(
                     prune, now=time.time(), messages_days=s.messages_days,
-                    audit_days=s.audit_days))
+                    audit_days=s.audit_days, key=key))
                 if res.messages or res.audit:
                     log.info("retention_pruned", messages=res.messages,
                              deliveries=res.deliveries, audit=res.audit)

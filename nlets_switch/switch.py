@@ -590,7 +590,8 @@ def _recover(conn: sqlite3.Connection) -> tuple[int, int, dict[str, int]]:
     mid = conn.execute("SELECT COALESCE(MAX(id), 0) FROM messages").fetchone()[0]
     did = conn.execute("SELECT COALESCE(MAX(id), 0) FROM deliveries").fetchone()[0]
     counters = dict(conn.execute("SELECT name, value FROM counters").fetchall())
-    return int(mid), int(did), counters
+    return (max(int(mid), int(counters.get("id:msg", 0))),
+            max(int(did), int(counters.get("id:dlv", 0))), counters)
 
 
 # --------------------------------------------------------------------------
@@ -1025,6 +1026,10 @@ class Switch:
         self._wgroup = None
         if g is None:
             return
+        # The highest ids handed out survive retention emptying the tables, so
+        # an id never names two messages (a MID quoted in an NFQ, an export).
+        g.counters["id:msg"] = self._msg_id
+        g.counters["id:dlv"] = self._dlv_id
         # One executemany per table for everything gathered: far cheaper for
         # SQLite than a few small statements per message.
         self._writing += 1

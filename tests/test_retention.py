@@ -52,7 +52,8 @@ async def test_prune_keeps_held_messages_and_a_verifiable_audit_chain(tmp_path: 
     try:
         done_id, held_id = await _traffic(sw)
         later = time.time() + 400 * DAY
-        res = await sw.journal.call(functools.partial(retention.prune, now=later))
+        res = await sw.journal.call(functools.partial(retention.prune, now=later,
+                                                      key=audit.load_key(cfg)))
         assert res.messages >= 2 and res.deliveries >= 1 and res.audit >= 3
         with contextlib.closing(connect(tmp_path / "journal.sqlite", readonly=True)) as conn:
             left = {r["id"] for r in msglog.search(conn, Query(limit=None))}
@@ -85,7 +86,7 @@ async def test_partial_audit_prune_leaves_newer_records_verifiable(tmp_path: Pat
         audit.append(conn, key, f"2024-01-0{day}T00:00:00.000000Z", "switch", "sign_on",
                      "AZNLETS20", "success", {})
     now = 1704067200.0 + 5 * DAY + 20 * DAY  # 2024-01-26: keep the last 20 days
-    res = retention.prune(conn, now, messages_days=365, audit_days=20)
+    res = retention.prune(conn, now, messages_days=365, audit_days=20, key=key)
     assert res.audit == 5
     assert audit.verify(conn, key) == audit.VerifyResult(True, 4)
     j.close()
