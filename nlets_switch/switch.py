@@ -999,8 +999,10 @@ class Switch:
             er = er_text(err, text)
             self._switch_message("ER", er, msg_id, link_ori, origin, control, now, msgs, dlvs,
                                  out, touched)
-            self.stats.count(key[:3], "rejected")
-            self.emit({"event": "rejected", "msg_id": msg_id, "key": key[:3], "ori": link_ori,
+            # Unknown keys count as "?": a hostile link must not grow the label set.
+            label = key if key in self.schemas else "?"
+            self.stats.count(label, "rejected")
+            self.emit({"event": "rejected", "msg_id": msg_id, "key": label, "ori": link_ori,
                        "code": int(err.code)})
         else:
             body_start = len(text) - len(msg.text.lstrip(_LEAD))
