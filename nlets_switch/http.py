@@ -270,6 +270,10 @@ class HttpServer:
         from nlets_switch import msglog
 
         query = self._query(request)
+        if query.text and not request[_TOKEN].see_text:
+            # Searching the text would tell whether a word occurs in it.
+            return _json({"error": "text search needs a token allowed to see message text"},
+                         403)
         rows = await asyncio.to_thread(self._with_conn, lambda c: msglog.search(c, query))
         return _json({"messages": rows, "count": len(rows)})
 

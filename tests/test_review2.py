@@ -234,3 +234,13 @@ async def test_iaq_delay_does_not_hold_the_window_against_gpq(tmp_path: Path) ->
     finally:
         await sw.stop()
 
+
+
+async def test_text_search_needs_a_token_that_may_see_text(
+        monitored: MonitoredFactory) -> None:
+    """Searching message text would reveal it word by word: only with see_text."""
+    _sw, mon = await monitored(API)
+    status, body = await get(mon.http_address, "/api/messages?text=SMITH", READER)
+    assert status == 403 and "see message text" in body["error"]
+    status, _ = await get(mon.http_address, "/api/messages?text=SMITH", OFFICER)
+    assert status == 200
