@@ -128,15 +128,21 @@ def _criteria(q: msglog.Query) -> dict[str, Any]:
             "until": msglog.iso(q.until), "text_search": q.text is not None, "limit": q.limit}
 
 
-def _prepare(args: argparse.Namespace) -> tuple[Config, msglog.Query] | int:
+def _prepare(args: argparse.Namespace
+             ) -> tuple[Config, msglog.Query, sqlite3.Connection] | int:
+    """The configuration, the query and a read-only journal connection, or an exit status."""
     cfg = config_or_exit(args)
     if cfg is None:
         return 2
     try:
-        return cfg, _query(args, cfg)
+        q = _query(args, cfg)
     except ValueError as e:
         print(f"log: {e}", file=sys.stderr)
         return 2
+    conn = _open(cfg)
+    if conn is None:
+        return 2
+    return cfg, q, conn
 
 
 def _local(iso_text: str | None, cfg: Config) -> str:
@@ -169,10 +175,7 @@ def search_cmd(args: argparse.Namespace) -> int:
     prep = _prepare(args)
     if isinstance(prep, int):
         return prep
-    cfg, q = prep
-    conn = _open(cfg)
-    if conn is None:
-        return 2
+    cfg, q, conn = prep
     with contextlib.closing(conn):
         rows = msglog.search(conn, q)
     _record_access(cfg, "search", "success", found=len(rows), **_criteria(q))
@@ -265,10 +268,7 @@ def export_cmd(args: argparse.Namespace) -> int:
     prep = _prepare(args)
     if isinstance(prep, int):
         return prep
-    cfg, q = prep
-    conn = _open(cfg)
-    if conn is None:
-        return 2
+    cfg, q, conn = prep
     with contextlib.closing(conn):
         total = msglog.count(conn, q)
         bar: ProgressBar | None = None
