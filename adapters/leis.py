@@ -6,7 +6,7 @@
   best match first, at most ``limit`` lines and a line saying so when
   reached) or ``NO RECORD``; with ``DIN/`` the full record.
 
-The data set (:mod:`nlets_switch.leis`) is built on first start in
+The data set (:mod:`nlets_switch.services.leis`) is built on first start in
 ``<data_dir>/leis.sqlite`` in a worker thread, logging progress when it
 takes more than a second. Inquiries that arrive meanwhile wait for it.
 
@@ -25,12 +25,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from nlets_switch import leis as leis_data
-from nlets_switch.adapter import API_VERSION, Context, Inquiry
 from nlets_switch.config import LESC_ORI
-from nlets_switch.directory import Directory
+from nlets_switch.core.directory import Directory
 from nlets_switch.errors import MessageError
-from nlets_switch.leis import DB_NAME, DEFAULT_LIMIT, LeisStore
+from nlets_switch.services import leis as leis_data
+from nlets_switch.services.adapter import API_VERSION, Context, Inquiry
+from nlets_switch.services.leis import DB_NAME, DEFAULT_LIMIT, LeisStore
 
 DEFAULTS: Final[Mapping[str, Any]] = {"delay_s": 2.0, "seed": 1, "persons": 10_000,
                                       "limit": DEFAULT_LIMIT}

@@ -3,7 +3,7 @@
 Every control terminal of the directory marked ``simulated`` (every US state
 and DC without a configured control terminal) answers ``DQ``->``DR``,
 ``KQ``->``KR``, ``RQ``->``RR``, ``IQ``->``IR``, ``FQ``->``FR`` and
-``AQ``->``AR`` from :mod:`nlets_switch.statedata`, addressed to the inquirer
+``AQ``->``AR`` from :mod:`nlets_switch.services.statedata`, addressed to the inquirer
 and echoing its control field.
 
 Configuration ``services.states``:
@@ -26,9 +26,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from nlets_switch.adapter import API_VERSION, Context, Inquiry
-from nlets_switch.directory import Directory
-from nlets_switch.statedata import INQUIRY_KEYS, STATES, StateData, response_key
+from nlets_switch.core.directory import Directory
+from nlets_switch.services.adapter import API_VERSION, Context, Inquiry
+from nlets_switch.services.statedata import INQUIRY_KEYS, STATES, StateData, response_key
 
 _KNOWN: Final = ("simulate", "latency_ms", "no_answer", "seed")
 

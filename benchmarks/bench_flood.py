@@ -33,7 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from nlets_switch.client import Client
+from nlets_switch.tools.client import Client
 
 
 def _free_port() -> int:

@@ -46,8 +46,8 @@ from typing import Any, cast
 import psutil
 import yaml
 
-from nlets_switch import frames as fr
 from nlets_switch.errors import FrameError
+from nlets_switch.wire import frames as fr
 
 HERE = Path(__file__).resolve().parent
 CONFIG = HERE / "bench.yaml"

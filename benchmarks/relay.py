@@ -1,7 +1,7 @@
 """A bare asyncio relay: the floor the switch's throughput is compared with.
 
 It speaks the same link framing as the switch (PROTOCOL part 1, parsed with
-the switch's own :class:`~nlets_switch.frames.FrameBuffer`) and does only
+the switch's own :class:`~nlets_switch.wire.frames.FrameBuffer`) and does only
 what cannot be left out of moving a message from one link to another:
 
 * ``C`` sign-on by ORI (any ORI is accepted) answered ``A NL0000000``;
@@ -26,8 +26,8 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
-from nlets_switch import frames as fr
 from nlets_switch.errors import FrameError
+from nlets_switch.wire import frames as fr
 
 _SWITCH_ORI = b"NL0000000"
 

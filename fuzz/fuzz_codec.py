@@ -29,13 +29,13 @@ from __future__ import annotations
 import sys
 from functools import cache
 
-from nlets_switch import frames as fr
+from nlets_switch.wire import frames as fr
 from nlets_switch.config import demo_config
-from nlets_switch.directory import Directory
+from nlets_switch.core.directory import Directory
 from nlets_switch.errors import NletsError
-from nlets_switch.message import decode_body, parse_message, parse_output
-from nlets_switch.router import Router
-from nlets_switch.schema import SchemaSet, load_schemas
+from nlets_switch.wire.message import decode_body, parse_message, parse_output
+from nlets_switch.core.router import Router
+from nlets_switch.wire.schema import SchemaSet, load_schemas
 
 #: Small limits, so that oversize paths are reached by short inputs.
 MAX_FRAME = 512

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from nlets_switch.errors import ConfigError
-from nlets_switch.message import SWITCH_ORI, is_ori
+from nlets_switch.wire.message import SWITCH_ORI, is_ori
 
 #: The 50 US states and DC, as NCIC codes (Nebraska is NB, FIELDS.md).
 US_STATES: Final = (
@@ -441,8 +441,8 @@ def register_section(name: str, checker: Callable[[Any], list[str]]) -> None:
 
 
 #: The modules that own the plug-in sections; importing one registers its checker.
-SECTION_OWNERS: Final = ("nlets_switch.services", "nlets_switch.monitor", "nlets_switch.audit",
-                         "nlets_switch.retention")
+SECTION_OWNERS: Final = ("nlets_switch.services.local", "nlets_switch.ops.monitor",
+                         "nlets_switch.ops.audit", "nlets_switch.ops.retention")
 
 
 def _import_section_owners() -> None:

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from nlets_switch.client import Client
 from nlets_switch.config import config_from_dict, demo_config, with_overrides
-from nlets_switch.switch import Switch
+from nlets_switch.server.switch import Switch
+from nlets_switch.tools.client import Client
 
 SwitchFactory = Callable[..., Awaitable[Switch]]
 ClientFactory = Callable[..., Awaitable[Client]]
@@ -38,7 +38,7 @@ async def make_switch(tmp_path: Path) -> AsyncIterator[SwitchFactory]:
         cfg = config_from_dict(raw) if raw is not None else demo_config()
         cfg = with_overrides(cfg, ["127.0.0.1:0"], str(data_dir or tmp_path / "data"))
         if build:
-            from nlets_switch.app import build_switch
+            from nlets_switch.server.app import build_switch
 
             sw = await build_switch(cfg)
         else:

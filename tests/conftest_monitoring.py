@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from nlets_switch.config import demo_config, with_overrides
-from nlets_switch.monitor import Monitoring, attach_monitoring
-from nlets_switch.switch import Switch
+from nlets_switch.ops.monitor import Monitoring, attach_monitoring
+from nlets_switch.server.switch import Switch
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 

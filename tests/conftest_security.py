@@ -8,9 +8,9 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from nlets_switch import frames as fr
-from nlets_switch.client import Client
-from nlets_switch.switch import Switch
+from nlets_switch.server.switch import Switch
+from nlets_switch.tools.client import Client
+from nlets_switch.wire import frames as fr
 
 #: Limits small enough that every attack test finishes in a second or two.
 FAST_LIMITS: dict[str, Any] = {

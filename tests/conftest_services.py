@@ -8,11 +8,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from nlets_switch.adapter import Loaded
-from nlets_switch.app import build_switch
 from nlets_switch.config import demo_config, with_overrides
-from nlets_switch.services import check_section
-from nlets_switch.switch import Switch
+from nlets_switch.server.app import build_switch
+from nlets_switch.server.switch import Switch
+from nlets_switch.services.adapter import Loaded
+from nlets_switch.services.local import check_section
 
 #: Small and fast where the size of the DHS data does not matter.
 FAST: dict[str, Any] = {

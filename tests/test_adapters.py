@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from nlets_switch.adapters.states import StatesAdapter
 
-from nlets_switch import adapter as ad
 from nlets_switch.cli import main
-from nlets_switch.client import Client
 from nlets_switch.errors import AdapterError
-from nlets_switch.message import parse_output
-from nlets_switch.schema import load_schemas
+from nlets_switch.services import adapter as ad
+from nlets_switch.tools.client import Client
+from nlets_switch.wire.message import parse_output
+from nlets_switch.wire.schema import load_schemas
 from tests.conftest_services import FAST, world
 
 FIXTURE = Path(__file__).parent / "fixtures" / "thirdparty_adapter"

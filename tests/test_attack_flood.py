@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import asyncio
 
-from nlets_switch import frames as fr
-from nlets_switch.journal import connect as journal_connect
-from nlets_switch.message import parse_output
-from nlets_switch.switch import Switch
+from nlets_switch.server.switch import Switch
+from nlets_switch.store.journal import connect as journal_connect
+from nlets_switch.wire import frames as fr
+from nlets_switch.wire.message import parse_output
 from tests.conftest import ClientFactory, SwitchFactory
 from tests.conftest_security import (
     eventually,

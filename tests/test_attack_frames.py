@@ -15,8 +15,8 @@ import struct
 
 import pytest
 
-from nlets_switch import frames as fr
-from nlets_switch.journal import connect as journal_connect
+from nlets_switch.store.journal import connect as journal_connect
+from nlets_switch.wire import frames as fr
 from tests.conftest import ClientFactory, SwitchFactory
 from tests.conftest_security import (
     eventually,

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 
-from nlets_switch import frames as fr
-from nlets_switch.message import parse_output
+from nlets_switch.wire import frames as fr
+from nlets_switch.wire.message import parse_output
 from tests.conftest import ClientFactory, SwitchFactory
 from tests.conftest_security import FAST_LIMITS, eventually, read_frames, signed_on, still_serving
 

@@ -11,8 +11,8 @@ the text are allowed, and a forged header in the text stays text.
 
 from __future__ import annotations
 
-from nlets_switch import frames as fr
-from nlets_switch.message import parse_output
+from nlets_switch.wire import frames as fr
+from nlets_switch.wire.message import parse_output
 from tests.conftest import ClientFactory, SwitchFactory
 from tests.conftest_security import raw_link, read_to_close, still_serving
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from nlets_switch import frames as fr
-from nlets_switch.client import Client, SignOnError
-from nlets_switch.credentials import hash_credential
-from nlets_switch.message import parse_output
+from nlets_switch.server.credentials import hash_credential
+from nlets_switch.tools.client import Client, SignOnError
+from nlets_switch.wire import frames as fr
+from nlets_switch.wire.message import parse_output
 from tests.conftest import ClientFactory, SwitchFactory
 from tests.conftest_security import (
     FAST_LIMITS,

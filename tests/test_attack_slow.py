@@ -22,10 +22,10 @@ import psutil
 import pytest
 import yaml
 
-from nlets_switch import frames as fr
-from nlets_switch.client import Client
-from nlets_switch.journal import connect as journal_connect
-from nlets_switch.message import parse_output
+from nlets_switch.store.journal import connect as journal_connect
+from nlets_switch.tools.client import Client
+from nlets_switch.wire import frames as fr
+from nlets_switch.wire.message import parse_output
 from tests.conftest import ClientFactory, SwitchFactory, free_port
 from tests.conftest_security import (
     read_frames,

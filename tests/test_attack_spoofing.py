@@ -9,8 +9,8 @@ terminal, the switch's own ORI and unknown ORIs cannot sign on.
 
 from __future__ import annotations
 
-from nlets_switch import frames as fr
-from nlets_switch.message import parse_output
+from nlets_switch.wire import frames as fr
+from nlets_switch.wire.message import parse_output
 from tests.conftest import ClientFactory, SwitchFactory
 from tests.conftest_security import raw_link, read_to_close, still_serving
 
@@ -82,7 +82,7 @@ async def test_sign_on_as_an_ori_that_may_not_sign_on_is_rejected(
 async def test_rejected_sign_on_does_not_disturb_the_real_link(
         make_switch: SwitchFactory, connect: ClientFactory) -> None:
     """A failed sign-on for an ORI that is up must not replace or close its live link."""
-    from nlets_switch.credentials import hash_credential
+    from nlets_switch.server.credentials import hash_credential
 
     sw = await make_switch({"links": [
         {"ori": "AZNLETS20", "role": "control_terminal",

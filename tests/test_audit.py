@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from nlets_switch import audit
 from nlets_switch.cli import main
-from nlets_switch.client import Client, SignOnError
 from nlets_switch.config import config_from_dict, demo_config, with_overrides
 from nlets_switch.errors import ConfigError
-from nlets_switch.journal import Journal, connect
-from nlets_switch.switch import Switch
+from nlets_switch.ops import audit
+from nlets_switch.server.switch import Switch
+from nlets_switch.store.journal import Journal, connect
+from nlets_switch.tools.client import Client, SignOnError
 
 KEY = bytes(range(32))
 

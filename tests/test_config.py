@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from nlets_switch.config import config_from_dict, demo_config, load_config
-from nlets_switch.directory import Directory
+from nlets_switch.core.directory import Directory
 from nlets_switch.errors import ConfigError
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from nlets_switch.client import Client
+from nlets_switch.tools.client import Client
 
 if TYPE_CHECKING:
     from tests.conftest_monitoring import MonitoredFactory

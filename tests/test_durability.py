@@ -10,8 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from nlets_switch.client import Client
-from nlets_switch.message import parse_output
+from nlets_switch.tools.client import Client
+from nlets_switch.wire.message import parse_output
 from tests.conftest import free_port
 
 

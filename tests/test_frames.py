@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nlets_switch import frames as fr
 from nlets_switch.errors import FrameError
+from nlets_switch.wire import frames as fr
 
 
 def feed_bytewise(buf: fr.FrameBuffer, data: bytes) -> list[fr.Frame]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import random
 
-from nlets_switch.message import parse_output
-from nlets_switch.schema import load_schemas
+from nlets_switch.wire.message import parse_output
+from nlets_switch.wire.schema import load_schemas
 from tests.conftest import ClientFactory, SwitchFactory
 
 KEYS = [*sorted(load_schemas()), "ZZ", "dq", "SM", "ER"]

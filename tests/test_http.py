@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import pytest
 
-from nlets_switch.client import Client
 from nlets_switch.config import config_from_dict, demo_config
 from nlets_switch.errors import ConfigError
-from nlets_switch.monitor import http_address_from, token_hash
+from nlets_switch.ops.monitor import http_address_from, token_hash
+from nlets_switch.tools.client import Client
 
 if TYPE_CHECKING:
     from tests.conftest_monitoring import MonitoredFactory

@@ -10,10 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from nlets_switch import leis
 from nlets_switch.cli import main
 from nlets_switch.errors import ErCode, MessageError
-from nlets_switch.leis import LeisLoadError, LeisStore, format_iar, format_record, format_summary
+from nlets_switch.services import leis
+from nlets_switch.services.leis import (
+    LeisLoadError,
+    LeisStore,
+    format_iar,
+    format_record,
+    format_summary,
+)
 
 MARIA = "D000000001"
 

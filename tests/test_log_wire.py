@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from nlets_switch.message import parse_output
+from nlets_switch.wire.message import parse_output
 from tests.conftest import ClientFactory, SwitchFactory
 
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nlets_switch.errors import ErCode, InvalidCharacters, MessageError, MessageTooLong, SmCode
-from nlets_switch.message import (
+from nlets_switch.wire.message import (
     Message,
     address_kind,
     decode_body,
@@ -20,7 +20,7 @@ from nlets_switch.message import (
     sm_text,
     stamp,
 )
-from nlets_switch.schema import load_schemas
+from nlets_switch.wire.schema import load_schemas
 
 SCHEMAS = load_schemas()
 SAMPLES = [(k, s) for k, ks in SCHEMAS.items() for s in ks.samples]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import aiomqtt
 import pytest
 
-from nlets_switch.client import Client
+from nlets_switch.tools.client import Client
 
 if TYPE_CHECKING:
     from tests.conftest_monitoring import Broker, MonitoredFactory
@@ -151,8 +151,8 @@ async def test_last_will_says_offline_when_the_switch_dies(
     script = textwrap.dedent(f"""
         import asyncio, dataclasses
         from nlets_switch.config import demo_config, with_overrides
-        from nlets_switch.monitor import attach_monitoring
-        from nlets_switch.switch import Switch
+        from nlets_switch.ops.monitor import attach_monitoring
+        from nlets_switch.server.switch import Switch
 
         async def main():
             cfg = with_overrides(demo_config(), ["127.0.0.1:0"], {str(tmp_path / "d")!r})

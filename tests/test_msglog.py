@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from nlets_switch import msglog
-from nlets_switch.client import Client
 from nlets_switch.config import demo_config, with_overrides
-from nlets_switch.journal import connect
-from nlets_switch.msglog import Query
-from nlets_switch.switch import Switch
+from nlets_switch.ops import msglog
+from nlets_switch.ops.msglog import Query
+from nlets_switch.server.switch import Switch
+from nlets_switch.store.journal import connect
+from nlets_switch.tools.client import Client
 
 DQ = "DQ.AZNLETS20.NY.*DQ0001.TXT\nNAM/SMITH,JOHN.DOB/19500101.SEX/M"
 AM = "AM.AZ0070500.NY.TXT\nMEET AT NOON"

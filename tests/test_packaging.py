@@ -39,7 +39,7 @@ def test_installed_wheel_loads_its_schemas(wheel: Path, tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
                     str(target), str(wheel)], check=True, timeout=300, capture_output=True)
     env = {**os.environ, "PYTHONPATH": str(target)}
-    code = ("import nlets_switch, nlets_switch.schema as s; "
+    code = ("import nlets_switch, nlets_switch.wire.schema as s; "
             f"assert nlets_switch.__file__.startswith({str(target)!r}); "
             "print(len(s.load_schemas()))")
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,

@@ -23,8 +23,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from nlets_switch import pki
 from nlets_switch.cli import main
+from nlets_switch.server import pki
 
 OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
 needs_openssl = pytest.mark.skipif(not os.path.exists(OPENSSL), reason="openssl not installed")

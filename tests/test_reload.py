@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from nlets_switch.client import Client, SignOnError
 from nlets_switch.config import config_from_dict
-from nlets_switch.message import parse_output
+from nlets_switch.tools.client import Client, SignOnError
+from nlets_switch.wire.message import parse_output
 from tests.conftest import ClientFactory, SwitchFactory, free_port
 from tests.test_durability import start_switch
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from nlets_switch.client import Client
-from nlets_switch.message import parse_output
+from nlets_switch.tools.client import Client
+from nlets_switch.wire.message import parse_output
 from tests.conftest_services import FAST, world
 
 IAQ = ("IAQ.AZNLETS20.AX.*OOP1.TXT\nPUR/C.ATN/DET J ROE.PHN/6025550100.NAM/HERNANDEZ,ANA."

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from nlets_switch import audit, msglog, retention
-from nlets_switch.client import Client
 from nlets_switch.config import config_from_dict, demo_config, with_overrides
 from nlets_switch.errors import ConfigError
-from nlets_switch.journal import connect
-from nlets_switch.msglog import Query
-from nlets_switch.switch import Switch
+from nlets_switch.ops import audit, msglog, retention
+from nlets_switch.ops.msglog import Query
+from nlets_switch.server.switch import Switch
+from nlets_switch.store.journal import connect
+from nlets_switch.tools.client import Client
 
 DAY = 86400.0
 HELD = "AM.AZNLETS20.NY.TXT\nFOR NEW YORK WHEN IT SIGNS ON"
@@ -77,7 +77,7 @@ async def test_prune_keeps_held_messages_and_a_verifiable_audit_chain(tmp_path: 
 
 
 async def test_partial_audit_prune_leaves_newer_records_verifiable(tmp_path: Path) -> None:
-    from nlets_switch.journal import Journal
+    from nlets_switch.store.journal import Journal
 
     j = Journal(tmp_path / "j.sqlite")
     conn = j.open()

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from nlets_switch import frames as fr
-from nlets_switch.client import Client
-from nlets_switch.message import parse_output
+from nlets_switch.tools.client import Client
+from nlets_switch.wire import frames as fr
+from nlets_switch.wire.message import parse_output
 from tests.conftest import ClientFactory, SwitchFactory
 from tests.conftest_security import raw_link, read_frames, read_to_close, signed_on, still_serving
 

@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from nlets_switch import audit, retention
-from nlets_switch.app import build_switch
-from nlets_switch.client import Client
 from nlets_switch.config import demo_config, with_overrides
-from nlets_switch.journal import Journal, connect
-from nlets_switch.message import parse_output
-from nlets_switch.monitor import token_hash
-from nlets_switch.switch import Switch
+from nlets_switch.ops import audit, retention
+from nlets_switch.ops.monitor import token_hash
+from nlets_switch.server.app import build_switch
+from nlets_switch.server.switch import Switch
+from nlets_switch.store.journal import Journal, connect
+from nlets_switch.tools.client import Client
+from nlets_switch.wire.message import parse_output
 from tests.conftest_services import world
 
 if TYPE_CHECKING:

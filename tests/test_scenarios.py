@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from nlets_switch.config import demo_config, with_overrides
-from nlets_switch.scenario import (
+from nlets_switch.server.switch import Switch
+from nlets_switch.tools.scenario import (
     ScenarioError,
     Template,
     parse_scenario,
     run_scenario,
 )
-from nlets_switch.switch import Switch
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITE = ROOT / "scenarios"

@@ -1,4 +1,4 @@
-"""Message schemas (schemas/*.yaml) and the field validator (nlets_switch/schema.py)."""
+"""Message schemas (schemas/*.yaml) and the field validator (nlets_switch/wire/schema.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nlets_switch.errors import ConfigError, ErCode, MessageError
-from nlets_switch.schema import KeySchema, SchemaSet, is_no_record, load_schemas, parse_fields
+from nlets_switch.wire.schema import KeySchema, SchemaSet, is_no_record, load_schemas, parse_fields
 
 SCHEMAS = load_schemas()
 

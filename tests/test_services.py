@@ -7,10 +7,10 @@ import sqlite3
 import time
 from pathlib import Path
 
-from nlets_switch.client import Client
-from nlets_switch.message import OutputMessage, parse_output
-from nlets_switch.services import check_section
-from nlets_switch.switch import Switch
+from nlets_switch.server.switch import Switch
+from nlets_switch.services.local import check_section
+from nlets_switch.tools.client import Client
+from nlets_switch.wire.message import OutputMessage, parse_output
 from tests.conftest_services import FAST, world
 
 IAQ = ("IAQ.AZNLETS20.AX.*IA1.TXT\nPUR/C.ATN/DET J ROE.PHN/6025550100.NAM/GARCIA,MARIA."

@@ -13,8 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nlets_switch import schema
-from nlets_switch.statedata import (
+from nlets_switch.services.statedata import (
     INQUIRY_KEYS,
     NO_RECORD,
     STATES,
@@ -26,6 +25,7 @@ from nlets_switch.statedata import (
     response_key,
     vin_check_digit,
 )
+from nlets_switch.wire import schema
 
 SMITH = {"NAM": "SMITH,JOHN", "DOB": "19500101", "SEX": "M"}
 PLATE = {"LIC": "123456", "LIY": "2027", "LIT": "PC"}
@@ -263,7 +263,7 @@ def test_states_differ_from_each_other() -> None:
 def test_same_data_in_another_process_with_another_hash_seed() -> None:
     # Set iteration order changes with the hash seed; the data must not.
     code = ("import hashlib\n"
-            "from nlets_switch.statedata import StateData\n"
+            "from nlets_switch.services.statedata import StateData\n"
             "d = StateData('WY', 7)\n"
             "h = hashlib.sha256()\n"
             "for r in d.drivers: h.update(d.answer('KQ', {'OLN': r.oln}).encode())\n"

@@ -7,9 +7,9 @@ import struct
 
 import pytest
 
-from nlets_switch import frames as fr
-from nlets_switch.client import Client, SignOnError
-from nlets_switch.message import parse_output
+from nlets_switch.tools.client import Client, SignOnError
+from nlets_switch.wire import frames as fr
+from nlets_switch.wire.message import parse_output
 from tests.conftest import ClientFactory, SwitchFactory
 from tests.conftest_security import raw_link, read_frames
 
@@ -77,7 +77,7 @@ async def test_sign_on_timeout_closes_the_link(make_switch: SwitchFactory) -> No
 
 
 async def test_credential_checked_when_configured(make_switch: SwitchFactory) -> None:
-    from nlets_switch.credentials import hash_credential
+    from nlets_switch.server.credentials import hash_credential
 
     sw = await make_switch({"links": [
         {"ori": "AZNLETS20", "role": "control_terminal", "credential":

@@ -13,8 +13,8 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from nlets_switch.schema import load_schemas
-from nlets_switch.term import Transcript, controls, describe, prepare
+from nlets_switch.tools.term import Transcript, controls, describe, prepare
+from nlets_switch.wire.schema import load_schemas
 
 ROOT = Path(__file__).resolve().parent.parent
 

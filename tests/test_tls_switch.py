@@ -1,4 +1,4 @@
-"""The switch with a TLS listener (PROTOCOL part 7), certificates made by nlets_switch.pki.
+"""The switch with a TLS listener (PROTOCOL part 7), certificates made by nlets_switch.server.pki.
 
 The client certificate's ORI (subject CN or SAN URI) must be the ORI that
 signs on; no certificate, another ORI's certificate or a revoked one is
@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from nlets_switch import frames as fr
-from nlets_switch import pki
-from nlets_switch.client import Client, SignOnError
-from nlets_switch.message import parse_output
-from nlets_switch.switch import Switch
+from nlets_switch.server import pki
+from nlets_switch.server.switch import Switch
+from nlets_switch.tools.client import Client, SignOnError
+from nlets_switch.wire import frames as fr
+from nlets_switch.wire.message import parse_output
 from tests.conftest import SwitchFactory
 from tests.conftest_security import eventually
 

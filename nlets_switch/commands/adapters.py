@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nlets_switch import adapter as ad
-from nlets_switch import services as svc  # registers the ``services`` config checker
 from nlets_switch.commands._common import SubParsers, add_config_args, config_or_exit
 from nlets_switch.errors import AdapterError, ConfigError
-from nlets_switch.schema import load_schemas
+from nlets_switch.services import adapter as ad
+from nlets_switch.services import local as svc  # registers the ``services`` config checker
+from nlets_switch.wire.schema import load_schemas
 
 
 def register(sub: SubParsers) -> None:

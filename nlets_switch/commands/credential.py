@@ -7,7 +7,7 @@ import getpass
 import sys
 
 from nlets_switch.commands._common import SubParsers
-from nlets_switch.credentials import hash_credential
+from nlets_switch.server.credentials import hash_credential
 
 
 def register(sub: SubParsers) -> None:

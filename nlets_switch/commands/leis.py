@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from nlets_switch import leis
 from nlets_switch.errors import MessageError
+from nlets_switch.services import leis
 
 #: Where the data set lives unless ``--data-dir`` says otherwise
 #: (PROTOCOL part 8: ``--data-dir``, default ``./nlets-data``).

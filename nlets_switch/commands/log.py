@@ -22,10 +22,10 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from nlets_switch import audit, msglog
 from nlets_switch.commands._common import SubParsers, add_config_args, config_or_exit
 from nlets_switch.config import Config
-from nlets_switch.journal import connect
+from nlets_switch.ops import audit, msglog
+from nlets_switch.store.journal import connect
 
 EPILOG = """times (--since, --until): 30m, 1h, 2d, 1w (that long ago), 2024-01-02 (a day:
 --since takes its start, --until its end), or 2024-01-02T12:00[:SS][+HH:MM|Z]

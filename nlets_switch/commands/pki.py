@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cryptography import x509
 
-from nlets_switch import pki
+from nlets_switch.server import pki
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -24,10 +24,6 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from nlets_switch import adapter as ad
-from nlets_switch import frames as fr
-from nlets_switch import services as svc
-from nlets_switch.client import Client, SignOnError
 from nlets_switch.commands._common import (
     SubParsers,
     add_config_args,
@@ -35,11 +31,15 @@ from nlets_switch.commands._common import (
     parse_hostport,
 )
 from nlets_switch.config import Config
-from nlets_switch.directory import Directory
+from nlets_switch.core.directory import Directory
 from nlets_switch.errors import AdapterError, ConfigError
 from nlets_switch.log import configure, get_logger
-from nlets_switch.message import parse_output
-from nlets_switch.schema import SchemaSet, load_schemas
+from nlets_switch.services import adapter as ad
+from nlets_switch.services import local as svc
+from nlets_switch.tools.client import Client, SignOnError
+from nlets_switch.wire import frames as fr
+from nlets_switch.wire.message import parse_output
+from nlets_switch.wire.schema import SchemaSet, load_schemas
 
 
 def register(sub: SubParsers) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from nlets_switch.commands._common import SubParsers, parse_hostport
-from nlets_switch.scenario import (
+from nlets_switch.tools.scenario import (
     Result,
     Scenario,
     ScenarioError,

@@ -6,8 +6,8 @@ import argparse
 import asyncio
 import sys
 
-from nlets_switch.client import Client, SignOnError
 from nlets_switch.commands._common import SubParsers, parse_hostport
+from nlets_switch.tools.client import Client, SignOnError
 
 EPILOG = """examples:
   nlets-switch send --ori NYNLETS00 --listen-only
@@ -77,7 +77,7 @@ async def _send(args: argparse.Namespace, text: str | None) -> int:
     host, port = parse_hostport(args.connect)
     ctx = None
     if args.ca:
-        from nlets_switch.pki import client_ssl_context
+        from nlets_switch.server.pki import client_ssl_context
 
         ctx = client_ssl_context(args.ca, args.cert, args.key or None)
     try:

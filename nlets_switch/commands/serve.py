@@ -68,7 +68,7 @@ def serve(args: argparse.Namespace) -> int:
     cfg = config_or_exit(args, args.listen)
     if cfg is None:
         return 1
-    from nlets_switch.monitor import http_address_from
+    from nlets_switch.ops.monitor import http_address_from
 
     try:
         http_address_from(args.http, cfg)
@@ -89,9 +89,9 @@ def pid_file(data_dir: Path) -> Path:
 
 
 async def _serve(cfg: Config, args: argparse.Namespace) -> int:
-    from nlets_switch import retention
-    from nlets_switch.app import build_switch
-    from nlets_switch.monitor import attach_monitoring
+    from nlets_switch.ops import retention
+    from nlets_switch.ops.monitor import attach_monitoring
+    from nlets_switch.server.app import build_switch
 
     log = get_logger("serve")
     try:

@@ -1,6 +1,6 @@
 """``nlets-switch status``: links and queues of a running switch, from its HTTP API.
 
-Importing this module also imports :mod:`nlets_switch.monitor`, which
+Importing this module also imports :mod:`nlets_switch.ops.monitor`, which
 registers the checkers of the ``mqtt``, ``http`` and ``api`` configuration
 sections; the CLI imports every command, so ``check-config`` and ``serve``
 check those sections too.
@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from nlets_switch.commands._common import SubParsers, parse_hostport
-from nlets_switch.monitor import DEFAULT_HTTP
+from nlets_switch.ops.monitor import DEFAULT_HTTP
 
 EPILOG = f"""examples:
   nlets-switch status

@@ -42,8 +42,8 @@ def term(args: argparse.Namespace) -> int:
     from nlets_switch.config import demo_config, load_config
     from nlets_switch.errors import ConfigError
     from nlets_switch.log import configure
-    from nlets_switch.schema import load_schemas
-    from nlets_switch.term import Terminal
+    from nlets_switch.tools.term import Terminal
+    from nlets_switch.wire.schema import load_schemas
 
     configure("error")
     try:

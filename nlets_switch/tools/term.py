@@ -1,7 +1,7 @@
 """The interactive terminal: ``nlets-switch term --ori ORI`` (docs/term.md).
 
 A terminal operator's view of one link. It signs on as an ORI through
-:class:`~nlets_switch.client.Client` (which answers heartbeats and
+:class:`~nlets_switch.tools.client.Client` (which answers heartbeats and
 acknowledges deliveries), reconnects with back-off when the link drops
 (redelivery of what was owed is the switch's job, PROTOCOL part 1), and
 gives a prompt_toolkit prompt with history, line editing and completion of
@@ -32,10 +32,10 @@ from prompt_toolkit.history import InMemoryHistory
 from prompt_toolkit.patch_stdout import patch_stdout
 from prompt_toolkit.shortcuts import print_formatted_text
 
-from nlets_switch.client import Client, SignOnError
 from nlets_switch.errors import MessageError
-from nlets_switch.message import SWITCH_ORI, Message, parse_message, parse_output
-from nlets_switch.schema import SchemaSet
+from nlets_switch.tools.client import Client, SignOnError
+from nlets_switch.wire.message import SWITCH_ORI, Message, parse_message, parse_output
+from nlets_switch.wire.schema import SchemaSet
 
 COMMANDS = ("/help", "/form", "/resend", "/last", "/save", "/quit")
 

@@ -1,6 +1,6 @@
 """Prometheus metrics, read from the switch's plain counters at scrape time.
 
-The hot path only bumps integers in :class:`nlets_switch.switch.Stats` and
+The hot path only bumps integers in :class:`nlets_switch.server.switch.Stats` and
 the journal; a custom collector turns them into metric families when
 Prometheus scrapes. The one metric fed per event is the delivery latency
 histogram (an observer: a bisect and an add, no I/O). Each switch gets its
@@ -22,8 +22,8 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from nlets_switch.monitor import Monitor
-    from nlets_switch.switch import Switch
+    from nlets_switch.ops.monitor import Monitor
+    from nlets_switch.server.switch import Switch
 
 #: Content type of the text exposition format.
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
@@ -43,7 +43,7 @@ class SwitchCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         """Called by the registry at scrape time (on the event loop)."""
-        from nlets_switch.monitor import link_states
+        from nlets_switch.ops.monitor import link_states
 
         sw = self.switch
         st = sw.stats

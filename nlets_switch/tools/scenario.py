@@ -21,7 +21,7 @@ format is documented in docs/scenarios.md; in short::
     expect-nothing az 0.3
 
 Parsing (:func:`parse_scenario`) and matching (:class:`Template`) are pure;
-:func:`run_scenario` drives real links with :class:`~nlets_switch.client.Client`
+:func:`run_scenario` drives real links with :class:`~nlets_switch.tools.client.Client`
 and :func:`run_with_switch` starts a switch of its own for one scenario.
 """
 
@@ -41,8 +41,8 @@ from typing import Any, Final
 
 import yaml
 
-from nlets_switch import frames as fr
-from nlets_switch.client import Answer, Client, SignOnError
+from nlets_switch.tools.client import Answer, Client, SignOnError
+from nlets_switch.wire import frames as fr
 
 #: Seconds an ``expect`` waits when the scenario does not say (``timeout`` directive).
 DEFAULT_TIMEOUT: Final = 2.0
@@ -852,9 +852,9 @@ async def run_with_switch(scn: Scenario, base_config: dict[str, Any] | None = No
     task added to that list, so the next scenario need not wait for it: the
     caller gathers them at the end.
     """
-    from nlets_switch.app import build_switch
     from nlets_switch.config import config_from_dict, demo_config, with_overrides
     from nlets_switch.errors import ConfigError
+    from nlets_switch.server.app import build_switch
 
     raw = scn.config if scn.config is not None else base_config
     tmp = tempfile.TemporaryDirectory(prefix="nlets-scn-")

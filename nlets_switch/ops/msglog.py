@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, tzinfo
 from typing import Any, Final, TextIO
 
-from nlets_switch.journal import OPEN_STATES
+from nlets_switch.store.journal import OPEN_STATES
 
 #: Most rows a search returns when the caller does not say (and NLQ's default).
 DEFAULT_LIMIT: Final = 100

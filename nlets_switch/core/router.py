@@ -5,7 +5,7 @@ on the link, known key, the key's destination rules, the fields) and turns
 each destination into a :class:`Route` or an ``SM`` status (PROTOCOL part 4).
 It reads no clock and does no I/O; whether a link is signed on is asked
 through ``online``. A destination on another switch node would be one more
-kind of :class:`~nlets_switch.directory.Target` here (scale-out is later).
+kind of :class:`~nlets_switch.core.directory.Target` here (scale-out is later).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from nlets_switch.config import HoldOverride
-from nlets_switch.directory import Directory, Target
+from nlets_switch.core.directory import Directory, Target
 from nlets_switch.errors import ErCode, MessageError, SmCode
-from nlets_switch.message import SWITCH_ORI, Message, address_kind
-from nlets_switch.schema import HoldRule, KeySchema, SchemaSet
+from nlets_switch.wire.message import SWITCH_ORI, Message, address_kind
+from nlets_switch.wire.schema import HoldRule, KeySchema, SchemaSet
 
 #: Keys only the switch itself sends (PROTOCOL part 4).
 SWITCH_KEYS = frozenset({"ER", "SM"})

@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING, Any, Final
 import aiomqtt
 
 from nlets_switch.log import get_logger
-from nlets_switch.monitor import Event, Monitor, MqttSettings, link_states
+from nlets_switch.ops.monitor import Event, Monitor, MqttSettings, link_states
 
 if TYPE_CHECKING:
-    from nlets_switch.switch import Switch
+    from nlets_switch.server.switch import Switch
 
 log = get_logger("mqtt")
 

@@ -19,7 +19,7 @@ configuration section, the data directory, and :meth:`Context.answer`, which
 sends one input message. In the switch's process that is
 ``Switch.accept`` (the answer is journaled and routed like any message); in
 a responder process (``nlets-switch responder``) it is a
-:class:`~nlets_switch.client.Client` link signed on as the answering ORI.
+:class:`~nlets_switch.tools.client.Client` link signed on as the answering ORI.
 The same adapter code runs both ways.
 """
 
@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol, runtime_checkable
 
-from nlets_switch.directory import Directory
+from nlets_switch.core.directory import Directory
 from nlets_switch.errors import AdapterError, MessageError
-from nlets_switch.message import OutputMessage, parse_message
-from nlets_switch.schema import SchemaSet, parse_fields
+from nlets_switch.wire.message import OutputMessage, parse_message
+from nlets_switch.wire.schema import SchemaSet, parse_fields
 
 #: The version of this interface. An adapter states the version it was
 #: written for; any other is refused at start-up.

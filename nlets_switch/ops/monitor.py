@@ -29,10 +29,10 @@ from nlets_switch.config import Config, parse_address, register_section
 from nlets_switch.log import get_logger
 
 if TYPE_CHECKING:
-    from nlets_switch.http import HttpServer
-    from nlets_switch.metrics import Metrics
-    from nlets_switch.mqtt import MqttPublisher
-    from nlets_switch.switch import Switch
+    from nlets_switch.ops.http import HttpServer
+    from nlets_switch.ops.metrics import Metrics
+    from nlets_switch.ops.mqtt import MqttPublisher
+    from nlets_switch.server.switch import Switch
 
 log = get_logger("monitor")
 
@@ -142,7 +142,7 @@ def held_counts(path: Path) -> dict[str, int]:
 
     Blocking: call it in a thread. An absent journal means nothing is owed.
     """
-    from nlets_switch import journal
+    from nlets_switch.store import journal
 
     if not Path(path).exists():
         return {}
@@ -472,8 +472,8 @@ async def attach_monitoring(switch: Switch, cfg: Config, http: str | None = None
     takes ``http.listen`` from the configuration, else 127.0.0.1:7331. Call
     it before or after ``switch.start()``; the HTTP server is up on return.
     """
-    from nlets_switch.http import HttpServer
-    from nlets_switch.metrics import Metrics
+    from nlets_switch.ops.http import HttpServer
+    from nlets_switch.ops.metrics import Metrics
 
     monitor = Monitor()
     metrics = Metrics(switch, monitor)
@@ -488,7 +488,7 @@ async def attach_monitoring(switch: Switch, cfg: Config, http: str | None = None
         mon.http = HttpServer(mon, hs)
         await mon.http.start()
     if ms is not None:
-        from nlets_switch.mqtt import MqttPublisher
+        from nlets_switch.ops.mqtt import MqttPublisher
 
         mon.mqtt = MqttPublisher(switch, monitor, ms)
         mon.mqtt.start()

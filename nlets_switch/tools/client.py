@@ -14,8 +14,8 @@ import ssl
 from collections import deque
 from dataclasses import dataclass
 
-from nlets_switch import frames as fr
 from nlets_switch.errors import FrameError, NletsError
+from nlets_switch.wire import frames as fr
 
 
 class SignOnError(NletsError):

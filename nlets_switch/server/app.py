@@ -1,6 +1,6 @@
 """Assembles a running switch from a configuration: the core, then what plugs into it.
 
-Kept apart from :mod:`nlets_switch.switch` so that the core does not import
+Kept apart from :mod:`nlets_switch.server.switch` so that the core does not import
 its services, monitoring or operator interfaces.
 """
 
@@ -9,14 +9,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
-from nlets_switch import adapter as ad
-from nlets_switch import audit, msglog
-from nlets_switch import services as svc  # registers the ``services`` config checker
 from nlets_switch.config import Config
 from nlets_switch.errors import MessageError
-from nlets_switch.message import SWITCH_ORI, OutputMessage
-from nlets_switch.schema import load_schemas
-from nlets_switch.switch import Pending, Switch
+from nlets_switch.ops import audit, msglog
+from nlets_switch.server.switch import Pending, Switch
+from nlets_switch.services import adapter as ad
+from nlets_switch.services import local as svc  # registers the ``services`` config checker
+from nlets_switch.wire.message import SWITCH_ORI, OutputMessage
+from nlets_switch.wire.schema import load_schemas
 
 #: The message-log services on the wire (Nlets' RAND): inquiry key -> response key.
 LOG_KEYS = {"NLQ": "NLR", "NFQ": "NFR"}

@@ -15,7 +15,7 @@ so the chain follows commit order even when another process (a command-line
 tool recording ``log_access``) appends to it at the same time: SQLite's write
 lock serialises the two.
 
-Retention (:mod:`nlets_switch.retention`) removes the oldest records; the MAC
+Retention (:mod:`nlets_switch.ops.retention`) removes the oldest records; the MAC
 of the last one removed is kept as the *anchor* (meta ``audit_anchor``), and
 verification starts from it.
 
@@ -48,7 +48,7 @@ from cryptography.hazmat.primitives import hmac as chmac
 
 from nlets_switch.config import Config, register_section
 from nlets_switch.errors import ConfigError
-from nlets_switch.journal import Journal
+from nlets_switch.store.journal import Journal
 
 #: Keys shorter than this are refused (128 bits).
 MIN_KEY_BYTES: Final = 16
@@ -237,7 +237,7 @@ def record_now(journal_path: Path, key: bytes, type_: str, subject: str, outcome
                component: str, detail: Mapping[str, Any]) -> int:
     """Append one record from outside the switch (a command-line tool), in its own
     transaction; safe while the switch runs. Returns the record's id."""
-    from nlets_switch.journal import connect
+    from nlets_switch.store.journal import connect
 
     conn = connect(journal_path)
     try:

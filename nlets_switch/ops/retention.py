@@ -26,10 +26,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from nlets_switch.audit import ANCHOR, anchor_tag, iso_utc, load_key
 from nlets_switch.config import Config, register_section
-from nlets_switch.journal import OPEN_STATES
 from nlets_switch.log import get_logger
+from nlets_switch.ops.audit import ANCHOR, anchor_tag, iso_utc, load_key
+from nlets_switch.store.journal import OPEN_STATES
 
 log = get_logger("retention")
 

@@ -29,10 +29,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
-from nlets_switch import frames as fr
 from nlets_switch.config import Config, Entry, Listener, is_loopback
-from nlets_switch.credentials import verify_credential
-from nlets_switch.directory import Directory
+from nlets_switch.core.directory import Directory
+from nlets_switch.core.router import Plan, Router
 from nlets_switch.errors import (
     FrameError,
     LinkError,
@@ -44,9 +43,11 @@ from nlets_switch.errors import (
     SwitchBusy,
     TooManyConnections,
 )
-from nlets_switch.journal import OPEN_STATES, Journal
 from nlets_switch.log import get_logger
-from nlets_switch.message import (
+from nlets_switch.server.credentials import verify_credential
+from nlets_switch.store.journal import OPEN_STATES, Journal
+from nlets_switch.wire import frames as fr
+from nlets_switch.wire.message import (
     SWITCH_ORI,
     Message,
     decode_body,
@@ -57,8 +58,7 @@ from nlets_switch.message import (
     sm_text,
     stamp,
 )
-from nlets_switch.router import Plan, Router
-from nlets_switch.schema import SchemaSet, load_schemas
+from nlets_switch.wire.schema import SchemaSet, load_schemas
 
 log = get_logger("switch")
 
@@ -635,7 +635,7 @@ class Switch:
         self.expiry_interval = 5.0
         self.started = asyncio.Event()
         #: Plug-ins (local services) start after the journal and before the
-        #: listeners, and stop before the journal closes; see nlets_switch.app.
+        #: listeners, and stop before the journal closes; see nlets_switch.server.app.
         self.on_start: list[Callable[[], Awaitable[None]]] = []
         self.on_stop: list[Callable[[], Awaitable[None]]] = []
 
@@ -676,7 +676,7 @@ class Switch:
         """
         if not lst.tls:
             return None
-        from nlets_switch import pki  # TLS is optional; keep start-up light without it
+        from nlets_switch.server import pki  # TLS is optional; keep start-up light without it
 
         t = lst.tls
         files = pki.TlsFiles(Path(t["ca"]), Path(t["cert"]), Path(t["key"]),
@@ -809,7 +809,7 @@ class Switch:
             cert_oris: set[str] | None = None
             sslobj = writer.get_extra_info("ssl_object")
             if sslobj is not None:
-                from nlets_switch import pki
+                from nlets_switch.server import pki
 
                 cert_oris = pki.peer_oris(sslobj)
             link = Link(self, reader, writer, lst)

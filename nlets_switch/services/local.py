@@ -2,7 +2,7 @@
 
 * :class:`ServiceEndpoint` is one ORI answered by adapters in this process
   (``VTICE0900`` by the LEIS adapter, every simulated control terminal by the
-  states adapter). It is a :class:`~nlets_switch.switch.Endpoint` like a TCP
+  states adapter). It is a :class:`~nlets_switch.server.switch.Endpoint` like a TCP
   link, so the router never knows the difference: each delivery is rendered
   to its output text, parsed back, and given to the adapter claiming its key;
   it counts as acknowledged when the handler is done, so at most ``window``
@@ -12,7 +12,7 @@
   all-state fan-out of ``DQ``/``RQ`` to ``NL`` and the help files
   ``SSFFFHELP``/``SSFFFUPDT`` (PROTOCOL part 5), kept in the journal database.
 * :class:`Services` starts and stops all of it with the switch
-  (``Switch.on_start``/``on_stop``; see :func:`nlets_switch.app.build_switch`).
+  (``Switch.on_start``/``on_stop``; see :func:`nlets_switch.server.app.build_switch`).
 
 Configuration: the ``services`` section (docs/services.md)::
 
@@ -37,14 +37,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from nlets_switch import adapter as ad
 from nlets_switch.config import register_section
-from nlets_switch.directory import Directory
+from nlets_switch.core.directory import Directory
 from nlets_switch.errors import AdapterError, ErCode, MessageError
 from nlets_switch.log import get_logger
-from nlets_switch.message import SWITCH_ORI, OutputMessage, er_text, help_address, parse_output
-from nlets_switch.schema import is_no_record
-from nlets_switch.switch import Endpoint, Pending, Switch
+from nlets_switch.server.switch import Endpoint, Pending, Switch
+from nlets_switch.services import adapter as ad
+from nlets_switch.wire.message import SWITCH_ORI, OutputMessage, er_text, help_address, parse_output
+from nlets_switch.wire.schema import is_no_record
 
 log = get_logger("services")
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from nlets_switch.config import LESC_ORI, Entry
-from nlets_switch.message import AX, HELP, NL, ORI, STATE, SWITCH_ORI, is_ori
+from nlets_switch.wire.message import AX, HELP, NL, ORI, STATE, SWITCH_ORI, is_ori
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +83,7 @@ class Directory:
     def resolve(self, address: str, kind: str) -> Target | None:
         """The target of one destination address, or None if it does not exist.
 
-        ``kind`` is what :func:`nlets_switch.message.address_kind` said.
+        ``kind`` is what :func:`nlets_switch.wire.message.address_kind` said.
         """
         if kind == STATE:
             ct = self._ct.get(address)

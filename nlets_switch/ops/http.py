@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any, Final
 from aiohttp import web
 
 from nlets_switch.log import get_logger
-from nlets_switch.metrics import CONTENT_TYPE
-from nlets_switch.monitor import (
+from nlets_switch.ops.metrics import CONTENT_TYPE
+from nlets_switch.ops.monitor import (
     ApiToken,
     HttpSettings,
     link_states,
@@ -42,7 +42,7 @@ from nlets_switch.monitor import (
 )
 
 if TYPE_CHECKING:
-    from nlets_switch.monitor import Monitoring
+    from nlets_switch.ops.monitor import Monitoring
 
 log = get_logger("http")
 
@@ -166,8 +166,8 @@ class HttpServer:
     # -- pages and streams -------------------------------------------------
 
     async def dashboard(self, request: web.Request) -> web.Response:
-        """The dashboard page (package data nlets_switch/static/dashboard.html)."""
-        html = resources.files("nlets_switch").joinpath("static/dashboard.html").read_text()
+        """The dashboard page (package data nlets_switch/ops/static/dashboard.html)."""
+        html = resources.files("nlets_switch.ops").joinpath("static/dashboard.html").read_text()
         return web.Response(text=html, content_type="text/html",
                             headers={"Cache-Control": "no-store"})
 
@@ -248,7 +248,7 @@ class HttpServer:
         return _json(await self.monitoring.snapshot())
 
     def _query(self, request: web.Request) -> Any:
-        from nlets_switch import msglog
+        from nlets_switch.ops import msglog
 
         q = request.query
         now = time.time()
@@ -267,7 +267,7 @@ class HttpServer:
 
     async def api_messages(self, request: web.Request) -> web.Response:
         """Search the message log (never returns message text)."""
-        from nlets_switch import msglog
+        from nlets_switch.ops import msglog
 
         query = self._query(request)
         if query.text and not request[_TOKEN].see_text:
@@ -279,7 +279,7 @@ class HttpServer:
 
     async def api_message(self, request: web.Request) -> web.Response:
         """One message; its text only when the token may see text."""
-        from nlets_switch import msglog
+        from nlets_switch.ops import msglog
 
         try:
             msg_id = int(request.match_info["id"])
@@ -299,7 +299,7 @@ class HttpServer:
 
     def _with_conn(self, fn: Callable[[Any], Any]) -> Any:
         """Run ``fn`` on a fresh read-only journal connection (in a worker thread)."""
-        from nlets_switch import journal
+        from nlets_switch.store import journal
 
         path = self.switch.journal.path
         if not path.exists():

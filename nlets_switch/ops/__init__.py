@@ -1,0 +1,2 @@
+"""Operators: events, MQTT, HTTP API and dashboard, metrics, audit trail, message log, retention.
+"""

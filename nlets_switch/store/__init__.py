@@ -1,0 +1,2 @@
+"""The store: every table, query and migration of the switch.
+"""

@@ -1,0 +1,2 @@
+"""The endpoint side: the client library, the terminal and the scenario runner.
+"""
