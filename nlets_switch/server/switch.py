@@ -45,7 +45,16 @@ from nlets_switch.errors import (
 )
 from nlets_switch.log import get_logger
 from nlets_switch.server.credentials import verify_credential
-from nlets_switch.store.journal import OPEN_STATES, Journal
+from nlets_switch.store.journal import Journal
+from nlets_switch.store.records import (
+    OPEN_STATES,
+    Batch,
+    DeliveryRow,
+    DoneRow,
+    ExpiredRow,
+    MessageRow,
+    OwedRow,
+)
 from nlets_switch.wire import frames as fr
 from nlets_switch.wire.message import (
     SWITCH_ORI,
@@ -72,6 +81,7 @@ _MAX_GROUPS: Final = 2
 # 'sent' on its own; earlier, the acknowledgement's UPDATE records both.
 _SENT_GRACE: Final = 0.5
 _CHECKPOINT_S: Final = 1.0
+_EXPIRE_BATCH: Final = 1000
 
 
 class Pending:
@@ -119,19 +129,14 @@ class Stats:
 
 
 class _WriteGroup:
-    """Rows and callbacks gathered while the journal was busy with earlier groups."""
+    """A batch gathering while the journal is busy, and what waits on its commit."""
 
-    __slots__ = ("counters", "dlvs", "done", "dones", "msgs", "out", "sent")
+    __slots__ = ("batch", "dones", "out")
 
     def __init__(self) -> None:
-        self.msgs: list[tuple[Any, ...]] = []
-        self.dlvs: list[tuple[Any, ...]] = []
-        self.counters: dict[str, int] = {}
+        self.batch = Batch()
         self.out: list[Pending] = []
         self.dones: list[Callable[[BaseException | None], None]] = []
-        self.sent: dict[int, float] = {}
-        # (state, done_at, sent_at, id) of deliveries that ended: acked or refused.
-        self.done: list[tuple[str, float, float, int]] = []
 
 
 Event = dict[str, Any]
@@ -216,16 +221,14 @@ class Endpoint:
 
     def _reload(self) -> None:
         self.loading = True
-        self.switch.read(
-            functools.partial(_load_open, link=self.ori, after=self.last_loaded,
-                              limit=min(_RELOAD_BATCH, self.max_queued)),
-            self._loaded,
-        )
+        self.switch.read_owed(self.ori, self.last_loaded,
+                              min(_RELOAD_BATCH, self.max_queued), self._loaded)
 
-    def _loaded(self, rows: list[Pending] | None, exc: BaseException | None) -> None:
+    def _loaded(self, owed: list[OwedRow] | None, exc: BaseException | None) -> None:
         self.loading = False
-        if self.closed or exc is not None or rows is None:
+        if self.closed or exc is not None or owed is None:
             return
+        rows = [Pending(*r) for r in owed]
         self.spilled = len(rows) >= min(_RELOAD_BATCH, self.max_queued)
         have = {p.id for p in self.outstanding.values()}
         for p in rows:
@@ -523,78 +526,6 @@ class Link(Endpoint):
 
 
 # --------------------------------------------------------------------------
-# Journal operations (run on the writer thread).
-# --------------------------------------------------------------------------
-
-_INSERT_MSG = ("INSERT INTO messages (id, received_at, link, key, origin, destinations, control, "
-               "input_no, status, reason, reply_to, body_start, text) "
-               "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)")
-_INSERT_DLV = ("INSERT INTO deliveries (id, msg_id, link, receiver, addressed, output_no, "
-               "priority, state, created_at, expires_at, held) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
-_COUNTER = ("INSERT INTO counters (name, value) VALUES (?, ?) "
-            "ON CONFLICT(name) DO UPDATE SET value = excluded.value")
-
-
-def _write(conn: sqlite3.Connection, g: _WriteGroup) -> None:
-    """Everything one write group holds, in one transaction of the batch."""
-    if g.msgs:
-        conn.executemany(_INSERT_MSG, g.msgs)
-    if g.dlvs:
-        conn.executemany(_INSERT_DLV, g.dlvs)
-    if g.counters:
-        conn.executemany(_COUNTER, list(g.counters.items()))
-    if g.sent:
-        conn.executemany(
-            "UPDATE deliveries SET state = 'sent', sent_at = ? WHERE id = ? AND state IN "
-            "('queued', 'held')", [(at, i) for i, at in g.sent.items()])
-    if g.done:
-        # A delivery sent and acknowledged within one group is written once.
-        conn.executemany(
-            "UPDATE deliveries SET state = ?, done_at = ?, sent_at = COALESCE(sent_at, ?) "
-            "WHERE id = ?", g.done)
-
-
-def _load_open(conn: sqlite3.Connection, link: str, after: int, limit: int) -> list[Pending]:
-    rows = conn.execute(
-        "SELECT d.id, d.msg_id, d.link, d.receiver, d.addressed, d.output_no, d.priority, "
-        "m.key, m.origin, m.received_at, m.input_no, m.control, m.body_start, m.text, "
-        "d.expires_at, d.sent_at FROM deliveries d JOIN messages m ON m.id = d.msg_id "
-        "WHERE d.link = ? AND d.state IN ('queued', 'held', 'sent') AND d.id > ? "
-        "ORDER BY d.id LIMIT ?", (link, after, limit)).fetchall()
-    return [
-        Pending(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11],
-                r[13][r[12]:].rstrip("\r\n"), r[14], r[15])
-        for r in rows
-    ]
-
-
-def _expire(conn: sqlite3.Connection, now: float, limit: int = 1000) -> list[tuple[Any, ...]]:
-    # Everything open that expired at or before the watermark is already
-    # expired, so only the range past it is read (expires_at never changes).
-    row = conn.execute("SELECT value FROM meta WHERE name = 'expiry_watermark'").fetchone()
-    mark = float(row[0]) if row else 0.0
-    rows = conn.execute(
-        "SELECT d.id, d.addressed, m.id, m.link, m.key, m.origin, m.control, m.text "
-        "FROM deliveries d JOIN messages m ON m.id = d.msg_id "
-        "WHERE d.expires_at > ? AND d.expires_at <= ? AND d.state IN ('queued', 'held', 'sent') "
-        "ORDER BY d.expires_at LIMIT ?", (mark, now, limit)).fetchall()
-    conn.executemany("UPDATE deliveries SET state = 'expired', done_at = ? WHERE id = ?",
-                     [(now, r[0]) for r in rows])
-    if len(rows) < limit:
-        conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('expiry_watermark', ?)",
-                     (repr(now),))
-    return rows
-
-
-def _recover(conn: sqlite3.Connection) -> tuple[int, int, dict[str, int]]:
-    mid = conn.execute("SELECT COALESCE(MAX(id), 0) FROM messages").fetchone()[0]
-    did = conn.execute("SELECT COALESCE(MAX(id), 0) FROM deliveries").fetchone()[0]
-    counters = dict(conn.execute("SELECT name, value FROM counters").fetchall())
-    return (max(int(mid), int(counters.get("id:msg", 0))),
-            max(int(did), int(counters.get("id:dlv", 0))), counters)
-
-
-# --------------------------------------------------------------------------
 # The switch.
 # --------------------------------------------------------------------------
 
@@ -644,8 +575,7 @@ class Switch:
     async def start(self) -> None:
         """Open the journal, recover its numbers and start listening."""
         loop = asyncio.get_running_loop()
-        conn = self.journal.open()
-        self._msg_id, self._dlv_id, self._counters = _recover(conn)
+        self._msg_id, self._dlv_id, self._counters = self.journal.recover()
         self.journal.start(loop)
         for hook in self.on_start:
             await hook()
@@ -973,7 +903,8 @@ class Switch:
         """
         now = time.time()
         g = self._group()
-        touched, msgs, dlvs, out = g.counters, g.msgs, g.dlvs, g.out
+        b = g.batch
+        touched, msgs, dlvs, out = b.counters, b.messages, b.deliveries, g.out
         if done is not None:
             g.dones.append(done)
         self._msg_id += 1
@@ -993,9 +924,10 @@ class Switch:
             elif err.control is not None:
                 control = err.control  # the header was read as far as the control field
             key = msg.key if msg is not None else text[:3].split(".")[0]
-            msgs.append((msg_id, now, link_ori, key, origin if msg else None,
-                         ",".join(msg.destinations) if msg else None, control, input_no,
-                         "rejected", f"{err.code.wire} {err.detail}".rstrip(), None, 0, text))
+            msgs.append(MessageRow(msg_id, now, link_ori, key, origin if msg else None,
+                                   ",".join(msg.destinations) if msg else None, control,
+                                   input_no, "rejected", f"{err.code.wire} {err.detail}".rstrip(),
+                                   None, 0, text))
             er = er_text(err, text)
             self._switch_message("ER", er, msg_id, link_ori, origin, control, now, msgs, dlvs,
                                  out, touched)
@@ -1006,8 +938,9 @@ class Switch:
                        "code": int(err.code)})
         else:
             body_start = len(text) - len(msg.text.lstrip(_LEAD))
-            msgs.append((msg_id, now, link_ori, msg.key, msg.origin, ",".join(msg.destinations),
-                         msg.control, input_no, "accepted", None, None, body_start, text))
+            msgs.append(MessageRow(msg_id, now, link_ori, msg.key, msg.origin,
+                                   ",".join(msg.destinations), msg.control, input_no, "accepted",
+                                   None, None, body_start, text))
             self._plan(plan, msg, msg_id, link_ori, input_no, now, text, msgs, dlvs, out,
                        touched)
         return msg_id
@@ -1030,15 +963,12 @@ class Switch:
             return
         # The highest ids handed out survive retention emptying the tables, so
         # an id never names two messages (a MID quoted in an NFQ, an export).
-        g.counters["id:msg"] = self._msg_id
-        g.counters["id:dlv"] = self._dlv_id
-        # One executemany per table for everything gathered: far cheaper for
-        # SQLite than a few small statements per message.
+        g.batch.counters["id:msg"] = self._msg_id
+        g.batch.counters["id:dlv"] = self._dlv_id
         self._writing += 1
-        self.journal.submit(functools.partial(_write, g=g),
-                            functools.partial(self._group_durable, g))
+        self.journal.write(g.batch, functools.partial(self._group_durable, g))
 
-    def _group_durable(self, g: _WriteGroup, result: Any, exc: BaseException | None) -> None:
+    def _group_durable(self, g: _WriteGroup, exc: BaseException | None) -> None:
         self._writing -= 1
         for done in g.dones:
             done(exc)
@@ -1047,16 +977,16 @@ class Switch:
         if self._wgroup is not None:
             self._flush_group()
 
-    def read(self, op: Callable[[sqlite3.Connection], Any],
-             done: Callable[[Any, BaseException | None], None]) -> None:
-        """A journal read that sees every write made before it.
+    def read_owed(self, link: str, after: int, limit: int,
+                  done: Callable[[list[OwedRow] | None, BaseException | None], None]) -> None:
+        """What is owed to ``link`` past id ``after``, read after every earlier write.
 
         Rows still gathering in the write group (an acknowledgement, say) go
         to the journal first; otherwise a read-back could resend a delivery
         whose A had already come.
         """
         self._flush_group(force=True)
-        self.journal.submit(op, done)
+        self.journal.owed(link, after, limit, done)
 
     def record_sent(self, ids: Iterable[int], at: float) -> None:
         """Deliveries transmitted for the first time.
@@ -1071,7 +1001,7 @@ class Switch:
     def _flush_sent(self, older_than: float) -> None:
         old = [(i, at) for i, at in self._sent.items() if at <= older_than]
         if old:
-            sent = self._group().sent
+            sent = self._group().batch.sent
             for i, at in old:
                 del self._sent[i]
                 sent[i] = at
@@ -1079,11 +1009,11 @@ class Switch:
     def _record_done(self, p: Pending, state: str) -> None:
         g = self._group()
         now = time.time()
-        sent_at = self._sent.pop(p.id, None) or g.sent.pop(p.id, None)
-        g.done.append((state, now, sent_at if sent_at is not None else now, p.id))
+        sent_at = self._sent.pop(p.id, None) or g.batch.sent.pop(p.id, None)
+        g.batch.done.append(DoneRow(state, now, sent_at if sent_at is not None else now, p.id))
 
     def _plan(self, plan: Plan, msg: Message, msg_id: int, link_ori: str, input_no: int,
-              now: float, text: str, msgs: list[tuple[Any, ...]], dlvs: list[tuple[Any, ...]],
+              now: float, text: str, msgs: list[MessageRow], dlvs: list[DeliveryRow],
               out: list[Pending], touched: dict[str, int]) -> None:
         expires = now + plan.hold.expire_s
         body = msg.body
@@ -1092,8 +1022,9 @@ class Switch:
             t = r.target
             self._dlv_id += 1
             out_no = self._number(f"out:{t.link}", touched)
-            dlvs.append((self._dlv_id, msg_id, t.link, t.receiver, t.addressed, out_no, priority,
-                         "held" if r.held else "queued", now, expires, int(r.held)))
+            dlvs.append(DeliveryRow(self._dlv_id, msg_id, t.link, t.receiver, t.addressed, out_no,
+                                    priority, "held" if r.held else "queued", now, expires,
+                                    int(r.held)))
             out.append(Pending(self._dlv_id, msg_id, t.link, t.receiver, t.addressed, out_no,
                                priority, msg.key, msg.origin, now, input_no, msg.control, body,
                                expires))
@@ -1111,21 +1042,21 @@ class Switch:
                        "sm": [[int(s.code), s.addressed] for s in plan.statuses]})
 
     def _switch_message(self, key: str, text: str, reply_to: int, link: str, receiver: str,
-                        control: str | None, now: float, msgs: list[tuple[Any, ...]],
-                        dlvs: list[tuple[Any, ...]], out: list[Pending],
+                        control: str | None, now: float, msgs: list[MessageRow],
+                        dlvs: list[DeliveryRow], out: list[Pending],
                         touched: dict[str, int]) -> None:
         """An ER or SM from NL0000000 back to the link that sent the message (part 4)."""
         self._msg_id += 1
         mid = self._msg_id
         in_no = self._number(f"in:{SWITCH_ORI}", touched)
-        msgs.append((mid, now, SWITCH_ORI, key, SWITCH_ORI, receiver, control, in_no,
-                     "accepted", None, reply_to, 0, text))
+        msgs.append(MessageRow(mid, now, SWITCH_ORI, key, SWITCH_ORI, receiver, control, in_no,
+                               "accepted", None, reply_to, 0, text))
         self._dlv_id += 1
         out_no = self._number(f"out:{link}", touched)
         expires = now + self.router.hold_rule(key).expire_s
         priority = 0 if key == "SM" else 1
-        dlvs.append((self._dlv_id, mid, link, receiver, receiver, out_no, priority, "queued", now,
-                     expires, 0))
+        dlvs.append(DeliveryRow(self._dlv_id, mid, link, receiver, receiver, out_no, priority,
+                                "queued", now, expires, 0))
         out.append(Pending(self._dlv_id, mid, link, receiver, receiver, out_no, priority, key,
                            SWITCH_ORI, now, in_no, control, text, expires))
 
@@ -1182,15 +1113,17 @@ class Switch:
                     await asyncio.to_thread(self.journal.checkpoint)
             if wall >= self._next_expiry:
                 self._next_expiry = wall + self.expiry_interval
-                self.read(functools.partial(_expire, now=wall), self._expired)
+                self._flush_group(force=True)
+                self.journal.expire(wall, _EXPIRE_BATCH, self._expired)
 
-    def _expired(self, rows: list[tuple[Any, ...]] | None, exc: BaseException | None) -> None:
+    def _expired(self, rows: list[ExpiredRow] | None, exc: BaseException | None) -> None:
         """Held messages whose hold ran out: tell their senders with SM .04 (part 4)."""
         if not rows:
             return
         now = time.time()
         g = self._group()
-        touched, msgs, dlvs, out = g.counters, g.msgs, g.dlvs, g.out
+        b = g.batch
+        touched, msgs, dlvs, out = b.counters, b.messages, b.deliveries, g.out
         for _did, addressed, mid, link, key, origin, control, text in rows:
             self.stats.count(key, "expired")
             self.emit({"event": "expired", "msg_id": mid, "key": key, "to": addressed})
@@ -1199,7 +1132,7 @@ class Switch:
             sm = sm_text(SmCode.DROPPED, addressed, text)
             self._switch_message("SM", sm, mid, link, origin, control, now, msgs, dlvs, out,
                                  touched)
-        if len(rows) >= 1000:
+        if len(rows) >= _EXPIRE_BATCH:
             self._next_expiry = 0.0
 
     # -- monitoring -----------------------------------------------------------

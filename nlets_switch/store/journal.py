@@ -16,6 +16,7 @@ submitted before it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 import threading
 import time
@@ -23,6 +24,16 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
+
+from nlets_switch.store.records import (
+    OPEN_STATES,
+    Batch,
+    ExpiredRow,
+    OwedRow,
+    Recovered,
+)
+
+__all__ = ["OPEN_STATES", "Journal", "connect"]
 
 Op = Callable[[sqlite3.Connection], Any]
 Done = Callable[[Any, BaseException | None], None]
@@ -76,10 +87,6 @@ DROP INDEX IF EXISTS deliveries_expiry;
 CREATE INDEX IF NOT EXISTS deliveries_expires ON deliveries(expires_at);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
-
-#: States of a delivery that is still owed to its destination.
-OPEN_STATES: Final = ("queued", "held", "sent")
-
 
 def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
     """A connection to the journal with the pragmas the switch relies on."""
@@ -192,12 +199,40 @@ class Journal:
 
     async def barrier(self) -> None:
         """Wait until everything submitted so far is committed."""
-        await self.call(lambda conn: None)
+        await self.call(_nothing)
 
     @property
     def backlog(self) -> int:
         """Operations waiting for the writer."""
         return len(self._queue)
+
+    # -- the typed hot path (what the switch asks of any store) -------------
+
+    def recover(self) -> Recovered:
+        """The highest ids handed out and the counters (blocking; before start)."""
+        if self._conn is None:
+            self.open()
+        assert self._conn is not None
+        return recover(self._conn)
+
+    def write(self, batch: Batch, done: Callable[[BaseException | None], None]) -> None:
+        """Make ``batch`` durable in one commit; ``done(error)`` runs on the loop after it."""
+        self.submit(functools.partial(write_batch, batch=batch),
+                    lambda _result, exc: done(exc))
+
+    def owed(self, link: str, after: int, limit: int,
+             done: Callable[[list[OwedRow] | None, BaseException | None], None]) -> None:
+        """Deliveries still owed to ``link`` with id above ``after``, in id order.
+
+        Runs after every write submitted before it, so it never returns a
+        delivery whose acknowledgement was already handed over.
+        """
+        self.submit(functools.partial(load_owed, link=link, after=after, limit=limit), done)
+
+    def expire(self, now: float, limit: int,
+               done: Callable[[list[ExpiredRow] | None, BaseException | None], None]) -> None:
+        """Mark open deliveries whose hold ended by ``now`` expired; return them."""
+        self.submit(functools.partial(expire_due, now=now, limit=limit), done)
 
     # -- the writer thread -----------------------------------------------
 
@@ -260,3 +295,86 @@ def _complete(results: list[tuple[Done | None, Any, BaseException | None]]) -> N
     for done, result, exc in results:
         if done is not None:
             done(result, exc)
+
+
+def _nothing(conn: sqlite3.Connection) -> None:
+    return None
+
+
+# --------------------------------------------------------------------------
+# The hot path's statements (run on the writer).
+# --------------------------------------------------------------------------
+
+_INSERT_MSG = ("INSERT INTO messages (id, received_at, link, key, origin, destinations, control, "
+               "input_no, status, reason, reply_to, body_start, text) "
+               "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)")
+_INSERT_DLV = ("INSERT INTO deliveries (id, msg_id, link, receiver, addressed, output_no, "
+               "priority, state, created_at, expires_at, held) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
+_COUNTER = ("INSERT INTO counters (name, value) VALUES (?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET value = excluded.value")
+
+
+def write_batch(conn: sqlite3.Connection, batch: Batch) -> None:
+    """Everything one batch holds, inside the writer's transaction.
+
+    One ``executemany`` per table: far cheaper for SQLite than a few small
+    statements per message.
+    """
+    if batch.messages:
+        conn.executemany(_INSERT_MSG, batch.messages)
+    if batch.deliveries:
+        conn.executemany(_INSERT_DLV, batch.deliveries)
+    if batch.counters:
+        conn.executemany(_COUNTER, list(batch.counters.items()))
+    if batch.sent:
+        conn.executemany(
+            "UPDATE deliveries SET state = 'sent', sent_at = ? WHERE id = ? AND state IN "
+            "('queued', 'held')", [(at, i) for i, at in batch.sent.items()])
+    if batch.done:
+        # A delivery sent and acknowledged within one batch is written once.
+        conn.executemany(
+            "UPDATE deliveries SET state = ?, done_at = ?, sent_at = COALESCE(sent_at, ?) "
+            "WHERE id = ?", batch.done)
+
+
+def load_owed(conn: sqlite3.Connection, link: str, after: int, limit: int) -> list[OwedRow]:
+    """Open deliveries of ``link`` past id ``after``, oldest first, with their bodies."""
+    rows = conn.execute(
+        "SELECT d.id, d.msg_id, d.link, d.receiver, d.addressed, d.output_no, d.priority, "
+        "m.key, m.origin, m.received_at, m.input_no, m.control, m.body_start, m.text, "
+        "d.expires_at, d.sent_at FROM deliveries d JOIN messages m ON m.id = d.msg_id "
+        "WHERE d.link = ? AND d.state IN ('queued', 'held', 'sent') AND d.id > ? "
+        "ORDER BY d.id LIMIT ?", (link, after, limit)).fetchall()
+    return [
+        OwedRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11],
+                r[13][r[12]:].rstrip("\r\n"), r[14], r[15])
+        for r in rows
+    ]
+
+
+def expire_due(conn: sqlite3.Connection, now: float, limit: int = 1000) -> list[ExpiredRow]:
+    """Open deliveries whose hold ended by ``now``: marked expired and returned."""
+    # Everything open that expired at or before the watermark is already
+    # expired, so only the range past it is read (expires_at never changes).
+    row = conn.execute("SELECT value FROM meta WHERE name = 'expiry_watermark'").fetchone()
+    mark = float(row[0]) if row else 0.0
+    rows = [ExpiredRow(*r) for r in conn.execute(
+        "SELECT d.id, d.addressed, m.id, m.link, m.key, m.origin, m.control, m.text "
+        "FROM deliveries d JOIN messages m ON m.id = d.msg_id "
+        "WHERE d.expires_at > ? AND d.expires_at <= ? AND d.state IN ('queued', 'held', 'sent') "
+        "ORDER BY d.expires_at LIMIT ?", (mark, now, limit)).fetchall()]
+    conn.executemany("UPDATE deliveries SET state = 'expired', done_at = ? WHERE id = ?",
+                     [(now, r.delivery_id) for r in rows])
+    if len(rows) < limit:
+        conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('expiry_watermark', ?)",
+                     (repr(now),))
+    return rows
+
+
+def recover(conn: sqlite3.Connection) -> Recovered:
+    """The highest message and delivery ids ever handed out, and the counters."""
+    mid = conn.execute("SELECT COALESCE(MAX(id), 0) FROM messages").fetchone()[0]
+    did = conn.execute("SELECT COALESCE(MAX(id), 0) FROM deliveries").fetchone()[0]
+    counters = dict(conn.execute("SELECT name, value FROM counters").fetchall())
+    return Recovered(max(int(mid), int(counters.get("id:msg", 0))),
+                     max(int(did), int(counters.get("id:dlv", 0))), counters)

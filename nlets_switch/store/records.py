@@ -1,0 +1,119 @@
+"""Typed rows of the journal's hot path, shared by the engine and every store.
+
+Plain :class:`~typing.NamedTuple` rows: typed for readers and mypy, and still
+tuples, so a store hands them to its driver (``executemany``, ``COPY``)
+without a copy per row. A :class:`Batch` is everything one group commit makes
+durable; it holds no callbacks, so it can cross to a writer thread, a writer
+process or a database server as it is.
+
+This module is pure: it imports nothing but the standard library's typing
+helpers, so the engine can build rows without loading any database driver.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final, NamedTuple
+
+#: States of a delivery that is still owed to its destination.
+OPEN_STATES: Final = ("queued", "held", "sent")
+
+
+class MessageRow(NamedTuple):
+    """One input message as received (``status`` accepted or rejected), text included."""
+
+    id: int
+    received_at: float
+    link: str
+    key: str | None
+    origin: str | None
+    destinations: str | None
+    control: str | None
+    input_no: int
+    status: str
+    reason: str | None
+    reply_to: int | None
+    body_start: int
+    text: str
+
+
+class DeliveryRow(NamedTuple):
+    """One delivery of a message to one link, as first made durable."""
+
+    id: int
+    msg_id: int
+    link: str
+    receiver: str
+    addressed: str
+    output_no: int
+    priority: int
+    state: str
+    created_at: float
+    expires_at: float
+    held: int
+
+
+class DoneRow(NamedTuple):
+    """A delivery that ended (``acked`` or ``refused``) at ``done_at``."""
+
+    state: str
+    done_at: float
+    sent_at: float
+    id: int
+
+
+class OwedRow(NamedTuple):
+    """A delivery still owed to a link, with what it takes to render it again."""
+
+    id: int
+    msg_id: int
+    link: str
+    receiver: str
+    addressed: str
+    output_no: int
+    priority: int
+    key: str
+    origin: str
+    received_at: float
+    input_no: int
+    control: str | None
+    body: str
+    expires_at: float
+    sent_at: float | None
+
+
+class ExpiredRow(NamedTuple):
+    """A delivery whose hold ran out, with what the sender's SM ``.04.`` needs."""
+
+    delivery_id: int
+    addressed: str
+    msg_id: int
+    link: str
+    key: str
+    origin: str
+    control: str | None
+    text: str
+
+
+class Recovered(NamedTuple):
+    """What the switch needs at start: the highest ids handed out and the counters."""
+
+    msg_id: int
+    dlv_id: int
+    counters: dict[str, int]
+
+
+@dataclass(slots=True)
+class Batch:
+    """Rows for one durable commit: inserts, counters, and state changes."""
+
+    messages: list[MessageRow] = field(default_factory=list)
+    deliveries: list[DeliveryRow] = field(default_factory=list)
+    counters: dict[str, int] = field(default_factory=dict)
+    #: delivery id -> first transmission time, for deliveries still unacknowledged.
+    sent: dict[int, float] = field(default_factory=dict)
+    done: list[DoneRow] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.messages or self.deliveries or self.counters or self.sent
+                    or self.done)
