@@ -6,7 +6,7 @@
   best match first, at most ``limit`` lines and a line saying so when
   reached) or ``NO RECORD``; with ``DIN/`` the full record.
 
-The data set (:mod:`nlets_switch.services.leis`) is built on first start in
+The data set (:class:`nlets_switch.services.leis.LeisData`) is built on first start in
 ``<data_dir>/leis.sqlite`` in a worker thread, logging progress when it
 takes more than a second. Inquiries that arrive meanwhile wait for it.
 
@@ -25,12 +25,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from nlets_switch.config import LESC_ORI
 from nlets_switch.core.directory import Directory
 from nlets_switch.errors import MessageError
-from nlets_switch.services import leis as leis_data
+from nlets_switch.services import leis_data, leis_model
 from nlets_switch.services.adapter import API_VERSION, Context, Inquiry
-from nlets_switch.services.leis import DB_NAME, DEFAULT_LIMIT, LeisStore
+from nlets_switch.services.leis import DB_NAME, DEFAULT_LIMIT, LeisData
+from nlets_switch.store import leis as leis_store
+from nlets_switch.wire.domain import LESC_ORI
 
 DEFAULTS: Final[Mapping[str, Any]] = {"delay_s": 2.0, "seed": 1, "persons": 10_000,
                                       "limit": DEFAULT_LIMIT}
@@ -69,12 +70,16 @@ def cache_file(seed: int, persons: int) -> Path:
     """
     base = os.environ.get("NLETS_SWITCH_CACHE") or str(
         Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nlets-switch")
-    code = hashlib.sha256(Path(leis_data.__file__).read_bytes()).hexdigest()[:12]
+    digest = hashlib.sha256()
+    # What decides the file's content: the generator, the index keys and the tables.
+    for module in (leis_data, leis_model, leis_store):
+        digest.update(Path(module.__file__ or "").read_bytes())
+    code = digest.hexdigest()[:12]
     return Path(base) / f"leis-s{seed}-p{persons}-{code}.sqlite"
 
 
 def open_store(path: Path, seed: int, persons: int,
-               progress: Any = None) -> LeisStore:
+               progress: Any = None) -> LeisData:
     """Open the data set at ``path``; a new one is copied from the cache when it can be.
 
     Building 10,000 persons costs about a second of CPU; every fresh data
@@ -87,7 +92,7 @@ def open_store(path: Path, seed: int, persons: int,
             shutil.copyfile(cache, path)
         except OSError:
             path.unlink(missing_ok=True)
-    store = LeisStore.open(path, seed=seed, persons=persons, progress=progress)
+    store = LeisData.open(path, seed=seed, persons=persons, progress=progress)
     if fresh and not cache.is_file():
         try:
             cache.parent.mkdir(parents=True, exist_ok=True)
@@ -109,8 +114,8 @@ class LeisAdapter:
     schema_dirs: tuple[Path, ...] = ()
 
     def __init__(self) -> None:
-        self.store: LeisStore | None = None
-        self._ready: asyncio.Task[LeisStore] | None = None
+        self.store: LeisData | None = None
+        self._ready: asyncio.Task[LeisData] | None = None
         self._cancel = threading.Event()
         self._later: set[asyncio.Task[None]] = set()
         self.delay_s = float(DEFAULTS["delay_s"])
@@ -143,10 +148,10 @@ class LeisAdapter:
                 last[0] = now
                 ctx.log.info("leis_building", done=done, total=total)
 
-        def build() -> LeisStore:
+        def build() -> LeisData:
             return open_store(path, int(cfg["seed"]), int(cfg["persons"]), progress)
 
-        async def opened() -> LeisStore:
+        async def opened() -> LeisData:
             store = await asyncio.to_thread(build)
             self.store = store
             ctx.log.info("leis_ready", persons=store.count(),
@@ -155,7 +160,7 @@ class LeisAdapter:
 
         self._ready = loop.create_task(opened(), name="leis-open")
 
-    async def _store(self) -> LeisStore:
+    async def _store(self) -> LeisData:
         if self.store is not None:
             return self.store
         assert self._ready is not None, "start() first"

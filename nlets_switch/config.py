@@ -20,24 +20,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from nlets_switch.errors import ConfigError
-from nlets_switch.wire.message import SWITCH_ORI, is_ori
 
-#: The 50 US states and DC, as NCIC codes (Nebraska is NB, FIELDS.md).
-US_STATES: Final = (
-    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID", "IL",
-    "IN", "IA", "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NB",
-    "NV", "NH", "NJ", "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD",
-    "TN", "TX", "UT", "VT", "VA", "WA", "WV", "WI", "WY",
-)
-#: ICE LESC and DHS LEIS answer for ``AX`` as this ORI (PROTOCOL part 5).
-LESC_ORI: Final = "VTICE0900"
+# The domain rules (wire/domain.py); LESC_ORI, US_STATES and simulated_ct_ori
+# are re-exported for the modules that read them from the configuration.
+from nlets_switch.wire.domain import LESC_ORI as LESC_ORI
+from nlets_switch.wire.domain import SWITCH_ORI, is_ori
+from nlets_switch.wire.domain import US_STATES as US_STATES
+from nlets_switch.wire.domain import simulated_ct_ori as simulated_ct_ori
 
 ROLES: Final = ("control_terminal", "agency", "service")
-
-
-def simulated_ct_ori(state: str) -> str:
-    """The control-terminal ORI the switch uses for a simulated state."""
-    return f"{state}NLETS00"
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,8 @@ from nlets_switch.cli import main
 from nlets_switch.errors import ErCode, MessageError
 from nlets_switch.services import leis
 from nlets_switch.services.leis import (
+    LeisData,
     LeisLoadError,
-    LeisStore,
     format_iar,
     format_record,
     format_summary,
@@ -25,15 +25,15 @@ MARIA = "D000000001"
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LeisStore]:
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LeisData]:
     """The full-size data set, built once for the module."""
     path = tmp_path_factory.mktemp("leis") / "leis.sqlite"
-    with LeisStore.open(path, seed=1, persons=10000) as s:
+    with LeisData.open(path, seed=1, persons=10000) as s:
         yield s
 
 
-def small(path: Path, seed: int = 1, persons: int = 300) -> LeisStore:
-    return LeisStore.open(path / "leis.sqlite", seed=seed, persons=persons)
+def small(path: Path, seed: int = 1, persons: int = 300) -> LeisData:
+    return LeisData.open(path / "leis.sqlite", seed=seed, persons=persons)
 
 
 def dump(path: Path) -> dict[str, list[tuple[object, ...]]]:
@@ -56,7 +56,7 @@ def lines_ok(text: str) -> None:
 # -- the data set -------------------------------------------------------------
 
 
-def test_full_size_data_set_has_at_least_10000_persons(store: LeisStore) -> None:
+def test_full_size_data_set_has_at_least_10000_persons(store: LeisData) -> None:
     assert store.count() >= 10000
 
 
@@ -69,7 +69,7 @@ def test_same_seed_gives_identical_rows_and_another_seed_does_not(tmp_path: Path
     assert a["person"] != c["person"]
 
 
-def test_small_build_is_a_prefix_of_the_full_one(store: LeisStore, tmp_path: Path) -> None:
+def test_small_build_is_a_prefix_of_the_full_one(store: LeisData, tmp_path: Path) -> None:
     # The generator is sequential: persons=300 makes the first 300 of 10000.
     with small(tmp_path, seed=1, persons=300) as s:
         for din in ("D100000001", "D100000150", "D100000300"):
@@ -79,13 +79,13 @@ def test_small_build_is_a_prefix_of_the_full_one(store: LeisStore, tmp_path: Pat
 
 def test_build_reports_progress_and_is_reused(tmp_path: Path) -> None:
     calls: list[tuple[int, int]] = []
-    LeisStore.open(tmp_path / "l.sqlite", persons=2500,
+    LeisData.open(tmp_path / "l.sqlite", persons=2500,
                    progress=lambda d, t: calls.append((d, t))).close()
     assert calls[0] == (0, 2500)
     assert calls[-1] == (2500, 2500)
     assert [d for d, _ in calls] == sorted(d for d, _ in calls)
     again: list[tuple[int, int]] = []
-    with LeisStore.open(tmp_path / "l.sqlite", persons=2500,
+    with LeisData.open(tmp_path / "l.sqlite", persons=2500,
                         progress=lambda d, t: again.append((d, t))) as s:
         assert s.count() == 2500 + len(leis.FIXED_DINS)
     assert again == []
@@ -100,13 +100,13 @@ def test_fixed_records_exist_whatever_the_seed(tmp_path: Path) -> None:
 # -- GPQ by name --------------------------------------------------------------
 
 
-def test_exact_name_finds_maria_first(store: LeisStore) -> None:
+def test_exact_name_finds_maria_first(store: LeisData) -> None:
     result = store.search({"NAM": "GARCIA,MARIA"})
     assert result.hits[0].din == MARIA
     assert result.hits[0].how == "NAME"
 
 
-def test_spelling_variant_finds_maria_first(store: LeisStore) -> None:
+def test_spelling_variant_finds_maria_first(store: LeisData) -> None:
     result = store.search({"NAM": "GARSIA,MARIA"})
     assert result.hits[0].din == MARIA
     assert result.hits[0].how == "PHONETIC"
@@ -114,7 +114,7 @@ def test_spelling_variant_finds_maria_first(store: LeisStore) -> None:
     assert text.split("\n")[0] == f"DIN/{MARIA}.NAM/GARCIA,MARIA.DOB/19850312.SEX/F"
 
 
-def test_alias_finds_maria_and_the_summary_names_the_alias(store: LeisStore) -> None:
+def test_alias_finds_maria_and_the_summary_names_the_alias(store: LeisData) -> None:
     result = store.search({"NAM": "LOPEZ, MARIA"})
     hit = next(h for h in result.hits if h.din == MARIA)
     assert hit.matched == "LOPEZ,MARIA"
@@ -126,7 +126,7 @@ def test_alias_finds_maria_and_the_summary_names_the_alias(store: LeisStore) -> 
 
 
 @pytest.mark.parametrize("dob", ["19850312", "031285"])
-def test_dob_narrows_the_name_search(store: LeisStore, dob: str) -> None:
+def test_dob_narrows_the_name_search(store: LeisData, dob: str) -> None:
     assert store.search({"NAM": "GARSIA,MARIA"}).total > 1
     result = store.search({"NAM": "GARSIA,MARIA", "DOB": dob})
     assert [h.din for h in result.hits] == [MARIA]
@@ -134,7 +134,7 @@ def test_dob_narrows_the_name_search(store: LeisStore, dob: str) -> None:
     assert MARIA not in [h.din for h in other_day.hits]
 
 
-def test_phonetic_candidates_are_ranked_by_similarity(store: LeisStore) -> None:
+def test_phonetic_candidates_are_ranked_by_similarity(store: LeisData) -> None:
     hits = store.search({"NAM": "GARSIA,MARIA"}, limit=100).hits
     phonetic = [h for h in hits if h.how == "PHONETIC"]
     assert len(phonetic) > 3
@@ -145,7 +145,7 @@ def test_phonetic_candidates_are_ranked_by_similarity(store: LeisStore) -> None:
         assert "PHONETIC" not in kinds[kinds.index("PHONETIC ALIAS"):]
 
 
-def test_last_name_only_reaches_the_limit_and_says_so(store: LeisStore) -> None:
+def test_last_name_only_reaches_the_limit_and_says_so(store: LeisData) -> None:
     result = store.search({"NAM": "GARCIA"}, limit=20)
     assert len(result.hits) == 20
     assert result.limit_reached and result.total > 20
@@ -155,13 +155,13 @@ def test_last_name_only_reaches_the_limit_and_says_so(store: LeisStore) -> None:
     assert lines[-1] == f"LIMIT OF 20 REACHED, {result.total} FOUND, REFINE SEARCH"
 
 
-def test_no_limit_line_below_the_limit(store: LeisStore) -> None:
+def test_no_limit_line_below_the_limit(store: LeisData) -> None:
     result = store.search({"NAM": "GARCIA,MARIA", "DOB": "19850312"}, limit=20)
     assert not result.limit_reached
     assert "LIMIT" not in format_summary(result, 20)
 
 
-def test_nothing_found_is_exactly_no_record(store: LeisStore) -> None:
+def test_nothing_found_is_exactly_no_record(store: LeisData) -> None:
     for fields in ({"NAM": "QWXYZ,ZZZ"}, {"SOC": "000000000"}, {"ADR": "1 NOWHERE LN"},
                    {"DIN": "D999999999"}):
         result = store.search(fields)
@@ -181,7 +181,7 @@ def test_nothing_found_is_exactly_no_record(store: LeisStore) -> None:
     ({"PPN": "x7654321"}, "D000000003"),
     ({"PPN": "G04581234"}, MARIA),
 ])
-def test_identifier_search(store: LeisStore, fields: dict[str, str], din: str) -> None:
+def test_identifier_search(store: LeisData, fields: dict[str, str], din: str) -> None:
     assert [h.din for h in store.search(fields).hits] == [din]
 
 
@@ -189,18 +189,18 @@ def test_identifier_search(store: LeisStore, fields: dict[str, str], din: str) -
     "500 S CONGRESS AVE", "500 South Congress Avenue", "500 S. CONGRESS AVE, AUSTIN, TX",
     "CONGRESS AVE AUSTIN",
 ])
-def test_address_search_finds_both_residents(store: LeisStore, adr: str) -> None:
+def test_address_search_finds_both_residents(store: LeisData, adr: str) -> None:
     assert sorted(h.din for h in store.search({"ADR": adr}).hits) == ["D000000004", "D000000005"]
 
 
-def test_address_search_finds_former_addresses_too(store: LeisStore) -> None:
+def test_address_search_finds_former_addresses_too(store: LeisData) -> None:
     assert [h.din for h in store.search({"ADR": "1420 WEST MCDOWELL ROAD"}).hits] == [MARIA]
     assert store.search({"ADR": "1420 W MCDOWELL"}).hits[0].din == MARIA
     # Whole words only: 142 is not 1420.
     assert MARIA not in [h.din for h in store.search({"ADR": "142 W MCDOWELL RD"}).hits]
 
 
-def test_generated_persons_are_found_by_their_own_data(store: LeisStore) -> None:
+def test_generated_persons_are_found_by_their_own_data(store: LeisData) -> None:
     person = store.get("D100004321")
     assert person is not None
     assert person.din in [h.din for h in store.search(
@@ -221,7 +221,7 @@ def test_generated_persons_are_found_by_their_own_data(store: LeisStore) -> None
     ({"SOC": "12345"}, ErCode.FORMAT),
     ({"ARN": "1234567"}, ErCode.FORMAT),
 ])
-def test_bad_queries_carry_their_er_code(store: LeisStore, fields: dict[str, str],
+def test_bad_queries_carry_their_er_code(store: LeisData, fields: dict[str, str],
                                          code: ErCode) -> None:
     with pytest.raises(MessageError) as info:
         store.search(fields)
@@ -231,7 +231,7 @@ def test_bad_queries_carry_their_er_code(store: LeisStore, fields: dict[str, str
 # -- GPQ with DIN: the full record ------------------------------------------------
 
 
-def test_full_record_has_every_section(store: LeisStore) -> None:
+def test_full_record_has_every_section(store: LeisData) -> None:
     text = store.gpq_text({"DIN": MARIA})
     person = store.get(MARIA)
     assert person is not None
@@ -252,7 +252,7 @@ def test_full_record_has_every_section(store: LeisStore) -> None:
     lines_ok(text)
 
 
-def test_maria_is_the_documented_test_record(store: LeisStore) -> None:
+def test_maria_is_the_documented_test_record(store: LeisData) -> None:
     person = store.get(MARIA)
     assert person is not None
     assert person.name == "GARCIA,MARIA" and "19850312" in person.dobs
@@ -260,7 +260,7 @@ def test_maria_is_the_documented_test_record(store: LeisStore) -> None:
     assert len(person.locations) >= 2 and len(person.contacts) >= 2
 
 
-def test_every_answer_fits_80_printable_columns(store: LeisStore) -> None:
+def test_every_answer_fits_80_printable_columns(store: LeisData) -> None:
     for n in range(1, 10001, 97):
         person = store.get(f"D{100000000 + n:09d}")
         assert person is not None
@@ -279,7 +279,7 @@ def test_every_answer_fits_80_printable_columns(store: LeisStore) -> None:
 # -- IAQ / IAR --------------------------------------------------------------------
 
 
-def test_iar_by_name_and_mmddyy_dob(store: LeisStore) -> None:
+def test_iar_by_name_and_mmddyy_dob(store: LeisData) -> None:
     fields = {"PUR": "C", "ATN": "DET SMITH", "PHN": "6025551212", "NAM": "GARCIA,MARIA",
               "DOB": "031285", "SEX": "F", "POB": "MM", "CUS": "Y", "OFF": "0399"}
     text = store.iar_text(fields, today=dt.date(2026, 5, 1))
@@ -292,18 +292,18 @@ def test_iar_by_name_and_mmddyy_dob(store: LeisStore) -> None:
     lines_ok(text)
 
 
-def test_iar_names_the_current_location_and_latest_contact(store: LeisStore) -> None:
+def test_iar_names_the_current_location_and_latest_contact(store: LeisData) -> None:
     lines = store.iar_text({"ARN": "098765432"}).split("\n")
     assert "LAST KNOWN LOCATION/500 S CONGRESS AVE, AUSTIN, TX" in lines
     assert "LAST DHS CONTACT/20130402 USCIS APPLICATION EL PASO FIELD OFFICE, TX" in lines
 
 
-def test_iar_by_arn_wins_over_name(store: LeisStore) -> None:
+def test_iar_by_arn_wins_over_name(store: LeisData) -> None:
     person = store.find_for_iaq({"NAM": "DOE,JOHN", "DOB": "19700101", "ARN": "12345678"})
     assert person is not None and person.din == "D000000002"
 
 
-def test_iar_no_record(store: LeisStore) -> None:
+def test_iar_no_record(store: LeisData) -> None:
     for fields in ({"NAM": "QWXYZ,ZZZ", "DOB": "19700101", "SEX": "M"},
                    {"NAM": "GARCIA,MARIA", "DOB": "19850312", "SEX": "M"}):
         person = store.find_for_iaq(fields)

@@ -14,6 +14,7 @@ from nlets_switch.wire.message import (
     address_kind,
     decode_body,
     er_text,
+    format_message,
     format_output,
     parse_message,
     parse_output,
@@ -151,3 +152,25 @@ def test_format_parse_round_trip(key: str, origin: str, dests: list[str], ctl: s
                                  text: str) -> None:
     m = Message(key, origin, tuple(dests), ctl, text)
     assert parse_message(m.format()) == m
+
+
+@pytest.mark.parametrize(("args", "kwargs", "wire"), [
+    (("DQ", "AZNLETS20", "TX", None, "OLN/D11111111"), {},
+     "DQ.AZNLETS20.TX.TXT\nOLN/D11111111"),
+    (("DQ", "NL0000000", ("AZ", "NY", "TX"), "F12", "NAM/SMITH,JOHN"), {},
+     "DQ.NL0000000.AZ,NY,TX.*F12.TXT\nNAM/SMITH,JOHN"),
+    (("DR", "TXNLETS00", "AZNLETS20", "C1", "NO RECORD"), {},
+     "DR.TXNLETS00.AZNLETS20.*C1.TXT\nNO RECORD"),
+    (("AM", "AZNLETS20", ["NY"], None, "HELLO"), {"separator": " "},
+     "AM.AZNLETS20.NY.TXT HELLO"),
+    (("AM", "NL0000000", "AZNLETS20", None, ""), {}, "AM.NL0000000.AZNLETS20.TXT\n"),
+])
+def test_format_message(args: tuple[str, str, str | list[str] | tuple[str, ...], str | None, str],
+                        kwargs: dict[str, str], wire: str) -> None:
+    """The input header of PROTOCOL part 2, as the switch's own services write it."""
+    assert format_message(*args, **kwargs) == wire
+    m = parse_message(wire)
+    key, origin, dests, ctl, _text = args
+    assert (m.key, m.origin, m.control) == (key, origin, ctl)
+    assert m.destinations == ((dests,) if isinstance(dests, str) else tuple(dests))
+

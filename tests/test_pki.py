@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from nlets_switch.cli import main
-from nlets_switch.server import pki
+from nlets_switch.server import pki, tls
 
 OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
 needs_openssl = pytest.mark.skipif(not os.path.exists(OPENSSL), reason="openssl not installed")
@@ -67,7 +67,7 @@ def test_cli_round_trip_init_issue_revoke_crl(tmp_path: Path,
     assert set(san.get_values_for_type(x509.DNSName)) == {"localhost", "switch.example"}
     assert {str(ip) for ip in san.get_values_for_type(x509.IPAddress)} == {
         "127.0.0.1", "10.1.2.3"}
-    assert len(pki.load_crl(d / "crl.pem")) == 0
+    assert len(tls.load_crl(d / "crl.pem")) == 0
 
     assert main(["pki", "issue", "AZNLETS20", "--dir", str(d), "--days", "30"]) == 0
     out = capsys.readouterr().out
@@ -79,15 +79,15 @@ def test_cli_round_trip_init_issue_revoke_crl(tmp_path: Path,
 
     assert main(["pki", "revoke", "AZNLETS20", "--dir", str(d)]) == 0
     assert f"{cert.serial_number:X}" in capsys.readouterr().out
-    crl = pki.load_crl(d / "crl.pem")
+    crl = tls.load_crl(d / "crl.pem")
     assert crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None
-    assert pki.is_revoked(crl, cert)
+    assert tls.is_revoked(crl, cert)
 
     assert main(["pki", "crl", "--dir", str(d), "--days", "7"]) == 0
     out = capsys.readouterr().out
     assert str(d / "crl.pem") in out
-    again = pki.load_crl(d / "crl.pem")
-    assert pki.is_revoked(again, cert), "re-issuing the CRL keeps the revocations"
+    again = tls.load_crl(d / "crl.pem")
+    assert tls.is_revoked(again, cert), "re-issuing the CRL keeps the revocations"
     number = again.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
     assert number > crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
     assert again.next_update_utc is not None
@@ -106,10 +106,10 @@ def test_client_certificate_names_the_ori_and_is_for_client_auth(pki_dir: Path) 
         "urn:nlets-switch:ori:AZNLETS20"]
     eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     assert list(eku) == [ExtendedKeyUsageOID.CLIENT_AUTH]
-    assert pki.ori_of_certificate(cert) == {"AZNLETS20"}
-    assert pki.ori_of_certificate(cert.public_bytes(Encoding.DER)) == {"AZNLETS20"}
+    assert tls.ori_of_certificate(cert) == {"AZNLETS20"}
+    assert tls.ori_of_certificate(cert.public_bytes(Encoding.DER)) == {"AZNLETS20"}
     # The CA's own certificate names no ORI.
-    assert pki.ori_of_certificate(ca) == set()
+    assert tls.ori_of_certificate(ca) == set()
 
 
 def test_keys_are_0600_and_directories_0700_whatever_the_umask(tmp_path: Path) -> None:
@@ -174,7 +174,7 @@ def test_index_keeps_every_serial_per_ori_and_revoke_takes_the_newest(pki_dir: P
 
     assert pki.revoke(pki_dir, "AZNLETS20") == second
     assert pki.revoke(pki_dir, "AZNLETS20", serial=first) == first
-    crl = pki.load_crl(pki_dir / "crl.pem")
+    crl = tls.load_crl(pki_dir / "crl.pem")
     assert {r.serial_number for r in crl} == {first, second}
     with pytest.raises(pki.PkiError, match="already revoked"):
         pki.revoke(pki_dir, "AZNLETS20")
@@ -200,7 +200,7 @@ async def tls_server(ctx: ssl.SSLContext) -> AsyncIterator[Server]:
     state = Server(port=0)
 
     async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        oris = pki.peer_oris(writer.get_extra_info("ssl_object"))
+        oris = tls.peer_oris(writer.get_extra_info("ssl_object"))
         state.accepted.append(oris)
         writer.write(f"HELLO {','.join(sorted(oris)) or '-'}\n".encode())
         await writer.drain()
@@ -261,7 +261,7 @@ def _client_files(d: Path, ori: str) -> tuple[str, ...]:
 
 
 def test_server_context_requires_tls_1_2_and_client_certificates(pki_dir: Path) -> None:
-    ctx = pki.server_ssl_context(pki.pki_paths(pki_dir))
+    ctx = tls.server_ssl_context(pki.pki_paths(pki_dir))
     assert ctx.minimum_version == ssl.TLSVersion.TLSv1_2
     assert ctx.verify_mode == ssl.CERT_REQUIRED
     assert ctx.verify_flags & ssl.VERIFY_CRL_CHECK_LEAF
@@ -270,8 +270,8 @@ def test_server_context_requires_tls_1_2_and_client_certificates(pki_dir: Path) 
 async def test_python_client_with_a_valid_certificate_gets_in_as_its_ori(pki_dir: Path) -> None:
     paths = pki.pki_paths(pki_dir)
     cert, key = paths.client("AZNLETS20")
-    async with tls_server(pki.server_ssl_context(paths)) as server:
-        greeting = await py_client(server.port, pki.client_ssl_context(paths.ca, cert, key))
+    async with tls_server(tls.server_ssl_context(paths)) as server:
+        greeting = await py_client(server.port, tls.client_ssl_context(paths.ca, cert, key))
     assert greeting == b"HELLO AZNLETS20\n"
     assert server.accepted == [{"AZNLETS20"}]
 
@@ -281,7 +281,7 @@ async def test_python_client_with_a_valid_certificate_gets_in_as_its_ori(pki_dir
 async def test_openssl_s_client_with_a_client_certificate_succeeds(pki_dir: Path,
                                                                    version: str) -> None:
     paths = pki.pki_paths(pki_dir)
-    async with tls_server(pki.server_ssl_context(paths)) as server:
+    async with tls_server(tls.server_ssl_context(paths)) as server:
         rc, out, err = await s_client(server.port, paths.ca, version,
                                       *_client_files(pki_dir, "AZNLETS20"))
     assert "HELLO AZNLETS20" in out, err
@@ -293,7 +293,7 @@ async def test_openssl_s_client_with_a_client_certificate_succeeds(pki_dir: Path
 @needs_openssl
 async def test_openssl_s_client_without_a_client_certificate_fails(pki_dir: Path) -> None:
     paths = pki.pki_paths(pki_dir)
-    async with tls_server(pki.server_ssl_context(paths)) as server:
+    async with tls_server(tls.server_ssl_context(paths)) as server:
         rc, out, _ = await s_client(server.port, paths.ca)
     assert rc != 0
     assert "HELLO" not in out
@@ -302,8 +302,8 @@ async def test_openssl_s_client_without_a_client_certificate_fails(pki_dir: Path
 
 async def test_python_client_without_a_certificate_fails(pki_dir: Path) -> None:
     paths = pki.pki_paths(pki_dir)
-    async with tls_server(pki.server_ssl_context(paths)) as server:
-        greeting = await py_client(server.port, pki.client_ssl_context(paths.ca))
+    async with tls_server(tls.server_ssl_context(paths)) as server:
+        greeting = await py_client(server.port, tls.client_ssl_context(paths.ca))
     assert greeting == b""
     assert server.accepted == []
 
@@ -314,11 +314,11 @@ async def test_a_revoked_certificate_fails_the_handshake(pki_dir: Path) -> None:
     pki.issue_client(pki_dir, "NYNLETS00")
     pki.revoke(pki_dir, "NYNLETS00")
     cert, key = paths.client("NYNLETS00")
-    async with tls_server(pki.server_ssl_context(paths)) as server:
-        greeting = await py_client(server.port, pki.client_ssl_context(paths.ca, cert, key))
+    async with tls_server(tls.server_ssl_context(paths)) as server:
+        greeting = await py_client(server.port, tls.client_ssl_context(paths.ca, cert, key))
         rc, out, _ = await s_client(server.port, paths.ca, *_client_files(pki_dir, "NYNLETS00"))
         # AZNLETS20 was not revoked and still gets in.
-        ok = await py_client(server.port, pki.client_ssl_context(
+        ok = await py_client(server.port, tls.client_ssl_context(
             paths.ca, *paths.client("AZNLETS20")))
     assert greeting == b""
     assert rc != 0 and "HELLO" not in out
@@ -328,13 +328,13 @@ async def test_a_revoked_certificate_fails_the_handshake(pki_dir: Path) -> None:
 
 async def test_context_cache_picks_up_a_revocation(pki_dir: Path) -> None:
     paths = pki.pki_paths(pki_dir)
-    cache = pki.ServerContextCache(paths)
+    cache = tls.ServerContextCache(paths)
     first = cache.context()
     assert cache.context() is first, "unchanged files: the same context"
     pki.revoke(pki_dir, "AZNLETS20")
     fresh = cache.context()
     assert fresh is not first
-    client = pki.client_ssl_context(paths.ca, *paths.client("AZNLETS20"))
+    client = tls.client_ssl_context(paths.ca, *paths.client("AZNLETS20"))
     async with tls_server(fresh) as server:
         assert await py_client(server.port, client) == b""
 
@@ -343,11 +343,11 @@ async def test_an_expired_crl_refuses_every_client(pki_dir: Path) -> None:
     # Why `pki crl` must run before next-update: OpenSSL fails closed.
     paths = pki.pki_paths(pki_dir)
     pki.write_crl(pki_dir, days=1, now=dt.datetime.now(dt.UTC) - dt.timedelta(days=2))
-    client = pki.client_ssl_context(paths.ca, *paths.client("AZNLETS20"))
-    async with tls_server(pki.server_ssl_context(paths)) as server:
+    client = tls.client_ssl_context(paths.ca, *paths.client("AZNLETS20"))
+    async with tls_server(tls.server_ssl_context(paths)) as server:
         assert await py_client(server.port, client) == b""
     pki.write_crl(pki_dir)
-    async with tls_server(pki.server_ssl_context(paths)) as server:
+    async with tls_server(tls.server_ssl_context(paths)) as server:
         assert await py_client(server.port, client) == b"HELLO AZNLETS20\n"
 
 
@@ -355,8 +355,8 @@ async def test_the_server_certificate_cannot_be_used_as_a_client_certificate(
         pki_dir: Path) -> None:
     # Same CA, but its EKU is serverAuth only: no one signs on as NL0000000.
     paths = pki.pki_paths(pki_dir)
-    client = pki.client_ssl_context(paths.ca, paths.cert, paths.key)
-    async with tls_server(pki.server_ssl_context(paths)) as server:
+    client = tls.client_ssl_context(paths.ca, paths.cert, paths.key)
+    async with tls_server(tls.server_ssl_context(paths)) as server:
         assert await py_client(server.port, client) == b""
     assert server.accepted == []
 
@@ -367,18 +367,18 @@ async def test_a_certificate_from_another_ca_is_refused(pki_dir: Path, tmp_path:
     cert, key = pki.issue_client(other, "AZNLETS20")
     paths = pki.pki_paths(pki_dir)
     # The client trusts our server; only its own certificate is foreign.
-    client = pki.client_ssl_context(paths.ca, cert, key)
-    async with tls_server(pki.server_ssl_context(paths)) as server:
+    client = tls.client_ssl_context(paths.ca, cert, key)
+    async with tls_server(tls.server_ssl_context(paths)) as server:
         assert await py_client(server.port, client) == b""
     assert server.accepted == []
 
 
 async def test_optional_client_certificates(pki_dir: Path) -> None:
     paths = pki.pki_paths(pki_dir)
-    ctx = pki.server_ssl_context(paths, require_client_cert=False)
+    ctx = tls.server_ssl_context(paths, require_client_cert=False)
     async with tls_server(ctx) as server:
-        anonymous = await py_client(server.port, pki.client_ssl_context(paths.ca))
-        named = await py_client(server.port, pki.client_ssl_context(
+        anonymous = await py_client(server.port, tls.client_ssl_context(paths.ca))
+        named = await py_client(server.port, tls.client_ssl_context(
             paths.ca, *paths.client("AZNLETS20")))
     assert anonymous == b"HELLO -\n"
     assert named == b"HELLO AZNLETS20\n"
@@ -389,7 +389,7 @@ async def test_a_running_listener_refuses_a_certificate_revoked_while_it_runs(
     # The pattern docs/tls.md recommends: accept plain TCP, then start_tls
     # with the cache's current context, so a revocation needs no restart.
     paths = pki.pki_paths(pki_dir)
-    contexts = pki.ServerContextCache(paths)
+    contexts = tls.ServerContextCache(paths)
     accepted: list[set[str]] = []
 
     async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -398,7 +398,7 @@ async def test_a_running_listener_refuses_a_certificate_revoked_while_it_runs(
         except (ssl.SSLError, ConnectionError):
             writer.close()
             return
-        oris = pki.peer_oris(writer.get_extra_info("ssl_object"))
+        oris = tls.peer_oris(writer.get_extra_info("ssl_object"))
         accepted.append(oris)
         writer.write(f"HELLO {','.join(sorted(oris))}\n".encode())
         await writer.drain()
@@ -406,7 +406,7 @@ async def test_a_running_listener_refuses_a_certificate_revoked_while_it_runs(
 
     server = await asyncio.start_server(on_client, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    client = pki.client_ssl_context(paths.ca, *paths.client("AZNLETS20"))
+    client = tls.client_ssl_context(paths.ca, *paths.client("AZNLETS20"))
     try:
         assert await py_client(port, client) == b"HELLO AZNLETS20\n"
         pki.revoke(pki_dir, "AZNLETS20")

@@ -33,7 +33,7 @@ _FIELD = re.compile(r"([A-Z]{3})/(.*?)(?=\.[A-Z]{3}/|\.?\s*$)", re.DOTALL)
 
 
 class ProgressPrinter:
-    """A ``progress(done, total)`` callback for :meth:`LeisStore.open` that
+    """A ``progress(done, total)`` callback for :meth:`LeisData.open` that
     writes ``building DHS LEIS data: N/M persons`` to a terminal, but only
     once the build has taken more than ``after`` seconds (a quick build stays
     silent)."""
@@ -63,10 +63,10 @@ def parse_fields(text: str) -> dict[str, str]:
     return {tag: value.strip() for tag, value in _FIELD.findall(body)}
 
 
-def _open(args: argparse.Namespace) -> leis.LeisStore:
+def _open(args: argparse.Namespace) -> leis.LeisData:
     path = Path(args.data_dir) / leis.DB_NAME
-    return leis.LeisStore.open(path, seed=args.seed, persons=args.persons,
-                               progress=ProgressPrinter())
+    return leis.LeisData.open(path, seed=args.seed, persons=args.persons,
+                              progress=ProgressPrinter())
 
 
 def _load(args: argparse.Namespace) -> int:

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from nlets_switch.config import LESC_ORI, Entry
-from nlets_switch.wire.message import AX, HELP, NL, ORI, STATE, SWITCH_ORI, is_ori
+from nlets_switch.config import Entry
+from nlets_switch.wire.domain import LESC_ORI, SWITCH_ORI, is_ori
+from nlets_switch.wire.message import AX, HELP, NL, ORI, STATE
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from nlets_switch.ops import audit, msglog
 from nlets_switch.server.switch import Pending, Switch
 from nlets_switch.services import adapter as ad
 from nlets_switch.services import local as svc  # registers the ``services`` config checker
-from nlets_switch.wire.message import SWITCH_ORI, OutputMessage
+from nlets_switch.wire.message import SWITCH_ORI, OutputMessage, format_message
 from nlets_switch.wire.schema import load_schemas
 
 #: The message-log services on the wire (Nlets' RAND): inquiry key -> response key.
@@ -57,8 +57,7 @@ async def _log_query(switch: Switch, out: OutputMessage, p: Pending) -> None:
     text = await switch.journal.call(functools.partial(
         fn, requester_ori=out.sender, fields=fields, tz=switch.config.tz))
     switch.audit("log_access", out.sender, "success", component="nl", via=out.key)
-    ctl = f".*{out.control}" if out.control else ""
-    header = f"{LOG_KEYS[out.key]}.{SWITCH_ORI}.{out.sender}{ctl}.TXT\n"
+    header = format_message(LOG_KEYS[out.key], SWITCH_ORI, out.sender, out.control or None, "")
     room = switch.config.limits.max_message - len(header)
     if len(text) > room:
         text = text[: room - 40].rsplit("\n", 1)[0] + "\nTRUNCATED: RESPONSE TOO LONG"

@@ -33,7 +33,7 @@ from typing import Any, Final, Protocol, runtime_checkable
 
 from nlets_switch.core.directory import Directory
 from nlets_switch.errors import AdapterError, MessageError
-from nlets_switch.wire.message import OutputMessage, parse_message
+from nlets_switch.wire.message import OutputMessage, format_message, parse_message
 from nlets_switch.wire.schema import SchemaSet, parse_fields
 
 #: The version of this interface. An adapter states the version it was
@@ -92,8 +92,8 @@ class Inquiry:
         Addressed to the inquirer, echoing its control field, sent as
         ``origin`` (default: the ORI the inquiry was delivered to).
         """
-        ctl = f".*{self.control}" if self.control else ""
-        return f"{key}.{origin or self.receiver}.{self.sender}{ctl}.TXT\n{text}"
+        return format_message(key, origin or self.receiver, self.sender, self.control or None,
+                              text)
 
 
 Sender = Callable[[str, str], Awaitable[None]]

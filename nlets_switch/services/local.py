@@ -43,7 +43,14 @@ from nlets_switch.errors import AdapterError, ErCode, MessageError
 from nlets_switch.log import get_logger
 from nlets_switch.server.switch import Endpoint, Pending, Switch
 from nlets_switch.services import adapter as ad
-from nlets_switch.wire.message import SWITCH_ORI, OutputMessage, er_text, help_address, parse_output
+from nlets_switch.wire.message import (
+    SWITCH_ORI,
+    OutputMessage,
+    er_text,
+    format_message,
+    help_address,
+    parse_output,
+)
 from nlets_switch.wire.schema import is_no_record
 
 log = get_logger("services")
@@ -361,7 +368,7 @@ class NlService(_LocalEndpoint):
         try:
             for i in range(0, len(states), _FANOUT_CHUNK):
                 dests = ",".join(states[i:i + _FANOUT_CHUNK])
-                await self.send(SWITCH_ORI, f"{out.key}.{SWITCH_ORI}.{dests}.*{ctl}.TXT\n{body}")
+                await self.send(SWITCH_ORI, format_message(out.key, SWITCH_ORI, dests, ctl, body))
         except BaseException:
             del self.fanouts[ctl]
             raise
@@ -422,8 +429,7 @@ class NlService(_LocalEndpoint):
     def _reply(self, fo: _FanOut, text: str, key: str | None = None) -> str:
         schema = self.switch.schemas.get(fo.key)
         rkey = key or (schema.response if schema is not None and schema.response else "AM")
-        ctl = f".*{fo.control}" if fo.control else ""
-        return f"{rkey}.{SWITCH_ORI}.{fo.inquirer}{ctl}.TXT\n{text}"
+        return format_message(rkey, SWITCH_ORI, fo.inquirer, fo.control or None, text)
 
     @staticmethod
     def _summary(fo: _FanOut) -> str:
@@ -450,15 +456,15 @@ class NlService(_LocalEndpoint):
         assert parts is not None
         state, file, func = parts
         journal = self.switch.journal
-        ctl = f".*{out.control}" if out.control else ""
-        head = f"AM.{SWITCH_ORI}.{out.sender}{ctl}.TXT\n"
-        original = f"AM.{out.sender}.{address}{ctl}.TXT\n{out.text.strip()}"
+        ctl = out.control or None
+        head = format_message("AM", SWITCH_ORI, out.sender, ctl, "")
+        original = format_message("AM", out.sender, address, ctl, out.text.strip())
         if func == "HELP":
             text = await journal.call(functools.partial(_help_get, state=state, file=file))
             if text is None:
                 err = MessageError.naming(ErCode.DESTINATION, "NO HELP FILE", [address])
-                await self.send(SWITCH_ORI, f"ER.{SWITCH_ORI}.{out.sender}{ctl}.TXT\n"
-                                + er_text(err, original))
+                await self.send(SWITCH_ORI, format_message("ER", SWITCH_ORI, out.sender, ctl,
+                                                            er_text(err, original)))
                 return
             await self.send(SWITCH_ORI, f"{head}HELP FILE {state}{file}\n{text}")
             return
@@ -466,8 +472,8 @@ class NlService(_LocalEndpoint):
             err = MessageError(ErCode.KEY_NOT_ALLOWED,
                                f"ONLY ORIS OF {state} MAY UPDATE {state}{file}")
             self.switch.audit("help_update", f"{state}{file}", "failure", ori=out.sender)
-            await self.send(SWITCH_ORI, f"ER.{SWITCH_ORI}.{out.sender}{ctl}.TXT\n"
-                            + er_text(err, original))
+            await self.send(SWITCH_ORI, format_message("ER", SWITCH_ORI, out.sender, ctl,
+                                                        er_text(err, original)))
             return
         new = out.text.strip("\r\n")
         await journal.call(functools.partial(_help_put, state=state, file=file, text=new,

@@ -34,7 +34,13 @@ from prompt_toolkit.shortcuts import print_formatted_text
 
 from nlets_switch.errors import MessageError
 from nlets_switch.tools.client import Client, SignOnError
-from nlets_switch.wire.message import SWITCH_ORI, Message, parse_message, parse_output
+from nlets_switch.wire.message import (
+    SWITCH_ORI,
+    Message,
+    format_message,
+    parse_message,
+    parse_output,
+)
 from nlets_switch.wire.schema import SchemaSet
 
 COMMANDS = ("/help", "/form", "/resend", "/last", "/save", "/quit")
@@ -363,7 +369,7 @@ class Terminal:
         except (KeyboardInterrupt, EOFError):
             self.say("-- form abandoned", "class:info")
             return
-        line = f"{key}.{self.ori}.{dests.strip().upper()}.TXT {body}"
+        line = format_message(key, self.ori, dests.strip().upper(), None, body, separator=" ")
         text, ctl = prepare(line, self.schemas, self.controls)
         self.say(text, "class:info")
         await self.send(text, ctl)

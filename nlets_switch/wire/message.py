@@ -2,6 +2,9 @@
 
 * :func:`decode_body` checks the characters of an ``M`` frame's body
   (printable ASCII, CR, LF; anything else is a link-level ``N``).
+* :func:`format_message` writes an input message
+  ``MKE.ORIGIN.DESTINATIONS[.*CONTROL].TXT`` and its text: every message the
+  switch's own services send is built by it.
 * :func:`parse_message` reads the input header
   ``MKE.ORIGIN.DESTINATIONS[.*CONTROL].TXT<text>`` into a :class:`Message`,
   or raises the :class:`~nlets_switch.errors.MessageError` whose ``ER`` it
@@ -15,6 +18,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Final
@@ -26,9 +30,9 @@ from nlets_switch.errors import (
     MessageTooLong,
     SmCode,
 )
+from nlets_switch.wire.domain import SWITCH_ORI as SWITCH_ORI  # re-exported: the header's users
+from nlets_switch.wire.domain import is_ori as is_ori
 
-#: The switch's own ORI (PROTOCOL part 4).
-SWITCH_ORI: Final = "NL0000000"
 #: How much of the input an ER or SM quotes (part 4).
 QUOTE_LEN: Final = 100
 #: Output numbers run 00001-99999 and then wrap (part 3).
@@ -41,7 +45,6 @@ _HEADER = re.compile(
     r"(?:\*(?P<ctl>[^.\r\n]*)\.)?TXT"
 )
 _KEY = re.compile(r"[A-Z]{2,3}")
-_ORI = re.compile(r"[A-Z]{2}[A-Z0-9]{7}")
 _STATE = re.compile(r"[A-Z]{2}")
 _HELP = re.compile(r"(?P<state>[A-Z]{2})(?P<file>[A-Z]{3})(?P<func>HELP|UPDT)")
 # The control field: 1 to 10 printable characters; no period (it would end
@@ -58,11 +61,6 @@ AX: Final = "ax"
 HELP: Final = "help"
 
 
-def is_ori(text: str) -> bool:
-    """True for a well-formed 9-character ORI (``AZNLETS20``)."""
-    return _ORI.fullmatch(text) is not None
-
-
 def address_kind(address: str) -> str | None:
     """The kind of a destination address, or None when it is malformed."""
     if address == "NL":
@@ -74,7 +72,7 @@ def address_kind(address: str) -> str | None:
     if len(address) == 9:
         if _HELP.fullmatch(address):
             return HELP
-        return ORI if _ORI.fullmatch(address) else None
+        return ORI if is_ori(address) else None
     return None
 
 
@@ -115,8 +113,22 @@ class Message:
 
     def format(self) -> str:
         """The input message text, as it was parsed."""
-        ctl = f".*{self.control}" if self.control is not None else ""
-        return f"{self.key}.{self.origin}.{','.join(self.destinations)}{ctl}.TXT{self.text}"
+        return format_message(self.key, self.origin, self.destinations, self.control,
+                              self.text, separator="")
+
+
+def format_message(key: str, origin: str, destinations: str | Iterable[str],
+                   control: str | None, text: str, *, separator: str = "\n") -> str:
+    """An input message (PROTOCOL part 2): ``KEY.ORIGIN.DEST[,DEST][.*CONTROL].TXT``,
+    then ``separator`` (a line break unless told otherwise) and ``text``.
+
+    ``destinations`` is one address or several (joined with commas); the
+    control field is left out when ``control`` is None. Nothing is checked:
+    :func:`parse_message` is the judge of what a sender wrote.
+    """
+    dests = destinations if isinstance(destinations, str) else ",".join(destinations)
+    ctl = f".*{control}" if control is not None else ""
+    return f"{key}.{origin}.{dests}{ctl}.TXT{separator}{text}"
 
 
 def parse_message(raw: str) -> Message:
@@ -137,7 +149,7 @@ def parse_message(raw: str) -> Message:
     key, origin, dests, ctl = m["mke"], m["origin"], m["dests"], m["ctl"]
     if not _KEY.fullmatch(key):
         raise MessageError(ErCode.HEADER, f"MESSAGE KEY: {key[:10]}")
-    if not _ORI.fullmatch(origin):
+    if not is_ori(origin):
         raise MessageError(ErCode.HEADER, f"ORIGIN: {origin[:20]}")
     if ctl is not None and not _CONTROL.fullmatch(ctl):
         raise MessageError(ErCode.HEADER, "CONTROL FIELD: 1 TO 10 CHARACTERS")
