@@ -134,7 +134,9 @@ async def test_switch_rss_stays_bounded_while_a_backlog_piles_up(tmp_path: Path)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(  # noqa: ASYNC220 - started once, waited for outside the loop
         [sys.executable, "-m", "nlets_switch", "serve", "--config", str(cfg),
-         "--listen", f"127.0.0.1:{port}", "--data-dir", str(tmp_path / "data")],
+         "--listen", f"127.0.0.1:{port}", "--data-dir", str(tmp_path / "data"),
+         # Not the default HTTP port: another switch on this machine may hold it.
+         "--http", "off"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
         az: Client | None = None
