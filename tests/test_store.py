@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from nlets_switch.cli import main
 from nlets_switch.errors import CorruptRecord, StoreError
 from nlets_switch.store import journal
 from nlets_switch.store.base import (
@@ -299,7 +300,8 @@ def test_a_version_1_journal_is_migrated(tmp_path: Path) -> None:
         store.put_help_file(HelpFile("NL", "X", "T", 0.0, "NL0000000"))
 
 
-def test_a_journal_from_a_newer_version_is_refused_naming_the_file(tmp_path: Path) -> None:
+def test_a_journal_from_a_newer_version_is_refused_naming_the_file(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "journal.sqlite"
     open_store(path).close()
     with contextlib.closing(sqlite3.connect(path)) as db:
@@ -313,6 +315,11 @@ def test_a_journal_from_a_newer_version_is_refused_naming_the_file(tmp_path: Pat
     # A writer that meets it later (the switch's journal) refuses to write too.
     with contextlib.closing(journal.connect(path)) as conn, pytest.raises(StoreError):
         as_store(conn).append_audit(AuditEvent("t", "c", "t", "s", "o", "{}"), _seal)
+    # The tools say so and stop, rather than read it.
+    assert main(["log", "search", "--data-dir", str(tmp_path)]) == 2
+    assert "newer nlets-switch" in capsys.readouterr().err
+    assert main(["audit", "verify", "--data-dir", str(tmp_path)]) == 2
+    assert str(path) in capsys.readouterr().err
 
 
 def test_database_errors_surface_as_store_errors(tmp_path: Path) -> None:
