@@ -344,3 +344,9 @@ def test_a_bare_connection_and_a_journal_operation_reach_the_same_store(
             return store.count_messages(MessageQuery())
 
         assert journal_op(count)(conn) == 3
+
+
+def test_the_open_states_are_the_journals() -> None:
+    # base.py is backend-neutral, so it cannot import journal.py's tuple; they must agree
+    # (what the log calls open is what the switch still owes).
+    assert OPEN_STATES == journal.OPEN_STATES
