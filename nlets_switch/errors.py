@@ -238,3 +238,17 @@ class ConfigError(NletsError):
 
 class AdapterError(NletsError):
     """An adapter that cannot be loaded: duplicate key, no schema, wrong API."""
+
+
+# --------------------------------------------------------------------------
+# The store.
+# --------------------------------------------------------------------------
+
+
+class StoreError(NletsError):
+    """The store cannot do what was asked: a database error, a file it cannot
+    open, or a file made by a newer version (the message names the file)."""
+
+
+class CorruptRecord(StoreError):
+    """A stored value the store cannot read back (edited by hand, or damaged)."""

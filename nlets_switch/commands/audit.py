@@ -22,12 +22,13 @@ from typing import Any
 
 from nlets_switch.commands._common import SubParsers, add_config_args, config_or_exit
 from nlets_switch.config import Config
-from nlets_switch.errors import ConfigError
+from nlets_switch.errors import ConfigError, StoreError
 
 # Imported for its side effect: the CLI loads every command module, so this is how
 # check-config and serve get the ``audit`` and ``retention`` sections checked.
 from nlets_switch.ops import audit, msglog, retention  # noqa: F401
-from nlets_switch.store.journal import connect
+from nlets_switch.store.base import Store
+from nlets_switch.store.sqlite import open_store
 
 EPILOG = """examples:
   nlets-switch audit verify --data-dir /var/lib/nlets-switch
@@ -67,6 +68,19 @@ def _note(cfg: Config, command: str, outcome: str, **detail: Any) -> None:
         print(f"audit: {warning}", file=sys.stderr)
 
 
+def _open(cfg: Config) -> Store | None:
+    """The journal's store, read-only (printing why not and giving None)."""
+    path = Path(cfg.data_dir) / "journal.sqlite"
+    if not path.exists():
+        print(f"audit: no journal at {path}", file=sys.stderr)
+        return None
+    try:
+        return open_store(path, readonly=True)
+    except StoreError as e:
+        print(f"audit: {e}", file=sys.stderr)
+        return None
+
+
 def verify_cmd(args: argparse.Namespace) -> int:
     """``audit verify``."""
     cfg = config_or_exit(args)
@@ -81,17 +95,19 @@ def verify_cmd(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError) as e:
         print(f"audit: cannot read the key: {e}", file=sys.stderr)
         return 2
-    with contextlib.closing(connect(path, readonly=True)) as conn:
+    store = _open(cfg)
+    if store is None:
+        return 2
+    with contextlib.closing(store):
         if key is None:
-            empty = audit.verify(conn, b"\0" * audit.MIN_KEY_BYTES).checked == 0
+            empty = audit.verify(store, b"\0" * audit.MIN_KEY_BYTES).checked == 0
             if empty:
                 print("0 records verified (the audit trail is empty)")
                 return 0
             print(f"audit: no key configured and no {audit.key_path(cfg)}", file=sys.stderr)
             return 2
-        res = audit.verify(conn, key)
-        last = conn.execute("SELECT id, mac FROM audit ORDER BY id DESC LIMIT 1").fetchone() \
-            if res.checked else None
+        res = audit.verify(store, key)
+        last = store.last_audit_record() if res.checked else None
     _note(cfg, "verify", "success" if res.ok else "failure", checked=res.checked,
           first_bad_id=res.first_bad_id)
     if not res.ok:
@@ -102,7 +118,7 @@ def verify_cmd(args: argparse.Namespace) -> int:
     if last is not None:
         # Removing the newest records leaves a valid chain: keep this line somewhere
         # else and compare it next time.
-        print(f"last record {last[0]} mac {last[1]}")
+        print(f"last record {last.id} mac {last.mac}")
     return 0
 
 
@@ -111,36 +127,26 @@ def list_cmd(args: argparse.Namespace) -> int:
     cfg = config_or_exit(args)
     if cfg is None:
         return 2
-    path = Path(cfg.data_dir) / "journal.sqlite"
-    if not path.exists():
-        print(f"audit: no journal at {path}", file=sys.stderr)
+    store = _open(cfg)
+    if store is None:
         return 2
-    conds, params = ["1"], []
-    if args.type:
-        conds.append("type = ?")
-        params.append(args.type)
-    if args.subject:
-        conds.append("subject = ?")
-        params.append(args.subject)
-    if args.since:
-        try:
-            since = msglog.parse_when(args.since, time.time(), cfg.tz)
-        except ValueError as e:
-            print(f"audit: {e}", file=sys.stderr)
-            return 2
-        conds.append("ts >= ?")
-        params.append(audit.iso_utc(since))
-    with contextlib.closing(connect(path, readonly=True)) as conn:
-        has = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'audit'").fetchone()
-        rows = [] if has is None else conn.execute(
-            f"SELECT id, ts, component, type, subject, outcome, detail FROM audit "
-            f"WHERE {' AND '.join(conds)} ORDER BY id DESC LIMIT ?",
-            [*params, args.limit]).fetchall()
+    with contextlib.closing(store):
+        since: str | None = None
+        if args.since:
+            try:
+                since = audit.iso_utc(msglog.parse_when(args.since, time.time(), cfg.tz))
+            except ValueError as e:
+                print(f"audit: {e}", file=sys.stderr)
+                return 2
+        rows = store.list_audit_records(type=args.type, subject=args.subject, since=since,
+                                        limit=args.limit)
     _note(cfg, "audit list", "success", type=args.type, subject=args.subject, found=len(rows))
     for r in rows:
         if args.json:
-            print(json.dumps({"id": r[0], "ts": r[1], "component": r[2], "type": r[3],
-                              "subject": r[4], "outcome": r[5], "detail": json.loads(r[6])}))
+            print(json.dumps({"id": r.id, "ts": r.ts, "component": r.component, "type": r.type,
+                              "subject": r.subject, "outcome": r.outcome,
+                              "detail": json.loads(r.detail)}))
         else:
-            print(f"{r[0]:>6}  {r[1]}  {r[2]:<10} {r[3]:<16} {r[4]:<12} {r[5]:<9} {r[6]}")
+            print(f"{r.id:>6}  {r.ts}  {r.component:<10} {r.type:<16} {r.subject:<12} "
+                  f"{r.outcome:<9} {r.detail}")
     return 0 if rows else 1

@@ -7,7 +7,7 @@
     nlets-switch log show ID [--text] [--json]
     nlets-switch log export [--format jsonl|csv] [--out FILE] [--text] [--progress] [filters]
 
-They read the journal through a read-only connection, so they work while the
+They read the journal through a read-only store, so they work while the
 switch runs, and each use is recorded in the audit trail as ``log_access``.
 """
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -24,8 +23,10 @@ from typing import Any, TextIO
 
 from nlets_switch.commands._common import SubParsers, add_config_args, config_or_exit
 from nlets_switch.config import Config
+from nlets_switch.errors import StoreError
 from nlets_switch.ops import audit, msglog
-from nlets_switch.store.journal import connect
+from nlets_switch.store.base import Store
+from nlets_switch.store.sqlite import open_store
 
 EPILOG = """times (--since, --until): 30m, 1h, 2d, 1w (that long ago), 2024-01-02 (a day:
 --since takes its start, --until its end), or 2024-01-02T12:00[:SS][+HH:MM|Z]
@@ -95,13 +96,17 @@ def register(sub: SubParsers) -> None:
 # --------------------------------------------------------------------------
 
 
-def _open(cfg: Config) -> sqlite3.Connection | None:
+def _open(cfg: Config) -> Store | None:
     path = Path(cfg.data_dir) / "journal.sqlite"
     if not path.exists():
         print(f"log: no journal at {path} (has the switch run with this --data-dir?)",
               file=sys.stderr)
         return None
-    return connect(path, readonly=True)
+    try:
+        return open_store(path, readonly=True)
+    except StoreError as e:
+        print(f"log: {e}", file=sys.stderr)
+        return None
 
 
 def _query(args: argparse.Namespace, cfg: Config) -> msglog.Query:
@@ -129,8 +134,8 @@ def _criteria(q: msglog.Query) -> dict[str, Any]:
 
 
 def _prepare(args: argparse.Namespace
-             ) -> tuple[Config, msglog.Query, sqlite3.Connection] | int:
-    """The configuration, the query and a read-only journal connection, or an exit status."""
+             ) -> tuple[Config, msglog.Query, Store] | int:
+    """The configuration, the query and the journal's store (read-only), or an exit status."""
     cfg = config_or_exit(args)
     if cfg is None:
         return 2
@@ -139,10 +144,10 @@ def _prepare(args: argparse.Namespace
     except ValueError as e:
         print(f"log: {e}", file=sys.stderr)
         return 2
-    conn = _open(cfg)
-    if conn is None:
+    store = _open(cfg)
+    if store is None:
         return 2
-    return cfg, q, conn
+    return cfg, q, store
 
 
 def _local(iso_text: str | None, cfg: Config) -> str:
@@ -175,9 +180,9 @@ def search_cmd(args: argparse.Namespace) -> int:
     prep = _prepare(args)
     if isinstance(prep, int):
         return prep
-    cfg, q, conn = prep
-    with contextlib.closing(conn):
-        rows = msglog.search(conn, q)
+    cfg, q, store = prep
+    with contextlib.closing(store):
+        rows = msglog.search(store, q)
     _record_access(cfg, "search", "success", found=len(rows), **_criteria(q))
     if args.json:
         for r in rows:
@@ -197,11 +202,11 @@ def show_cmd(args: argparse.Namespace) -> int:
     cfg = config_or_exit(args)
     if cfg is None:
         return 2
-    conn = _open(cfg)
-    if conn is None:
+    store = _open(cfg)
+    if store is None:
         return 2
-    with contextlib.closing(conn):
-        msg = msglog.get(conn, args.id, with_text=args.text)
+    with contextlib.closing(store):
+        msg = msglog.get(store, args.id, with_text=args.text)
     _record_access(cfg, "show", "success" if msg else "not_found", msg_id=args.id,
                    with_text=bool(args.text))
     if msg is None:
@@ -268,9 +273,9 @@ def export_cmd(args: argparse.Namespace) -> int:
     prep = _prepare(args)
     if isinstance(prep, int):
         return prep
-    cfg, q, conn = prep
-    with contextlib.closing(conn):
-        total = msglog.count(conn, q)
+    cfg, q, store = prep
+    with contextlib.closing(store):
+        total = msglog.count(store, q)
         bar: ProgressBar | None = None
         if args.progress or (sys.stderr.isatty() and total >= _PROGRESS_MIN):
             bar = ProgressBar(sys.stderr)
@@ -281,7 +286,7 @@ def export_cmd(args: argparse.Namespace) -> int:
             print(f"log: cannot write {args.out}: {e.strerror}", file=sys.stderr)
             return 2
         with out_cm as out:
-            n = msglog.export(conn, q, args.format, out, bar, with_text=args.with_text)
+            n = msglog.export(store, q, args.format, out, bar, with_text=args.with_text)
         if bar is not None:
             bar.finish()
     _record_access(cfg, "export", "success", exported=n, format=args.format,

@@ -35,39 +35,28 @@ import json
 import os
 import re
 import secrets
-import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as chmac
 
 from nlets_switch.config import Config, register_section
-from nlets_switch.errors import ConfigError
+from nlets_switch.errors import ConfigError, CorruptRecord, StoreError
+from nlets_switch.store.audit import ANCHOR_KEY
+from nlets_switch.store.base import AuditAnchor, AuditEvent, AuditStore
 from nlets_switch.store.journal import Journal
+from nlets_switch.store.sqlite import Connection, as_store, open_store
 
 #: Keys shorter than this are refused (128 bits).
 MIN_KEY_BYTES: Final = 16
 KEY_FILE_NAME: Final = "audit.key"
-ANCHOR: Final = "audit_anchor"
-
-_DDL = """
-CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY,
-    ts TEXT NOT NULL,
-    component TEXT NOT NULL,
-    type TEXT NOT NULL,
-    subject TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    detail TEXT NOT NULL,
-    mac TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_ts ON audit(ts);
-"""
+#: Where the retention anchor is kept (the store's meta row).
+ANCHOR: Final = ANCHOR_KEY
 
 # Fields of an audit event that are columns rather than detail.
 _EVENT_FIELDS: Final = frozenset({"event", "type", "subject", "outcome", "component", "ts"})
@@ -185,73 +174,37 @@ def chain_mac(key: bytes, prev_mac: str, record: bytes) -> str:
     return h.finalize().hex()
 
 
-def ensure_table(conn: sqlite3.Connection) -> None:
-    """Create the ``audit`` table if it is missing (inside the caller's transaction)."""
-    for stmt in _DDL.split(";"):
-        if stmt.strip():
-            conn.execute(stmt)
-
-
 def anchor_tag(key: bytes, rid: int, mac: str) -> str:
     """The keyed tag of a retention anchor: without the key nobody can move it."""
     return chain_mac(key, "anchor", f"{rid}|{mac}".encode("ascii"))
 
 
-def _anchor(conn: sqlite3.Connection) -> tuple[int, str]:
-    row = conn.execute("SELECT value FROM meta WHERE name = ?", (ANCHOR,)).fetchone()
-    if row is None:
-        return 0, ""
-    a = json.loads(row[0])
-    return int(a["id"]), str(a["mac"])
+#: What the functions below write to and read from: any audit store, or a SQLite
+#: connection to the journal (a journal operation's, or one a tool opened).
+AuditSource: TypeAlias = AuditStore | Connection
 
 
-def _anchor_ok(conn: sqlite3.Connection, key: bytes) -> bool:
-    row = conn.execute("SELECT value FROM meta WHERE name = ?", (ANCHOR,)).fetchone()
-    if row is None:
-        return True
-    try:
-        a = json.loads(row[0])
-        return secrets.compare_digest(anchor_tag(key, int(a["id"]), str(a["mac"])),
-                                      str(a.get("tag", "")))
-    except (ValueError, TypeError, KeyError):
-        return False
-
-
-def append(conn: sqlite3.Connection, key: bytes, ts: str, component: str, type_: str,
+def append(db: AuditSource, key: bytes, ts: str, component: str, type_: str,
            subject: str, outcome: str, detail: Mapping[str, Any]) -> int:
-    """Append one record inside the current write transaction; returns its id."""
-    ensure_table(conn)
-    last = conn.execute("SELECT id, mac FROM audit ORDER BY id DESC LIMIT 1").fetchone()
-    prev_id, prev_mac = (int(last[0]), str(last[1])) if last is not None else _anchor(conn)
-    row_id = prev_id + 1
+    """Append one record (inside the current write transaction, if one is open);
+    returns its id."""
     det = json.dumps(dict(detail), sort_keys=True, separators=(",", ":"), default=str)
-    mac = chain_mac(key, prev_mac, canonical(row_id, ts, component, type_, subject, outcome,
-                                             det))
-    conn.execute("INSERT INTO audit (id, ts, component, type, subject, outcome, detail, mac) "
-                 "VALUES (?,?,?,?,?,?,?,?)", (row_id, ts, component, type_, subject, outcome,
-                                              det, mac))
-    return row_id
+    event = AuditEvent(ts, component, type_, subject, outcome, det)
+
+    def seal(row_id: int, prev_mac: str) -> str:
+        return chain_mac(key, prev_mac, canonical(row_id, ts, component, type_, subject,
+                                                  outcome, det))
+
+    return as_store(db).append_audit(event, seal).id
 
 
 def record_now(journal_path: Path, key: bytes, type_: str, subject: str, outcome: str,
                component: str, detail: Mapping[str, Any]) -> int:
     """Append one record from outside the switch (a command-line tool), in its own
     transaction; safe while the switch runs. Returns the record's id."""
-    from nlets_switch.store.journal import connect
-
-    conn = connect(journal_path)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            rid = append(conn, key, iso_utc(time.time()), component, type_, subject, outcome,
-                         detail)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return rid
-    finally:
-        conn.close()
+    with open_store(journal_path) as store:
+        return append(store, key, iso_utc(time.time()), component, type_, subject, outcome,
+                      detail)
 
 
 def record_from_tool(cfg: Config, type_: str, outcome: str, detail: Mapping[str, Any],
@@ -269,7 +222,7 @@ def record_from_tool(cfg: Config, type_: str, outcome: str, detail: Mapping[str,
         key = load_key(cfg)
         assert key is not None
         record_now(path, key, type_, user, outcome, component, detail)
-    except (OSError, sqlite3.Error, ConfigError, ValueError) as e:
+    except (OSError, StoreError, ConfigError, ValueError) as e:
         return f"warning: could not write the audit record: {e}"
     return None
 
@@ -340,32 +293,41 @@ class VerifyResult:
     reason: str = ""
 
 
-def verify(conn: sqlite3.Connection, key: bytes) -> VerifyResult:
+def _same(a: str, b: str) -> bool:
+    # As bytes: compare_digest refuses str with non-ASCII characters (a hand-edited MAC).
+    return secrets.compare_digest(a.encode(), b.encode())
+
+
+def _authentic(key: bytes, anchor: AuditAnchor) -> bool:
+    try:
+        return _same(anchor_tag(key, anchor.id, anchor.mac), anchor.tag)
+    except ValueError:  # a MAC that is not even ASCII
+        return False
+
+
+def verify(db: AuditSource, key: bytes) -> VerifyResult:
     """Check every link of the chain, from the retention anchor (or the start) on."""
-    has = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
-                       "name = 'audit'").fetchone()
-    if has is None:
-        return VerifyResult(True, 0)
-    if not _anchor_ok(conn, key):
+    store = as_store(db)
+    try:
+        anchor = store.audit_anchor()
+    except CorruptRecord:
+        anchor = AuditAnchor(0, "", "")  # unreadable: cannot be authentic
+    if anchor is not None and not _authentic(key, anchor):
         # Someone who deleted old records and wrote an anchor by hand.
         return VerifyResult(False, 0, None, "the retention anchor is not authentic: records "
                             "before it may have been removed")
-    prev_id, prev_mac = _anchor(conn)
+    prev_id, prev_mac = (anchor.id, anchor.mac) if anchor is not None else (0, "")
     checked = 0
-    for row in conn.execute("SELECT id, ts, component, type, subject, outcome, detail, mac "
-                            "FROM audit ORDER BY id"):
-        rid = int(row[0])
-        if rid != prev_id + 1:
-            return VerifyResult(False, checked, rid,
-                                f"records {prev_id + 1}..{rid - 1} are missing")
-        try:
-            want = chain_mac(key, prev_mac, canonical(rid, *(str(v) for v in row[1:7])))
-        except (TypeError, ValueError) as e:
-            return VerifyResult(False, checked, rid, f"unreadable record: {e}")
-        if not secrets.compare_digest(want, str(row[7])):
-            return VerifyResult(False, checked, rid,
+    for rec in store.audit_records():
+        if rec.id != prev_id + 1:
+            return VerifyResult(False, checked, rec.id,
+                                f"records {prev_id + 1}..{rec.id - 1} are missing")
+        want = chain_mac(key, prev_mac, canonical(rec.id, rec.ts, rec.component, rec.type,
+                                                  rec.subject, rec.outcome, rec.detail))
+        if not _same(want, rec.mac):
+            return VerifyResult(False, checked, rec.id,
                                 "MAC does not match: the record was changed, or one before "
                                 "it was removed or changed")
         checked += 1
-        prev_id, prev_mac = rid, str(row[7])
+        prev_id, prev_mac = rec.id, rec.mac
     return VerifyResult(True, checked)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import sqlite3
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from nlets_switch.config import Config, parse_address, register_section
+from nlets_switch.errors import StoreError
 from nlets_switch.log import get_logger
 
 if TYPE_CHECKING:
@@ -138,27 +138,19 @@ class Monitor:
 
 
 def held_counts(path: Path) -> dict[str, int]:
-    """Deliveries still owed per destination link, from a read-only connection.
+    """Deliveries still owed per destination link, from a read-only store.
 
-    Blocking: call it in a thread. An absent journal means nothing is owed.
+    Blocking: call it in a thread. An absent or unreadable journal means nothing is owed.
     """
-    from nlets_switch.store import journal
+    from nlets_switch.store.sqlite import open_store
 
     if not Path(path).exists():
         return {}
     try:
-        conn = journal.connect(Path(path), readonly=True)
-    except sqlite3.Error:
+        with open_store(Path(path), readonly=True) as store:
+            return store.owed_per_link()
+    except StoreError:
         return {}
-    try:
-        rows = conn.execute(
-            "SELECT link, COUNT(*) FROM deliveries WHERE state IN ('queued', 'held', 'sent') "
-            "GROUP BY link").fetchall()
-    except sqlite3.Error:
-        return {}
-    finally:
-        conn.close()
-    return {str(link): int(n) for link, n in rows}
 
 
 def link_states(switch: Switch) -> dict[str, dict[str, Any]]:

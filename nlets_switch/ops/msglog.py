@@ -1,10 +1,13 @@
 """The message log (what Nlets calls RAND): search, show and export the journal.
 
-Everything here reads the journal through any :class:`sqlite3.Connection`;
-tools use a read-only one (``journal.connect(path, readonly=True)``), which
-works while the switch runs because the journal is in WAL mode. No clock is
-read here: relative times are resolved by :func:`parse_when` against a
-``now`` the caller passes.
+Everything here reads through the store's
+:class:`~nlets_switch.store.base.MessageLogStore` (or a SQLite connection to
+the journal, which :func:`~nlets_switch.store.sqlite.as_store` wraps); tools
+use a read-only one (``open_store(path, readonly=True)``), which works while
+the switch runs because the journal is in WAL mode. This module holds no SQL:
+it turns the store's typed rows into the records and wire answers users see.
+No clock is read here: relative times are resolved by :func:`parse_when`
+against a ``now`` the caller passes.
 
 Visibility (issue 4, "an ORI may see only messages that it sent or
 received"): a message is *sent* by an ORI when the ORI is its origin or the
@@ -25,16 +28,14 @@ from __future__ import annotations
 import csv
 import json
 import re
-import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, tzinfo
-from typing import Any, Final, TextIO
+from typing import Any, Final, TextIO, TypeAlias
 
-from nlets_switch.store.journal import OPEN_STATES
+from nlets_switch.store.base import DEFAULT_LIMIT, LoggedMessage, MessageLogStore, MessageQuery
+from nlets_switch.store.sqlite import Connection, as_store
 
-#: Most rows a search returns when the caller does not say (and NLQ's default).
-DEFAULT_LIMIT: Final = 100
 #: NLQ's ``LIM`` is at most 999 (schemas/NLQ.yaml); without it the NL service lists this many.
 NLQ_DEFAULT_LIMIT: Final = 20
 NO_RECORD: Final = "NO RECORD"
@@ -43,26 +44,13 @@ _EXPORT_CHUNK: Final = 1000
 CSV_COLUMNS: Final = ("id", "received_at", "key", "origin", "link", "destinations", "control",
                       "input_no", "status", "reason", "reply_to", "deliveries")
 
+#: What to look for in the log (the store's :class:`~nlets_switch.store.base.MessageQuery`;
+#: ``DEFAULT_LIMIT`` rows unless told).
+Query = MessageQuery
 
-@dataclass(frozen=True, slots=True)
-class Query:
-    """What to look for in the log; every criterion given must match.
-
-    ``ori`` matches a message's origin, its link, or any delivery's receiver,
-    link or addressed ORI. ``since``/``until`` are POSIX times (inclusive)
-    of receipt. ``text`` is a case-insensitive substring of the message
-    text. ``limit`` None means no limit (exports). ``visible_to`` keeps only
-    messages that ORI sent or received.
-    """
-
-    ori: str | None = None
-    key: str | None = None
-    control: str | None = None
-    since: float | None = None
-    until: float | None = None
-    text: str | None = None
-    limit: int | None = DEFAULT_LIMIT
-    visible_to: str | None = None
+__all__ = ["CSV_COLUMNS", "DEFAULT_LIMIT", "NLQ_DEFAULT_LIMIT", "NO_RECORD", "LogSource", "Query",
+           "answer_nfq", "answer_nlq", "count", "export", "get", "iso", "nlq_query",
+           "parse_when", "search"]
 
 
 # --------------------------------------------------------------------------
@@ -116,74 +104,32 @@ def _parse_nlets_time(value: str, tz: tzinfo) -> float:
 # Queries
 # --------------------------------------------------------------------------
 
-# A message an ORI sent (origin or link) or received (a delivery to it).
-_INVOLVES = ("(m.origin = ? OR m.link = ? OR EXISTS (SELECT 1 FROM deliveries d "
-             "WHERE d.msg_id = m.id AND (d.receiver = ? OR d.link = ? OR d.addressed = ?)))")
-_SENT_OR_RECEIVED = ("(m.origin = ? OR m.link = ? OR EXISTS (SELECT 1 FROM deliveries d "
-                     "WHERE d.msg_id = m.id AND (d.receiver = ? OR d.link = ?)))")
-
-_COLUMNS = ("m.id, m.received_at, m.link, m.key, m.origin, m.destinations, m.control, "
-            "m.input_no, m.status, m.reason, m.reply_to")
+#: What the functions below read: any message-log store, or a SQLite connection
+#: to the journal (a journal operation's, or a tool's read-only one).
+LogSource: TypeAlias = MessageLogStore | Connection
 
 
-def _like(text: str) -> str:
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-def _where(q: Query) -> tuple[str, list[Any]]:
-    conds: list[str] = []
-    args: list[Any] = []
-    if q.ori:
-        conds.append(_INVOLVES)
-        args += [q.ori] * 5
-    if q.visible_to:
-        conds.append(_SENT_OR_RECEIVED)
-        args += [q.visible_to] * 4
-    if q.key:
-        conds.append("m.key = ?")
-        args.append(q.key)
-    if q.control:
-        conds.append("m.control = ?")
-        args.append(q.control)
-    if q.since is not None:
-        conds.append("m.received_at >= ?")
-        args.append(q.since)
-    if q.until is not None:
-        conds.append("m.received_at <= ?")
-        args.append(q.until)
-    if q.text:
-        conds.append("m.text LIKE ? ESCAPE '\\'")
-        args.append(_like(q.text))
-    return (" WHERE " + " AND ".join(conds)) if conds else "", args
-
-
-def _deliveries(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
-    out: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-    if not ids:
-        return out
-    marks = ",".join("?" * len(ids))
-    for msg_id, receiver, link, addressed, state in conn.execute(
-            f"SELECT msg_id, receiver, link, addressed, state FROM deliveries "
-            f"WHERE msg_id IN ({marks}) ORDER BY id", list(ids)):
-        out[msg_id].append({"receiver": receiver, "link": link, "addressed": addressed,
-                            "state": state})
-    return out
-
-
-def _row(r: Sequence[Any]) -> dict[str, Any]:
+def _fields(m: LoggedMessage) -> dict[str, Any]:
     return {
-        "id": r[0], "received_at": iso(r[1]), "link": r[2], "key": r[3], "origin": r[4],
-        "destinations": r[5].split(",") if r[5] else [], "control": r[6], "input_no": r[7],
-        "status": r[8], "reason": r[9], "reply_to": r[10],
+        "id": m.id, "received_at": iso(m.received_at), "link": m.link, "key": m.key,
+        "origin": m.origin, "destinations": list(m.destinations), "control": m.control,
+        "input_no": m.input_no, "status": m.status, "reason": m.reason,
+        "reply_to": m.reply_to,
     }
 
 
-def _has_journal(conn: sqlite3.Connection) -> bool:
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
-                        "name = 'messages'").fetchone() is not None
+def _delivery_states(m: LoggedMessage) -> list[dict[str, Any]]:
+    return [{"receiver": d.receiver, "link": d.link, "addressed": d.addressed, "state": d.state}
+            for d in m.deliveries]
 
 
-def search(conn: sqlite3.Connection, q: Query) -> list[dict[str, Any]]:
+def _summary(m: LoggedMessage) -> dict[str, Any]:
+    d = _fields(m)
+    d["deliveries"] = _delivery_states(m)
+    return d
+
+
+def search(db: LogSource, q: Query) -> list[dict[str, Any]]:
     """The messages matching ``q``, newest first, without their text.
 
     Each is a dict: id, received_at (ISO UTC), key, origin, link,
@@ -191,21 +137,10 @@ def search(conn: sqlite3.Connection, q: Query) -> list[dict[str, Any]]:
     reason (the ER code and detail when rejected), reply_to (the message an
     ER/SM answers), deliveries (list of {receiver, link, addressed, state}).
     """
-    if not _has_journal(conn):
-        return []
-    where, args = _where(q)
-    sql = f"SELECT {_COLUMNS} FROM messages m{where} ORDER BY m.id DESC"
-    if q.limit is not None:
-        sql += " LIMIT ?"
-        args.append(max(0, q.limit))
-    rows = [_row(r) for r in conn.execute(sql, args).fetchall()]
-    dl = _deliveries(conn, [r["id"] for r in rows])
-    for r in rows:
-        r["deliveries"] = dl[r["id"]]
-    return rows
+    return [_summary(m) for m in as_store(db).find_messages(q)]
 
 
-def get(conn: sqlite3.Connection, msg_id: int, with_text: bool = False) -> dict[str, Any] | None:
+def get(db: LogSource, msg_id: int, with_text: bool = False) -> dict[str, Any] | None:
     """One message and its whole life, or None when the log has no such id.
 
     Besides the fields of :func:`search`: ``deliveries`` in full (id, receiver,
@@ -214,73 +149,60 @@ def get(conn: sqlite3.Connection, msg_id: int, with_text: bool = False) -> dict[
     it: id, key, received_at, receiver, code, deliveries), and ``text`` (the
     whole input message as received) only when ``with_text``.
     """
-    if not _has_journal(conn):
+    store = as_store(db)
+    m = store.get_message(msg_id, with_text=with_text)
+    if m is None:
         return None
-    r = conn.execute(f"SELECT {_COLUMNS}, m.text FROM messages m WHERE m.id = ?",
-                     (msg_id,)).fetchone()
-    if r is None:
-        return None
-    msg = _row(r)
+    msg = _fields(m)
     msg["deliveries"] = [
-        {"id": d[0], "receiver": d[1], "link": d[2], "addressed": d[3], "output_no": d[4],
-         "state": d[5], "created_at": iso(d[6]), "expires_at": iso(d[7]), "sent_at": iso(d[8]),
-         "done_at": iso(d[9]), "open": d[5] in OPEN_STATES, "held": bool(d[10])}
-        for d in conn.execute(
-            "SELECT id, receiver, link, addressed, output_no, state, created_at, expires_at, "
-            "sent_at, done_at, held FROM deliveries WHERE msg_id = ? ORDER BY id", (msg_id,))
+        {"id": d.id, "receiver": d.receiver, "link": d.link, "addressed": d.addressed,
+         "output_no": d.output_no, "state": d.state, "created_at": iso(d.created_at),
+         "expires_at": iso(d.expires_at), "sent_at": iso(d.sent_at), "done_at": iso(d.done_at),
+         "open": d.open, "held": d.held}
+        for d in m.deliveries
     ]
-    caused = conn.execute(
-        "SELECT id, key, received_at, destinations, text FROM messages WHERE reply_to = ? "
-        "ORDER BY id", (msg_id,)).fetchall()
-    dl = _deliveries(conn, [c[0] for c in caused])
     msg["caused"] = [
-        {"id": c[0], "key": c[1], "received_at": iso(c[2]), "receiver": c[3],
+        {"id": c.id, "key": c.key, "received_at": iso(c.received_at),
+         "receiver": ",".join(c.destinations) or None,
          # The first line of an ER/SM is its numbered reason (PROTOCOL part 4): no CJI.
-         "code": c[4].split("\n", 1)[0][:80], "deliveries": dl[c[0]]}
-        for c in caused
+         "code": (c.text or "").split("\n", 1)[0][:80], "deliveries": _delivery_states(c)}
+        for c in store.replies_to(msg_id)
     ]
     if with_text:
-        msg["text"] = r[11]
+        msg["text"] = m.text
     return msg
 
 
-def count(conn: sqlite3.Connection, q: Query) -> int:
+def count(db: LogSource, q: Query) -> int:
     """How many messages match ``q`` (ignoring its limit)."""
-    if not _has_journal(conn):
-        return 0
-    where, args = _where(q)
-    n = conn.execute(f"SELECT COUNT(*) FROM messages m{where}", args).fetchone()[0]
-    return int(n) if q.limit is None else min(int(n), q.limit)
+    n = as_store(db).count_messages(q)
+    return n if q.limit is None else min(n, q.limit)
 
 
-def _iter_export(conn: sqlite3.Connection, q: Query, with_text: bool) -> Iterator[dict[str, Any]]:
+def _iter_export(store: MessageLogStore, q: Query,
+                 with_text: bool) -> Iterator[dict[str, Any]]:
     """Matching messages oldest first, read in chunks so memory stays bounded."""
-    where, args = _where(q)
-    joiner = " AND " if where else " WHERE "
     last = 0
     left = q.limit
-    cols = _COLUMNS + (", m.text" if with_text else "")
     while left is None or left > 0:
         n = _EXPORT_CHUNK if left is None else min(_EXPORT_CHUNK, left)
-        rows = conn.execute(f"SELECT {cols} FROM messages m{where}{joiner}m.id > ? "
-                            f"ORDER BY m.id LIMIT ?", [*args, last, n]).fetchall()
+        rows = store.find_messages(replace(q, limit=n), after_id=last, oldest_first=True,
+                                   with_text=with_text)
         if not rows:
             return
-        dl = _deliveries(conn, [r[0] for r in rows])
-        for r in rows:
-            d = _row(r)
-            d["deliveries"] = dl[r[0]]
+        for m in rows:
+            d = _summary(m)
             if with_text:
-                d["text"] = r[11]
+                d["text"] = m.text
             yield d
-        last = rows[-1][0]
+        last = rows[-1].id
         if left is not None:
             left -= len(rows)
         if len(rows) < n:
             return
 
 
-def export(conn: sqlite3.Connection, q: Query, fmt: str, out: TextIO,
+def export(db: LogSource, q: Query, fmt: str, out: TextIO,
            progress: Callable[[int, int], None] | None = None, with_text: bool = False) -> int:
     """Write the messages matching ``q``, oldest first, as ``jsonl`` or ``csv``.
 
@@ -291,7 +213,8 @@ def export(conn: sqlite3.Connection, q: Query, fmt: str, out: TextIO,
     """
     if fmt not in ("jsonl", "csv"):
         raise ValueError(f"unknown export format {fmt!r} (jsonl or csv)")
-    total = count(conn, q)
+    store = as_store(db)
+    total = count(store, q)
     writer: Any = None
     if fmt == "csv":
         writer = csv.writer(out, lineterminator="\n")
@@ -301,7 +224,7 @@ def export(conn: sqlite3.Connection, q: Query, fmt: str, out: TextIO,
         progress(0, total)
     if total == 0:
         return 0
-    for d in _iter_export(conn, q, with_text):
+    for d in _iter_export(store, q, with_text):
         if writer is None:
             out.write(json.dumps(d, separators=(",", ":")) + "\n")
         else:
@@ -325,19 +248,15 @@ def export(conn: sqlite3.Connection, q: Query, fmt: str, out: TextIO,
 # --------------------------------------------------------------------------
 
 
-def _summary_line(row: Sequence[Any], tz: tzinfo) -> str:
+def _summary_line(m: LoggedMessage, tz: tzinfo) -> str:
     """``MID/1042 202401021201 DR TX0000000 AZNLETS20 *CTL`` (schemas/NLR.yaml)."""
-    mid, received_at, link, key, origin, dests, control, status = row
-    parts = [f"MID/{mid}", _nlets_time(received_at, tz), key or "?", origin or link,
-             dests or "-"]
-    if control:
-        parts.append(f"*{control}")
-    if status == "rejected":
+    parts = [f"MID/{m.id}", _nlets_time(m.received_at, tz), m.key or "?", m.origin or m.link,
+             ",".join(m.destinations) or "-"]
+    if m.control:
+        parts.append(f"*{m.control}")
+    if m.status == "rejected":
         parts.append("REJECTED")
     return " ".join(parts)
-
-
-_SUMMARY_COLS = "m.id, m.received_at, m.link, m.key, m.origin, m.destinations, m.control, m.status"
 
 
 def nlq_query(requester_ori: str, fields: Sequence[tuple[str, str]], tz: tzinfo = UTC) -> Query:
@@ -352,7 +271,7 @@ def nlq_query(requester_ori: str, fields: Sequence[tuple[str, str]], tz: tzinfo 
                  visible_to=requester_ori)
 
 
-def answer_nlq(conn: sqlite3.Connection, requester_ori: str, fields: Sequence[tuple[str, str]],
+def answer_nlq(db: LogSource, requester_ori: str, fields: Sequence[tuple[str, str]],
                tz: tzinfo = UTC) -> str:
     """The text of the NLR answering an NLQ: a count line and one line per message
     (``MID/id CCYYMMDDHHMM KEY ORIGIN DESTINATIONS [*CTL] [REJECTED]``, newest first),
@@ -360,18 +279,14 @@ def answer_nlq(conn: sqlite3.Connection, requester_ori: str, fields: Sequence[tu
     ``fields`` are the validated ``(TAG, value)`` pairs (schemas/NLQ.yaml);
     times are read and written in ``tz``, the switch's time zone."""
     q = nlq_query(requester_ori, fields, tz)
-    if not _has_journal(conn):
-        return NO_RECORD
-    where, args = _where(q)
-    rows = conn.execute(f"SELECT {_SUMMARY_COLS} FROM messages m{where} ORDER BY m.id DESC "
-                        f"LIMIT ?", [*args, q.limit]).fetchall()
+    rows = as_store(db).find_messages(q, with_deliveries=False)
     if not rows:
         return NO_RECORD
     head = "1 MESSAGE" if len(rows) == 1 else f"{len(rows)} MESSAGES"
-    return "\n".join([head, *(_summary_line(r, tz) for r in rows)])
+    return "\n".join([head, *(_summary_line(m, tz) for m in rows)])
 
 
-def answer_nfq(conn: sqlite3.Connection, requester_ori: str, fields: Sequence[tuple[str, str]],
+def answer_nfq(db: LogSource, requester_ori: str, fields: Sequence[tuple[str, str]],
                tz: tzinfo = UTC) -> str:
     """The text of the NFR answering an NFQ (``MID/id``): the message's summary line
     (as in NLR), its delivery states (``TO/RECEIVER STATE``), then the message text
@@ -383,16 +298,12 @@ def answer_nfq(conn: sqlite3.Connection, requester_ori: str, fields: Sequence[tu
         mid = int(f.get("MID", ""))
     except ValueError:
         return NO_RECORD
-    if not 0 <= mid < 2**63:  # beyond SQLite's integers: no such message
+    if not 0 <= mid < 2**63:  # beyond 64-bit ids: no such message
         return NO_RECORD
-    if not _has_journal(conn):
+    m = as_store(db).get_message(mid, with_text=True, visible_to=requester_ori)
+    if m is None:
         return NO_RECORD
-    r = conn.execute(f"SELECT {_SUMMARY_COLS}, m.text FROM messages m WHERE m.id = ? AND "
-                     f"{_SENT_OR_RECEIVED}", [mid, *[requester_ori] * 4]).fetchone()
-    if r is None:
-        return NO_RECORD
-    lines = [_summary_line(r[:8], tz)]
-    lines += [f"TO/{d['receiver']} {d['state'].upper()}"
-              for d in _deliveries(conn, [mid])[mid]]
-    lines.append(r[8].rstrip("\r\n"))
+    lines = [_summary_line(m, tz)]
+    lines += [f"TO/{d.receiver} {d.state.upper()}" for d in m.deliveries]
+    lines.append((m.text or "").rstrip("\r\n"))
     return "\n".join(lines)

@@ -19,17 +19,16 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
-import sqlite3
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 from nlets_switch.config import Config, register_section
 from nlets_switch.log import get_logger
-from nlets_switch.ops.audit import ANCHOR, anchor_tag, iso_utc, load_key
-from nlets_switch.store.journal import OPEN_STATES
+from nlets_switch.ops.audit import anchor_tag, iso_utc, load_key
+from nlets_switch.store.base import RetentionStore
+from nlets_switch.store.sqlite import Connection, as_store
 
 log = get_logger("retention")
 
@@ -86,50 +85,27 @@ def settings(cfg: Config) -> RetentionSettings:
                              float(raw.get("interval_s", d.interval_s)))
 
 
-_OPEN = "(" + ",".join(f"'{s}'" for s in OPEN_STATES) + ")"
+#: What :func:`prune` works on: any retention store, or a SQLite connection to the journal
+#: (the writer's, when it runs as a journal operation).
+RetentionSource: TypeAlias = RetentionStore | Connection
 
 
-def prune(conn: sqlite3.Connection, now: float, messages_days: float = 365.0,
+def prune(db: RetentionSource, now: float, messages_days: float = 365.0,
           audit_days: float = 365.0, batch: int = 10_000,
           key: bytes | None = None) -> PruneResult:
     """Remove what is past retention at ``now``; run inside a write transaction
     (a journal operation). At most ``batch`` messages per call, so one call
-    never holds the writer for long; the job calls again while it is busy."""
-    cutoff = now - messages_days * DAY
-    ids = [r[0] for r in conn.execute(
-        f"SELECT m.id FROM messages m WHERE m.received_at < ? AND NOT EXISTS ("
-        f"SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.state IN {_OPEN}) "
-        f"ORDER BY m.id LIMIT ?", (cutoff, batch))]
-    n_dlv = 0
-    for i in range(0, len(ids), 500):
-        chunk = ids[i:i + 500]
-        marks = ",".join("?" * len(chunk))
-        n_dlv += conn.execute(f"DELETE FROM deliveries WHERE msg_id IN ({marks})",
-                              chunk).rowcount
-        conn.execute(f"DELETE FROM messages WHERE id IN ({marks})", chunk)
-    n_audit = _prune_audit(conn, iso_utc(now - audit_days * DAY), key)
-    return PruneResult(len(ids), n_dlv, n_audit)
-
-
-def _prune_audit(conn: sqlite3.Connection, cutoff: str, key: bytes | None) -> int:
-    if key is None:
-        return 0  # without the key the anchor could not be authenticated: keep the chain
-    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
-                    "name = 'audit'").fetchone() is None:
-        return 0
-    # Only a prefix of the chain may go: stop at the first record that is
-    # still young, even if an older-stamped one was committed after it.
-    young = conn.execute("SELECT MIN(id) FROM audit WHERE ts >= ?", (cutoff,)).fetchone()[0]
-    where, args = ("id < ?", [young]) if young is not None else ("1", [])
-    last = conn.execute(f"SELECT id, mac FROM audit WHERE {where} ORDER BY id DESC LIMIT 1",
-                        args).fetchone()
-    if last is None:
-        return 0
-    conn.execute("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE "
-                 "SET value = excluded.value",
-                 (ANCHOR, json.dumps({"id": last[0], "mac": last[1],
-                                      "tag": anchor_tag(key, int(last[0]), str(last[1]))})))
-    return int(conn.execute("DELETE FROM audit WHERE id <= ?", (last[0],)).rowcount)
+    never holds the writer for long; the job calls again while it is busy.
+    Without the audit ``key`` no audit record is removed: the anchor that
+    replaces them could not be authenticated."""
+    store = as_store(db)
+    with store.transaction():
+        msgs = store.prune_messages(now - messages_days * DAY, batch)
+        n_audit = 0
+        if key is not None:
+            n_audit = store.prune_audit(iso_utc(now - audit_days * DAY),
+                                        functools.partial(anchor_tag, key))
+    return PruneResult(msgs.messages, msgs.deliveries, n_audit)
 
 
 async def retention_task(switch: Any, cfg: Config) -> None:
@@ -155,6 +131,8 @@ async def retention_task(switch: Any, cfg: Config) -> None:
                 await asyncio.sleep(0)  # let the switch's own writes in between
         except RuntimeError:
             return  # the journal is closed: the switch stopped
-        except sqlite3.Error as e:
-            log.error("retention_failed", error=str(e))
+        except Exception as e:
+            # Whatever the store or the journal raised (a locked or full disk, a
+            # damaged file): try again next interval rather than stop pruning for good.
+            log.error("retention_failed", error=f"{type(e).__name__}: {e}")
         await asyncio.sleep(s.interval_s)

@@ -29,7 +29,6 @@ import asyncio
 import functools
 import itertools
 import re
-import sqlite3
 import textwrap
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -43,6 +42,8 @@ from nlets_switch.errors import AdapterError, ErCode, MessageError
 from nlets_switch.log import get_logger
 from nlets_switch.server.switch import Endpoint, Pending, Switch
 from nlets_switch.services import adapter as ad
+from nlets_switch.store.base import HelpFile, HelpStore
+from nlets_switch.store.sqlite import journal_op
 from nlets_switch.wire.message import (
     SWITCH_ORI,
     OutputMessage,
@@ -80,18 +81,6 @@ SEED_HELP: Final[Mapping[tuple[str, str], str]] = {
         "LINE PER PERSON, EACH STARTING DIN/; A GPQ WITH DIN/ GETS THE FULL RECORD."
     ),
 }
-
-_HELP_DDL = """
-CREATE TABLE IF NOT EXISTS help_files (
-    state TEXT NOT NULL,
-    file TEXT NOT NULL,
-    text TEXT NOT NULL,
-    updated_at REAL NOT NULL,
-    updated_by TEXT NOT NULL,
-    PRIMARY KEY (state, file)
-)
-"""
-
 
 # --------------------------------------------------------------------------
 # Configuration section
@@ -164,31 +153,22 @@ def enabled_adapters(adapters: Sequence[ad.Loaded],
 
 
 # --------------------------------------------------------------------------
-# Journal operations (run on the writer thread)
+# Help-file operations (run on the journal's writer thread, through journal_op)
 # --------------------------------------------------------------------------
 
 
-def _help_init(conn: sqlite3.Connection, at: float) -> None:
-    conn.execute(_HELP_DDL)
-    conn.executemany(
-        "INSERT OR IGNORE INTO help_files (state, file, text, updated_at, updated_by) "
-        "VALUES (?, ?, ?, ?, ?)",
-        [(s, f, text, at, SWITCH_ORI) for (s, f), text in SEED_HELP.items()])
+def _help_init(store: HelpStore, at: float) -> None:
+    store.seed_help_files(HelpFile(s, f, text, at, SWITCH_ORI)
+                          for (s, f), text in SEED_HELP.items())
 
 
-def _help_get(conn: sqlite3.Connection, state: str, file: str) -> str | None:
-    row = conn.execute("SELECT text FROM help_files WHERE state = ? AND file = ?",
-                       (state, file)).fetchone()
-    return str(row[0]) if row else None
+def _help_get(store: HelpStore, state: str, file: str) -> str | None:
+    hf = store.help_file(state, file)
+    return None if hf is None else hf.text
 
 
-def _help_put(conn: sqlite3.Connection, state: str, file: str, text: str, by: str,
-              at: float) -> None:
-    conn.execute(
-        "INSERT INTO help_files (state, file, text, updated_at, updated_by) VALUES (?,?,?,?,?) "
-        "ON CONFLICT(state, file) DO UPDATE SET text = excluded.text, "
-        "updated_at = excluded.updated_at, updated_by = excluded.updated_by",
-        (state, file, text, at, by))
+def _help_put(store: HelpStore, state: str, file: str, text: str, by: str, at: float) -> None:
+    store.put_help_file(HelpFile(state, file, text, at, by))
 
 
 # --------------------------------------------------------------------------
@@ -460,7 +440,8 @@ class NlService(_LocalEndpoint):
         head = format_message("AM", SWITCH_ORI, out.sender, ctl, "")
         original = format_message("AM", out.sender, address, ctl, out.text.strip())
         if func == "HELP":
-            text = await journal.call(functools.partial(_help_get, state=state, file=file))
+            text = await journal.call(journal_op(functools.partial(_help_get, state=state,
+                                                                file=file)))
             if text is None:
                 err = MessageError.naming(ErCode.DESTINATION, "NO HELP FILE", [address])
                 await self.send(SWITCH_ORI, format_message("ER", SWITCH_ORI, out.sender, ctl,
@@ -476,8 +457,9 @@ class NlService(_LocalEndpoint):
                                                         er_text(err, original)))
             return
         new = out.text.strip("\r\n")
-        await journal.call(functools.partial(_help_put, state=state, file=file, text=new,
-                                             by=out.sender, at=time.time()))
+        await journal.call(journal_op(functools.partial(_help_put, state=state, file=file,
+                                                        text=new, by=out.sender,
+                                                        at=time.time())))
         self.switch.audit("help_update", f"{state}{file}", "success", ori=out.sender)
         await self.send(SWITCH_ORI, f"{head}HELP FILE {state}{file} UPDATED")
 
@@ -515,7 +497,7 @@ class Services:
     async def start(self) -> None:
         """Create the help table, attach NL, start adapters and attach their ORIs."""
         sw = self.switch
-        await sw.journal.call(functools.partial(_help_init, at=time.time()))
+        await sw.journal.call(journal_op(functools.partial(_help_init, at=time.time())))
         sw.attach(self.nl)
         self.nl.start_delivery()
         for loaded in self.adapters:

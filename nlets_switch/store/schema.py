@@ -1,0 +1,174 @@
+"""Every table of the journal database, and the migrations that bring a file up to date.
+
+The file's version is the ``meta`` row ``schema_version`` (the journal wrote
+``1`` from its first release, so files made before this module count as
+version 1). :func:`migrate` runs, in one write transaction, every step above
+the file's version and records the new one; a file at a *newer* version than
+:data:`SCHEMA_VERSION` is refused with a :class:`~nlets_switch.errors.StoreError`
+that names it, because an older program could misread or damage it.
+
+Steps are Python functions, not scripts: ``executescript`` would commit the
+caller's transaction, and a step may need to look before it changes
+something (a column added later). Every step is written so that running it on
+a file that already has its tables does no harm: files of version 1 differ in
+what the journal created lazily.
+
+Versions:
+
+1. The journal: ``meta``, ``messages``, ``deliveries`` (with ``held``),
+   ``counters`` and their indexes.
+2. ``held`` on journals made before it (they say version 1 too); the audit
+   trail's ``audit`` table and the NL service's ``help_files``, which used to
+   be created on first use.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from typing import Final
+
+from nlets_switch.errors import CorruptRecord, StoreError
+from nlets_switch.store._sqlite import database_file, has_table, translated, write_transaction
+
+#: The newest layout this program reads and writes.
+SCHEMA_VERSION: Final = 2
+VERSION_KEY: Final = "schema_version"
+
+_V1: Final = (
+    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS messages (
+        id INTEGER PRIMARY KEY,
+        received_at REAL NOT NULL,
+        link TEXT NOT NULL,
+        key TEXT,
+        origin TEXT,
+        destinations TEXT,
+        control TEXT,
+        input_no INTEGER,
+        status TEXT NOT NULL,
+        reason TEXT,
+        reply_to INTEGER,
+        body_start INTEGER NOT NULL DEFAULT 0,
+        text TEXT NOT NULL
+    )""",
+    # Every index costs each insert; the message log's searches scan by id
+    # (newest first, with OR over origin, link and deliveries), so only the
+    # time index (retention pruning) is kept.
+    "DROP INDEX IF EXISTS messages_link",
+    "DROP INDEX IF EXISTS messages_origin",
+    "CREATE INDEX IF NOT EXISTS messages_time ON messages(received_at)",
+    """CREATE TABLE IF NOT EXISTS deliveries (
+        id INTEGER PRIMARY KEY,
+        msg_id INTEGER NOT NULL,
+        link TEXT NOT NULL,
+        receiver TEXT NOT NULL,
+        addressed TEXT NOT NULL,
+        output_no INTEGER NOT NULL,
+        priority INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        sent_at REAL,
+        done_at REAL,
+        held INTEGER NOT NULL DEFAULT 0
+    )""",
+    "CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries(link, id) "
+    "WHERE state IN ('queued', 'held', 'sent')",
+    "CREATE INDEX IF NOT EXISTS deliveries_msg ON deliveries(msg_id)",
+    # Not partial: a state change then never touches it. The expiry sweep reads
+    # only the range past its watermark (meta 'expiry_watermark').
+    "DROP INDEX IF EXISTS deliveries_expiry",
+    "CREATE INDEX IF NOT EXISTS deliveries_expires ON deliveries(expires_at)",
+    "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+)
+
+_V2: Final = (
+    # The audit trail (ops/audit.py): ts is ISO 8601 UTC text, so it sorts.
+    """CREATE TABLE IF NOT EXISTS audit (
+        id INTEGER PRIMARY KEY,
+        ts TEXT NOT NULL,
+        component TEXT NOT NULL,
+        type TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        mac TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS audit_ts ON audit(ts)",
+    # The NL service's help files (PROTOCOL part 5).
+    """CREATE TABLE IF NOT EXISTS help_files (
+        state TEXT NOT NULL,
+        file TEXT NOT NULL,
+        text TEXT NOT NULL,
+        updated_at REAL NOT NULL,
+        updated_by TEXT NOT NULL,
+        PRIMARY KEY (state, file)
+    )""",
+)
+
+
+def _v1(conn: sqlite3.Connection) -> None:
+    for stmt in _V1:
+        conn.execute(stmt)
+
+
+def _v2(conn: sqlite3.Connection) -> None:
+    cols = {r[1] for r in conn.execute("PRAGMA table_info(deliveries)")}
+    if "held" not in cols:
+        conn.execute("ALTER TABLE deliveries ADD COLUMN held INTEGER NOT NULL DEFAULT 0")
+    for stmt in _V2:
+        conn.execute(stmt)
+
+
+#: (version, step): the step brings a file of version - 1 to ``version``.
+MIGRATIONS: Final[tuple[tuple[int, Callable[[sqlite3.Connection], None]], ...]] = (
+    (1, _v1),
+    (2, _v2),
+)
+
+
+@translated
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The file's schema version: 0 for a new (empty) file."""
+    if not has_table(conn, "meta"):
+        return 0
+    row = conn.execute("SELECT value FROM meta WHERE name = ?", (VERSION_KEY,)).fetchone()
+    if row is None:
+        return 0
+    try:
+        return int(row[0])
+    except (TypeError, ValueError):
+        raise CorruptRecord(f"{database_file(conn)}: unreadable schema version "
+                            f"{row[0]!r}") from None
+
+
+def check_version(conn: sqlite3.Connection) -> int:
+    """The file's version; raises StoreError, naming the file, when it is newer than
+    this program understands."""
+    version = schema_version(conn)
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{database_file(conn)}: made by a newer nlets-switch (schema version {version}; "
+            f"this one understands up to {SCHEMA_VERSION}); upgrade nlets-switch or use "
+            "another data directory")
+    return version
+
+
+@translated
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the file up to :data:`SCHEMA_VERSION` (one write transaction, joining the
+    caller's when open) and return it. Cheap when the file is up to date: one read."""
+    if check_version(conn) == SCHEMA_VERSION:
+        return SCHEMA_VERSION
+    with write_transaction(conn):
+        # Read again under the write lock: another process may have migrated meanwhile.
+        version = check_version(conn)
+        for target, step in MIGRATIONS:
+            if target > version:
+                step(conn)
+        if version < SCHEMA_VERSION:
+            conn.execute("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT(name) "
+                         "DO UPDATE SET value = excluded.value",
+                         (VERSION_KEY, str(SCHEMA_VERSION)))
+    return SCHEMA_VERSION
