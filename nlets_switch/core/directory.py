@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from nlets_switch.config import LESC_ORI, Entry
+from nlets_switch.core.entries import LESC_ORI, Entry
 from nlets_switch.wire.message import AX, HELP, NL, ORI, STATE, SWITCH_ORI, is_ori
 
 
@@ -31,7 +31,7 @@ class Target:
 
 
 #: The entry standing for the switch's own services (NL, help files).
-SWITCH_ENTRY = Entry(SWITCH_ORI, "NLETS SWITCH", "NL", "service")
+SWITCH_ENTRY = Entry(SWITCH_ORI, "NLETS SWITCH", "NL", "service", signs_on=True)
 
 
 class Directory:
