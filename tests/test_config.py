@@ -170,6 +170,47 @@ def test_switch_listen_and_listeners_together_are_refused_naming_both(tmp_path: 
     assert [lst.address for lst in two.listeners] == ["127.0.0.1:1", "::1:2"]
 
 
+def _doc() -> str:
+    return (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
+
+
+def test_documented_example_is_valid_but_for_its_pem_files() -> None:
+    import yaml
+
+    text = _doc()
+    example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    with pytest.raises(ConfigError) as e:
+        config_from_dict(yaml.safe_load(example))
+    # The TLS listener names files the reader makes with `pki init`; nothing else is wrong
+    # (the example once set both switch.listen and listeners).
+    assert all(p.startswith("listeners[1].tls.") and ": no such file:" in p
+               for p in e.value.problems), e.value.problems
+
+
+def test_reference_table_in_the_docs_is_made_from_the_models() -> None:
+    from nlets_switch.config.reference import BEGIN, END, reference
+
+    text = _doc()
+    block = text.split(BEGIN, 1)[1].split(END, 1)[0]
+    assert block.strip() == reference().strip(), (
+        "docs/configuration.md is out of date: run python -m nlets_switch.config.reference "
+        "and paste its output between the markers")
+    # Every key of every section model is there, with its default.
+    from nlets_switch.adapters.leis import LeisSettings
+    from nlets_switch.adapters.states import StatesSettings
+
+    from nlets_switch.config import Limits, Security
+    from nlets_switch.ops.settings import MqttSettings, RetentionSettings
+    from nlets_switch.services.settings import NlSettings
+
+    for prefix, model in (("limits", Limits), ("security", Security), ("mqtt", MqttSettings),
+                          ("retention", RetentionSettings), ("services.nl", NlSettings),
+                          ("services.leis", LeisSettings), ("services.states", StatesSettings)):
+        for name in model.model_fields:
+            assert f"| `{prefix}.{name}` |" in block, f"{prefix}.{name}"
+    assert "| `limits.window` | 32 |" in block and "| `services.leis.persons` | 10000 |" in block
+
+
 def test_configuration_is_frozen_and_overrides_make_a_new_one() -> None:
     cfg = demo_config()
     with pytest.raises(ValueError):
