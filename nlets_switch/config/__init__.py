@@ -20,26 +20,43 @@ See docs/configuration.md for the format, every key and its default.
 
 from __future__ import annotations
 
-from nlets_switch.config.load import (
-    US_STATES,
-    Config,
-    ConfigFile,
-    config_from_dict,
-    demo_config,
-    finish,
-    load_config,
-    simulated_ct_ori,
-    with_overrides,
-)
-from nlets_switch.config.sections import (
-    Limits,
-    Listener,
-    Security,
-    TlsSettings,
-    is_loopback,
-    parse_address,
-)
-from nlets_switch.core.entries import LESC_ORI, ROLES, Entry, HoldOverride
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nlets_switch.config.load import (
+        US_STATES,
+        Config,
+        ConfigFile,
+        config_from_dict,
+        demo_config,
+        finish,
+        load_config,
+        simulated_ct_ori,
+        with_overrides,
+    )
+    from nlets_switch.config.sections import (
+        Limits,
+        Listener,
+        Security,
+        TlsSettings,
+        is_loopback,
+        parse_address,
+    )
+    from nlets_switch.core.entries import LESC_ORI, ROLES, Entry, HoldOverride
+
+# The names load lazily (PEP 562): the section owners import
+# nlets_switch.config.model, which runs this file first; an eager import of
+# config.load here, which imports them, would make a cycle.
+_EXPORTS = {
+    **dict.fromkeys(("US_STATES", "Config", "ConfigFile", "config_from_dict", "demo_config",
+                     "finish", "load_config", "simulated_ct_ori", "with_overrides"),
+                    "nlets_switch.config.load"),
+    **dict.fromkeys(("Limits", "Listener", "Security", "TlsSettings", "is_loopback",
+                     "parse_address"), "nlets_switch.config.sections"),
+    **dict.fromkeys(("LESC_ORI", "ROLES", "Entry", "HoldOverride"),
+                    "nlets_switch.core.entries"),
+}
 
 __all__ = [
     "LESC_ORI",
@@ -62,3 +79,12 @@ __all__ = [
     "simulated_ct_ori",
     "with_overrides",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nlets_switch.config' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

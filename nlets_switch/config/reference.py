@@ -23,7 +23,7 @@ from pydantic_core import PydanticUndefined
 
 from nlets_switch.config.load import ConfigFile
 from nlets_switch.config.model import Between, Check, Section
-from nlets_switch.services.settings import ServicesSettings
+from nlets_switch.services.settings import AdapterSection, ServicesSettings
 
 BEGIN: Final = "<!-- reference: begin (python -m nlets_switch.config.reference) -->"
 END: Final = "<!-- reference: end -->"
@@ -31,9 +31,10 @@ END: Final = "<!-- reference: end -->"
 #: Key path, default, what is allowed, what it means.
 Row = tuple[str, str, str, str]
 
-# Keys of the file that are not fields (the listener's address becomes host and port).
-_FILE_ONLY: Final[dict[str, Row]] = {
-    "address": ("", "required", "HOST:PORT", "where to accept links (port 0: any free port)"),
+# Keys of the file that are not fields (the listener's address becomes host and port):
+# default, what is allowed, what it means.
+_FILE_ONLY: Final[dict[str, tuple[str, str, str]]] = {
+    "address": ("required", "HOST:PORT", "where to accept links (port 0: any free port)"),
 }
 # Lists of sections shown as one row (their items are documented elsewhere).
 _FLAT: Final = frozenset({"switch.listen"})
@@ -134,7 +135,7 @@ def rows(model: type[Section], prefix: str) -> Iterator[Row]:
     for key in model._keys() or tuple(fields):
         path = f"{prefix}.{key}" if prefix else key
         if key in _FILE_ONLY:
-            yield (path, *_FILE_ONLY[key][1:])
+            yield (path, *_FILE_ONLY[key])
         elif key in fields:
             yield from field_rows(path, fields[key])
 
@@ -168,7 +169,8 @@ def _services_rows() -> Iterator[Row]:
             continue  # only the bundled adapters are documented here
         loaded = ad.load_entry_point(ep)
         path = f"services.{loaded.name}"
-        yield (f"{path}.enabled", "true", "true, false", f"run the {loaded.name} adapter")
+        yield (f"{path}.enabled", _default(AdapterSection.model_fields["enabled"]),
+               "true, false", f"run the {loaded.name} adapter")
         model = getattr(loaded.adapter, "settings_model", None)
         if isinstance(model, type) and issubclass(model, Section):
             yield from rows(model, path)
