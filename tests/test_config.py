@@ -290,3 +290,13 @@ def test_any_yaml_gives_a_configuration_or_key_path_problems(raw: dict[str, obje
         config_from_dict(raw)
     except ConfigError as e:
         assert e.problems and all(": " in p for p in e.problems)
+
+
+@pytest.mark.parametrize("module", ["nlets_switch.config.model", "nlets_switch.config.sections",
+                                    "nlets_switch.ops.settings",
+                                    "nlets_switch.services.settings"])
+def test_each_section_module_imports_on_its_own(module: str) -> None:
+    # A section owner imports config.model, which runs the config package first:
+    # the package must not import the owners back at that moment.
+    r = _fresh(f"import {module}")
+    assert r.returncode == 0, r.stderr
