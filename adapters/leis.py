@@ -10,7 +10,8 @@ The data set (:class:`nlets_switch.services.leis.LeisData`) is built on first st
 ``<data_dir>/leis.sqlite`` in a worker thread, logging progress when it
 takes more than a second. Inquiries that arrive meanwhile wait for it.
 
-Configuration ``services.leis``: ``delay_s``, ``seed``, ``persons``, ``limit``.
+Configuration ``services.leis``: :class:`LeisSettings` (``delay_s``, ``seed``,
+``persons``, ``limit``).
 """
 
 from __future__ import annotations
@@ -23,38 +24,32 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Annotated, Any
 
+from pydantic import Field
+
+from nlets_switch.config.model import Between, problems_of
 from nlets_switch.core.directory import Directory
 from nlets_switch.errors import MessageError
 from nlets_switch.services import leis_data, leis_model
 from nlets_switch.services.adapter import API_VERSION, Context, Inquiry
 from nlets_switch.services.leis import DB_NAME, DEFAULT_LIMIT, LeisData
+from nlets_switch.services.settings import AdapterSettings
 from nlets_switch.store import leis as leis_store
 from nlets_switch.wire.domain import LESC_ORI
 
-DEFAULTS: Final[Mapping[str, Any]] = {"delay_s": 2.0, "seed": 1, "persons": 10_000,
-                                      "limit": DEFAULT_LIMIT}
-_RANGES: Final[Mapping[str, tuple[float, float, bool]]] = {
-    "delay_s": (0, 3600, False), "seed": (0, 2**31, True), "persons": (0, 2_000_000, True),
-    "limit": (1, 500, True),
-}
 
+class LeisSettings(AdapterSettings):
+    """``services.leis``: the DHS LEIS responder (docs/services.md)."""
 
-def check_leis_config(section: Mapping[str, Any]) -> list[str]:
-    """Problems of ``services.leis`` (paths relative to the section)."""
-    out = []
-    for k, v in section.items():
-        if k not in _RANGES:
-            out.append(f"{k}: unknown key (known: enabled, {', '.join(_RANGES)})")
-            continue
-        lo, hi, integer = _RANGES[k]
-        ok = isinstance(v, int) if integer else isinstance(v, int | float)
-        if isinstance(v, bool) or not ok:
-            out.append(f"{k}: expected {'a whole number' if integer else 'a number'}, got {v!r}")
-        elif not lo <= v <= hi:
-            out.append(f"{k}: must be between {lo:g} and {hi:g}, got {v}")
-    return out
+    delay_s: Annotated[float, Between(0, 3600)] = Field(
+        2.0, description="seconds between the ACK and the IAR")
+    seed: Annotated[int, Between(0, 2**31, whole=True)] = Field(
+        1, description="seed of the synthetic data set")
+    persons: Annotated[int, Between(0, 2_000_000, whole=True)] = Field(
+        10_000, description="persons in the synthetic data set")
+    limit: Annotated[int, Between(1, 500, whole=True)] = Field(
+        DEFAULT_LIMIT, description="GPR summary lines at most")
 
 
 class _Cancelled(Exception):
@@ -112,18 +107,18 @@ class LeisAdapter:
     version = "1.0"
     keys = frozenset({"IAQ", "GPQ"})
     schema_dirs: tuple[Path, ...] = ()
+    settings_model = LeisSettings
 
     def __init__(self) -> None:
         self.store: LeisData | None = None
         self._ready: asyncio.Task[LeisData] | None = None
         self._cancel = threading.Event()
         self._later: set[asyncio.Task[None]] = set()
-        self.delay_s = float(DEFAULTS["delay_s"])
-        self.limit = int(DEFAULTS["limit"])
+        self.settings = LeisSettings()
 
     def check_config(self, section: Mapping[str, Any]) -> list[str]:
-        """See :func:`check_leis_config`."""
-        return check_leis_config(section)
+        """Problems of ``services.leis`` (paths relative to the section)."""
+        return problems_of(LeisSettings, section)
 
     def oris(self, directory: Directory, section: Mapping[str, Any]) -> tuple[str, ...]:
         """``VTICE0900`` when the directory has it (PROTOCOL part 8)."""
@@ -131,9 +126,7 @@ class LeisAdapter:
 
     async def start(self, ctx: Context) -> None:
         """Start building (or opening) the data set in a worker thread."""
-        cfg = {**DEFAULTS, **{k: v for k, v in ctx.config.items() if k in DEFAULTS}}
-        self.delay_s = float(cfg["delay_s"])
-        self.limit = int(cfg["limit"])
+        cfg = self.settings = ctx.settings_as(LeisSettings)
         path = ctx.data_dir / DB_NAME
         loop = asyncio.get_running_loop()
         started = time.monotonic()
@@ -149,7 +142,7 @@ class LeisAdapter:
                 ctx.log.info("leis_building", done=done, total=total)
 
         def build() -> LeisData:
-            return open_store(path, int(cfg["seed"]), int(cfg["persons"]), progress)
+            return open_store(path, cfg.seed, cfg.persons, progress)
 
         async def opened() -> LeisData:
             store = await asyncio.to_thread(build)
@@ -180,7 +173,8 @@ class LeisAdapter:
         elif inquiry.key == "GPQ":
             store = await self._store()
             try:
-                text = await asyncio.to_thread(store.gpq_text, inquiry.fields, self.limit)
+                text = await asyncio.to_thread(store.gpq_text, inquiry.fields,
+                                               self.settings.limit)
             except MessageError as e:
                 # Only the switch sends ER (part 4): LESC says why in its GPR.
                 text = f"GPQ REJECTED\n{e.code.wire}\n{e.detail}".rstrip()
@@ -189,8 +183,8 @@ class LeisAdapter:
     async def _iar_later(self, ctx: Context, inquiry: Inquiry) -> None:
         try:
             store = await self._store()
-            if self.delay_s:
-                await asyncio.sleep(self.delay_s)
+            if self.settings.delay_s:
+                await asyncio.sleep(self.settings.delay_s)
             text = await asyncio.to_thread(store.iar_text, inquiry.fields)
             await ctx.answer(inquiry.reply("IAR", text))
         except ConnectionError:

@@ -6,7 +6,7 @@ and DC without a configured control terminal) answers ``DQ``->``DR``,
 ``AQ``->``AR`` from :mod:`nlets_switch.services.statedata`, addressed to the inquirer
 and echoing its control field.
 
-Configuration ``services.states``:
+Configuration ``services.states`` (:class:`StatesSettings`):
 
 * ``simulate``: ``all`` (default), ``none``, or a list of state codes (a
   subset of the simulated ones);
@@ -24,37 +24,44 @@ import asyncio
 import random
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Annotated, Any, Literal
 
+from pydantic import BeforeValidator, Field
+
+from nlets_switch.config.model import Between, fail, problems_of
 from nlets_switch.core.directory import Directory
 from nlets_switch.services.adapter import API_VERSION, Context, Inquiry
+from nlets_switch.services.settings import AdapterSettings
 from nlets_switch.services.statedata import INQUIRY_KEYS, STATES, StateData, response_key
 
-_KNOWN: Final = ("simulate", "latency_ms", "no_answer", "seed")
+
+def _simulate(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        bad = [((i,), f"not a US state or DC code: {s!r}")
+               for i, s in enumerate(value) if s not in STATES]
+        if bad:
+            fail(*bad)
+        return tuple(value)
+    if value not in ("all", "none"):
+        raise ValueError(f"expected all, none or a list of state codes, got {value!r}")
+    return value
 
 
-def check_states_config(section: Mapping[str, Any]) -> list[str]:
-    """Problems of ``services.states`` (paths relative to the section)."""
-    out = []
-    for k in sorted(set(section) - set(_KNOWN)):
-        out.append(f"{k}: unknown key (known: enabled, {', '.join(_KNOWN)})")
-    sim = section.get("simulate", "all")
-    if isinstance(sim, list):
-        for i, s in enumerate(sim):
-            if s not in STATES:
-                out.append(f"simulate[{i}]: not a US state or DC code: {s!r}")
-    elif sim not in ("all", "none"):
-        out.append(f"simulate: expected all, none or a list of state codes, got {sim!r}")
-    lat = section.get("latency_ms", 0)
-    if isinstance(lat, bool) or not isinstance(lat, int | float) or not 0 <= lat <= 600_000:
-        out.append(f"latency_ms: expected a number from 0 to 600000, got {lat!r}")
-    na = section.get("no_answer", 0.0)
-    if isinstance(na, bool) or not isinstance(na, int | float) or not 0 <= na <= 1:
-        out.append(f"no_answer: expected a share from 0.0 to 1.0, got {na!r}")
-    seed = section.get("seed", 1)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        out.append(f"seed: expected a whole number, got {seed!r}")
-    return out
+class StatesSettings(AdapterSettings):
+    """``services.states``: the simulated states (docs/simulated-states.md)."""
+
+    simulate: Annotated[Literal["all", "none"] | tuple[str, ...],
+                        BeforeValidator(_simulate)] = Field(
+        "all", description="which simulated states answer (a subset of the simulated ones)",
+        json_schema_extra={"allowed": "all, none, or a list of state codes"})
+    latency_ms: Annotated[float, Between(
+        0, 600_000, message="expected a number from 0 to 600000, got {got}")] = Field(
+        0.0, description="milliseconds before answering")
+    no_answer: Annotated[float, Between(
+        0, 1, message="expected a share from 0.0 to 1.0, got {got}")] = Field(
+        0.0, description="share of inquiries left unanswered (a deterministic draw)")
+    seed: Annotated[int, Between(whole=True)] = Field(
+        1, description="seed of the data set and of the no_answer draw")
 
 
 class StatesAdapter:
@@ -65,23 +72,22 @@ class StatesAdapter:
     version = "1.0"
     keys = INQUIRY_KEYS
     schema_dirs: tuple[Path, ...] = ()
+    settings_model = StatesSettings
 
     def __init__(self) -> None:
-        self.seed = 1
-        self.latency_s = 0.0
-        self.no_answer = 0.0
+        self.settings = StatesSettings()
         self._later: set[asyncio.Task[None]] = set()
 
     def check_config(self, section: Mapping[str, Any]) -> list[str]:
-        """See :func:`check_states_config`."""
-        return check_states_config(section)
+        """Problems of ``services.states`` (paths relative to the section)."""
+        return problems_of(StatesSettings, section)
 
     def oris(self, directory: Directory, section: Mapping[str, Any]) -> tuple[str, ...]:
         """The simulated control terminals, narrowed by ``simulate``."""
-        sim = section.get("simulate", "all")
+        sim = StatesSettings.model_validate(section).simulate
         if sim == "none":
             return ()
-        wanted = set(sim) if isinstance(sim, list) else None
+        wanted = set(sim) if isinstance(sim, tuple) else None
         out = []
         for state in directory.states():
             ct = directory.control_terminal(state)
@@ -93,24 +99,22 @@ class StatesAdapter:
 
     async def start(self, ctx: Context) -> None:
         """Read the settings; a state's data is built on its first inquiry."""
-        self.seed = int(ctx.config.get("seed", 1))
-        self.latency_s = float(ctx.config.get("latency_ms", 0)) / 1000.0
-        self.no_answer = float(ctx.config.get("no_answer", 0.0))
+        self.settings = ctx.settings_as(StatesSettings)
 
     def silent(self, inquiry: Inquiry) -> bool:
         """Whether this inquiry goes unanswered (deterministic ``no_answer`` draw)."""
-        if self.no_answer <= 0:
+        if self.settings.no_answer <= 0:
             return False
         draw = random.Random(
-            f"{self.seed}|{inquiry.receiver}|{inquiry.key}|{inquiry.text}").random()
-        return draw < self.no_answer
+            f"{self.settings.seed}|{inquiry.receiver}|{inquiry.key}|{inquiry.text}").random()
+        return draw < self.settings.no_answer
 
     async def handle(self, ctx: Context, inquiry: Inquiry) -> None:
         """Answer from the state's synthetic files, as the ORI it was sent to."""
         state = inquiry.receiver[:2]
         if state not in STATES or self.silent(inquiry):
             return
-        if self.latency_s:
+        if self.settings.latency_ms:
             # Like a real state: the inquiry is taken at once (its delivery slot
             # freed), the answer comes later.
             task = asyncio.get_running_loop().create_task(self._answer_later(ctx, inquiry))
@@ -120,7 +124,7 @@ class StatesAdapter:
         await self._answer(ctx, inquiry)
 
     async def _answer_later(self, ctx: Context, inquiry: Inquiry) -> None:
-        await asyncio.sleep(self.latency_s)
+        await asyncio.sleep(self.settings.latency_ms / 1000.0)
         try:
             await self._answer(ctx, inquiry)
         except ConnectionError:
@@ -130,7 +134,7 @@ class StatesAdapter:
         state = inquiry.receiver[:2]
         # Building a state's files takes ~40 ms the first time (then cached):
         # off the event loop.
-        data = await asyncio.to_thread(StateData.for_state, state, self.seed)
+        data = await asyncio.to_thread(StateData.for_state, state, self.settings.seed)
         text = data.answer(inquiry.key, inquiry.fields)
         await ctx.answer(inquiry.reply(response_key(inquiry.key), text))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import socket
 import subprocess
@@ -13,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from nlets_switch.config import demo_config, with_overrides
+from nlets_switch.config import config_from_dict, with_overrides
 from nlets_switch.ops.monitor import Monitoring, attach_monitoring
 from nlets_switch.server.switch import Switch
 
@@ -36,8 +35,8 @@ async def monitored(tmp_path: Path) -> AsyncIterator[MonitoredFactory]:
     started: list[Started] = []
 
     async def factory(raw: dict[str, Any] | None = None, http: str = "127.0.0.1:0") -> Started:
-        cfg = with_overrides(demo_config(), ["127.0.0.1:0"], str(tmp_path / "data"))
-        cfg = dataclasses.replace(cfg, raw=raw or {})
+        cfg = with_overrides(config_from_dict(raw or {}), ["127.0.0.1:0"],
+                             str(tmp_path / "data"))
         sw = Switch(cfg)
         await sw.start()
         mon = await attach_monitoring(sw, cfg, http=http)

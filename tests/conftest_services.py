@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from nlets_switch.config import demo_config, with_overrides
+from nlets_switch.config import config_from_dict, with_overrides
 from nlets_switch.server.app import build_switch
 from nlets_switch.server.switch import Switch
 from nlets_switch.services.adapter import Loaded
-from nlets_switch.services.local import check_section
+from nlets_switch.services.settings import check_section
 
 #: Small and fast where the size of the DHS data does not matter.
 FAST: dict[str, Any] = {
@@ -27,8 +26,7 @@ async def world(data_dir: Path, services: dict[str, Any] | None = None,
     """The demo world on 127.0.0.1 port 0 with ``services`` (checked), started."""
     section = FAST if services is None else services
     assert check_section(section) == []
-    cfg = with_overrides(demo_config(), ["127.0.0.1:0"], str(data_dir))
-    cfg = dataclasses.replace(cfg, raw={"services": section})
+    cfg = with_overrides(config_from_dict({"services": section}), ["127.0.0.1:0"], str(data_dir))
     sw = await build_switch(cfg, adapters)
     await sw.start()
     try:

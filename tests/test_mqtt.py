@@ -149,15 +149,15 @@ async def test_broker_goes_away_and_comes_back(
 async def test_last_will_says_offline_when_the_switch_dies(
         tmp_path: Path, broker: Broker, watch: Any) -> None:
     script = textwrap.dedent(f"""
-        import asyncio, dataclasses
-        from nlets_switch.config import demo_config, with_overrides
+        import asyncio
+        from nlets_switch.config import config_from_dict, with_overrides
         from nlets_switch.ops.monitor import attach_monitoring
         from nlets_switch.server.switch import Switch
 
         async def main():
-            cfg = with_overrides(demo_config(), ["127.0.0.1:0"], {str(tmp_path / "d")!r})
-            cfg = dataclasses.replace(cfg, raw={{"mqtt": {{"host": "127.0.0.1",
-                                                "port": {broker.port}, "keepalive": 5}}}})
+            cfg = config_from_dict({{"mqtt": {{"host": "127.0.0.1", "port": {broker.port},
+                                             "keepalive": 5}}}})
+            cfg = with_overrides(cfg, ["127.0.0.1:0"], {str(tmp_path / "d")!r})
             sw = Switch(cfg)
             await sw.start()
             mon = await attach_monitoring(sw, cfg, http="off")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import time
 from pathlib import Path
@@ -93,9 +92,9 @@ async def test_partial_audit_prune_leaves_newer_records_verifiable(tmp_path: Pat
 
 
 async def test_background_task_prunes_on_its_interval(tmp_path: Path) -> None:
-    cfg = with_overrides(demo_config(), ["127.0.0.1:0"], str(tmp_path))
-    cfg = dataclasses.replace(cfg, raw={"retention": {"messages_days": 1e-9, "audit_days": 365,
-                                                      "interval_s": 0.05}})
+    cfg = config_from_dict({"retention": {"messages_days": 1e-9, "audit_days": 365,
+                                          "interval_s": 0.05}})
+    cfg = with_overrides(cfg, ["127.0.0.1:0"], str(tmp_path))
     sw = Switch(cfg)
     await sw.start()
     task = asyncio.create_task(retention.retention_task(sw, cfg))
@@ -117,7 +116,8 @@ async def test_background_task_prunes_on_its_interval(tmp_path: Path) -> None:
 
 def test_retention_settings_and_checker() -> None:
     cfg = config_from_dict({"retention": {"messages_days": 30}})
-    assert retention.settings(cfg) == retention.RetentionSettings(30.0, 365.0, 3600.0)
+    assert retention.settings(cfg) == retention.RetentionSettings(
+        messages_days=30.0, audit_days=365.0, interval_s=3600.0)
     with pytest.raises(ConfigError) as e:
         config_from_dict({"retention": {"messages_days": -1, "audit_days": "x", "keep": 1}})
     problems = " | ".join(e.value.problems)

@@ -10,7 +10,6 @@ against GPQs. The other tests cover behaviour no other test checks.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from nlets_switch.config import demo_config, with_overrides
+from nlets_switch.config import config_from_dict, demo_config, with_overrides
 from nlets_switch.ops import audit, retention
 from nlets_switch.ops.monitor import token_hash
 from nlets_switch.server.app import build_switch
@@ -209,10 +208,9 @@ def test_verify_names_a_changed_detail_and_a_swapped_pair(tmp_path: Path) -> Non
 
 
 async def test_iaq_delay_does_not_hold_the_window_against_gpq(tmp_path: Path) -> None:
-    cfg = with_overrides(demo_config(), ["127.0.0.1:0"], str(tmp_path))
-    cfg = dataclasses.replace(
-        cfg, limits=dataclasses.replace(cfg.limits, window=2),
-        raw={"services": {"leis": {"persons": 500, "delay_s": 3}, "nl": {"gather_s": 0.5}}})
+    cfg = config_from_dict({"limits": {"window": 2}, "services": {
+        "leis": {"persons": 500, "delay_s": 3}, "nl": {"gather_s": 0.5}}})
+    cfg = with_overrides(cfg, ["127.0.0.1:0"], str(tmp_path))
     sw = await build_switch(cfg)
     await sw.start()
     try:

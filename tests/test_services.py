@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from nlets_switch.server.switch import Switch
-from nlets_switch.services.local import check_section
+from nlets_switch.services.settings import check_section
 from nlets_switch.tools.client import Client
 from nlets_switch.wire.message import OutputMessage, parse_output
 from tests.conftest_services import FAST, world

@@ -14,7 +14,7 @@ import sys
 from nlets_switch.commands._common import SubParsers, add_config_args, config_or_exit
 from nlets_switch.errors import AdapterError, ConfigError
 from nlets_switch.services import adapter as ad
-from nlets_switch.services import local as svc  # registers the ``services`` config checker
+from nlets_switch.services import local as svc
 from nlets_switch.wire.schema import load_schemas
 
 
@@ -41,7 +41,7 @@ def list_adapters(args: argparse.Namespace) -> int:
             loaded.append(ad.load_entry_point(ep))
         except AdapterError as e:
             problems.append(str(e))
-    enabled = {a.name for a in svc.enabled_adapters(loaded, cfg.raw)}
+    enabled = {a.name for a in svc.enabled_adapters(loaded, cfg)}
     rows = [("NAME", "VERSION", "KEYS", "DISTRIBUTION", "")]
     for a in loaded:
         rows.append((a.name, a.version, " ".join(sorted(a.keys)), a.source,

@@ -23,10 +23,7 @@ from typing import Any
 from nlets_switch.commands._common import SubParsers, add_config_args, config_or_exit
 from nlets_switch.config import Config
 from nlets_switch.errors import ConfigError, StoreError
-
-# Imported for its side effect: the CLI loads every command module, so this is how
-# check-config and serve get the ``audit`` and ``retention`` sections checked.
-from nlets_switch.ops import audit, msglog, retention  # noqa: F401
+from nlets_switch.ops import audit, msglog
 from nlets_switch.store.base import Store
 from nlets_switch.store.sqlite import open_store
 

@@ -21,8 +21,6 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Mapping
-from pathlib import Path
 
 from nlets_switch.commands._common import (
     SubParsers,
@@ -113,12 +111,11 @@ class Responder:
         started: list[ad.Loaded] = []
         try:
             for loaded in self.adapters:
-                section: Mapping[str, object] = svc.adapter_section(self.cfg.raw, loaded.name)
-                oris = tuple(loaded.adapter.oris(self.directory, section))
+                section = svc.adapter_section(self.cfg, loaded)
+                oris = tuple(loaded.adapter.oris(self.directory, section.options))
                 svc.check_oris(loaded, oris, self.directory)
-                ctx = ad.Context(loaded.name, get_logger(f"adapter.{loaded.name}"), section,
-                                 Path(self.cfg.data_dir), oris, self.directory, self.schemas,
-                                 self.send)
+                ctx = svc.context_for(self.cfg, loaded, oris, self.directory, self.schemas,
+                                      self.send)
                 await loaded.adapter.start(ctx)
                 started.append(loaded)
                 for ori in oris:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from nlets_switch.commands._common import SubParsers, parse_hostport
-from nlets_switch.ops.monitor import DEFAULT_HTTP
+from nlets_switch.ops.settings import DEFAULT_HTTP
 
 EPILOG = f"""examples:
   nlets-switch status

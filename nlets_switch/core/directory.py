@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from nlets_switch.config import Entry
+from nlets_switch.core.entries import Entry
 from nlets_switch.wire.domain import LESC_ORI, SWITCH_ORI, is_ori
 from nlets_switch.wire.message import AX, HELP, NL, ORI, STATE
 
@@ -32,7 +32,7 @@ class Target:
 
 
 #: The entry standing for the switch's own services (NL, help files).
-SWITCH_ENTRY = Entry(SWITCH_ORI, "NLETS SWITCH", "NL", "service")
+SWITCH_ENTRY = Entry(SWITCH_ORI, "NLETS SWITCH", "NL", "service", signs_on=True)
 
 
 class Directory:

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from nlets_switch.config import HoldOverride
 from nlets_switch.core.directory import Directory, Target
+from nlets_switch.core.entries import HoldOverride
 from nlets_switch.errors import ErCode, MessageError, SmCode
 from nlets_switch.wire.message import SWITCH_ORI, Message, address_kind
 from nlets_switch.wire.schema import HoldRule, KeySchema, SchemaSet

@@ -27,13 +27,9 @@ log commands), ``api_access`` (the operator HTTP API), ``admin`` actions and
 
 from __future__ import annotations
 
-import base64
-import binascii
-import contextlib
 import functools
 import json
 import os
-import re
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -45,15 +41,15 @@ from typing import Any, Final, TypeAlias
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as chmac
 
-from nlets_switch.config import Config, register_section
+from nlets_switch.config import Config
 from nlets_switch.errors import ConfigError, CorruptRecord, StoreError
+from nlets_switch.ops.settings import MIN_KEY_BYTES as MIN_KEY_BYTES  # re-exported
+from nlets_switch.ops.settings import decode_key as decode_key  # re-exported
 from nlets_switch.store.audit import ANCHOR_KEY
 from nlets_switch.store.base import AuditAnchor, AuditEvent, AuditStore
 from nlets_switch.store.journal import Journal
 from nlets_switch.store.sqlite import Connection, as_store, open_store
 
-#: Keys shorter than this are refused (128 bits).
-MIN_KEY_BYTES: Final = 16
 KEY_FILE_NAME: Final = "audit.key"
 #: Where the retention anchor is kept (the store's meta row).
 ANCHOR: Final = ANCHOR_KEY
@@ -72,26 +68,9 @@ def iso_utc(ts: float) -> str:
 # --------------------------------------------------------------------------
 
 
-def decode_key(text: str) -> bytes:
-    """A key written as hex or base64; raises ValueError (too short or neither)."""
-    s = text.strip()
-    key: bytes | None = None
-    if re.fullmatch(r"(?:[0-9a-fA-F]{2})+", s):
-        key = bytes.fromhex(s)
-    else:
-        with contextlib.suppress(binascii.Error, ValueError):
-            key = base64.b64decode(s, validate=True)
-    if key is None:
-        raise ValueError("not hex or base64")
-    if len(key) < MIN_KEY_BYTES:
-        raise ValueError(f"too short: {len(key)} bytes, need at least {MIN_KEY_BYTES}")
-    return key
-
-
 def key_path(cfg: Config) -> Path:
     """Where the key is read from: ``audit.key_file`` or ``<data_dir>/audit.key``."""
-    sec = cfg.raw.get("audit") or {}
-    kf = sec.get("key_file") if isinstance(sec, Mapping) else None
+    kf = cfg.audit.key_file
     return Path(kf) if kf else Path(cfg.data_dir) / KEY_FILE_NAME
 
 
@@ -101,16 +80,14 @@ def load_key(cfg: Config, create: bool = True) -> bytes | None:
     exist, a new random 32-byte key is written there (hex, mode 0600) if
     ``create``, else None is returned. Raises ConfigError for a configured key
     file that cannot be read or holds no valid key."""
-    sec = cfg.raw.get("audit") or {}
-    if not isinstance(sec, Mapping):
-        sec = {}
-    if sec.get("key"):
-        return decode_key(str(sec["key"]))
+    sec = cfg.audit
+    if sec.key:
+        return decode_key(sec.key)
     path = key_path(cfg)
     try:
         return decode_key(path.read_text())
     except FileNotFoundError:
-        if sec.get("key_file"):
+        if sec.key_file:
             # A configured key file that is missing is an error, not a reason
             # to start a new chain under a new key.
             raise ConfigError([f"audit.key_file: {path} does not exist"], cfg.source) from None
@@ -127,30 +104,6 @@ def load_key(cfg: Config, create: bool = True) -> bytes | None:
     with os.fdopen(fd, "w") as f:
         f.write(key.hex() + "\n")
     return key
-
-
-def check_audit_section(raw: Any) -> list[str]:
-    """Problems of the ``audit`` section (registered with the config loader)."""
-    if raw is None:
-        return []
-    if not isinstance(raw, Mapping):
-        return ["audit: expected a mapping (key, key_file)"]
-    out = [f"audit.{k}: unknown setting (known: key, key_file)"
-           for k in raw if k not in ("key", "key_file")]
-    if raw.get("key") is not None and raw.get("key_file") is not None:
-        out.append("audit.key: give key or key_file, not both")
-    if raw.get("key") is not None:
-        try:
-            decode_key(str(raw["key"]))
-        except ValueError as e:
-            out.append(f"audit.key: {e} (hex or base64, at least {MIN_KEY_BYTES} bytes)")
-    kf = raw.get("key_file")
-    if kf is not None and (not isinstance(kf, str) or not kf):
-        out.append("audit.key_file: expected a file path")
-    return out
-
-
-register_section("audit", check_audit_section)
 
 
 # --------------------------------------------------------------------------

@@ -7,16 +7,15 @@ queue. A subscriber that is slow (a broker that is down, a browser tab on a
 bad network) loses events, which are counted, never messages (DESIGN.md,
 "Monitoring never slows routing").
 
-:func:`attach_monitoring` is what ``serve`` calls; this module also registers
-the checkers of the ``mqtt``, ``http`` and ``api`` configuration sections, so
-import it before loading a configuration.
+:func:`attach_monitoring` is what ``serve`` calls. The ``mqtt``, ``http`` and
+``api`` configuration sections are declared in :mod:`nlets_switch.ops.settings`
+and read here from the typed configuration.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -24,9 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from nlets_switch.config import Config, parse_address, register_section
+from nlets_switch.config import Config, parse_address
 from nlets_switch.errors import StoreError
 from nlets_switch.log import get_logger
+from nlets_switch.ops.settings import DEFAULT_HTTP, MqttSettings
+from nlets_switch.ops.settings import token_hash as token_hash  # re-exported
 
 if TYPE_CHECKING:
     from nlets_switch.ops.http import HttpServer
@@ -36,8 +37,6 @@ if TYPE_CHECKING:
 
 log = get_logger("monitor")
 
-#: Where the operator HTTP server listens unless told otherwise (issue 4).
-DEFAULT_HTTP: Final = ("127.0.0.1", 7331)
 #: Events that describe the path of a message (what the dashboard lists).
 ROUTING_EVENTS: Final = frozenset(
     {"routed", "held", "status", "rejected", "refused", "delivered", "expired",
@@ -197,29 +196,8 @@ def stats_snapshot(switch: Switch, monitor: Monitor, held: Mapping[str, int]) ->
 
 
 # --------------------------------------------------------------------------
-# Configuration sections: mqtt, http, api.
+# Configuration: the mqtt, http and api sections, as monitoring uses them.
 # --------------------------------------------------------------------------
-
-_MQTT_KEYS: Final = ("host", "port", "prefix", "client_id", "username", "password",
-                     "queue_size", "stats_interval", "reconnect_min", "reconnect_max",
-                     "keepalive")
-
-
-@dataclass(frozen=True, slots=True)
-class MqttSettings:
-    """The ``mqtt:`` section: where to publish events (absent: no MQTT)."""
-
-    host: str
-    port: int = 1883
-    prefix: str = "nlets"
-    client_id: str | None = None
-    username: str | None = None
-    password: str | None = None
-    queue_size: int = 1000
-    stats_interval: float = 5.0
-    reconnect_min: float = 0.5
-    reconnect_max: float = 30.0
-    keepalive: int = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +211,7 @@ class ApiToken:
 
 @dataclass(frozen=True, slots=True)
 class HttpSettings:
-    """The ``http:`` and ``api:`` sections."""
+    """What the HTTP server is told: its address and the API's tokens (``http``, ``api``)."""
 
     listen: tuple[str, int] | None = DEFAULT_HTTP
     tokens: tuple[ApiToken, ...] = ()
@@ -245,116 +223,9 @@ class HttpSettings:
     tokens_by_hash: dict[str, ApiToken] = field(default_factory=dict)
 
 
-def _problems_mqtt(raw: Any) -> list[str]:
-    p: list[str] = []
-    if raw is None:
-        return p
-    if not isinstance(raw, dict):
-        return ["mqtt: expected a mapping (host, port, prefix, ...)"]
-    for k in sorted(set(raw) - set(_MQTT_KEYS)):
-        p.append(f"mqtt.{k}: unknown key (known: {', '.join(_MQTT_KEYS)})")
-    if not isinstance(raw.get("host"), str) or not raw.get("host"):
-        p.append("mqtt.host: required, the broker's host name")
-    port = raw.get("port", 1883)
-    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-        p.append(f"mqtt.port: expected a port number 1-65535, got {port!r}")
-    prefix = raw.get("prefix", "nlets")
-    if not isinstance(prefix, str) or not prefix or any(c in prefix for c in "#+\0"):
-        p.append(f"mqtt.prefix: expected a topic prefix without # or +, got {prefix!r}")
-    for k in ("client_id", "username", "password"):
-        if k in raw and not isinstance(raw[k], str):
-            p.append(f"mqtt.{k}: expected a string")
-    q = raw.get("queue_size", 1000)
-    if isinstance(q, bool) or not isinstance(q, int) or not 1 <= q <= 1_000_000:
-        p.append(f"mqtt.queue_size: expected a whole number 1-1000000, got {q!r}")
-    for k, lo in (("stats_interval", 0.1), ("reconnect_min", 0.01), ("reconnect_max", 0.01)):
-        v = raw.get(k)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or v < lo):
-            p.append(f"mqtt.{k}: expected a number of seconds >= {lo}, got {v!r}")
-    ka = raw.get("keepalive", 30)
-    if isinstance(ka, bool) or not isinstance(ka, int) or not 1 <= ka <= 65535:
-        p.append(f"mqtt.keepalive: expected whole seconds 1-65535, got {ka!r}")
-    return p
-
-
-def _problems_http(raw: Any) -> list[str]:
-    if raw is None:
-        return []
-    if not isinstance(raw, dict):
-        return ["http: expected a mapping (listen)"]
-    p = [f"http.{k}: unknown key (known: listen)" for k in sorted(set(raw) - {"listen"})]
-    listen = raw.get("listen")
-    if listen is not None and listen != "off":
-        try:
-            parse_address(str(listen))
-        except ValueError as e:
-            p.append(f"http.listen: {e} (or 'off')")
-    return p
-
-
-def _problems_api(raw: Any) -> list[str]:
-    if raw is None:
-        return []
-    if not isinstance(raw, dict):
-        return ["api: expected a mapping (tokens)"]
-    p = [f"api.{k}: unknown key (known: tokens)" for k in sorted(set(raw) - {"tokens"})]
-    tokens = raw.get("tokens", [])
-    if not isinstance(tokens, list):
-        return [*p, "api.tokens: expected a list of {name, token_sha256 | token, see_text}"]
-    names: set[str] = set()
-    for i, t in enumerate(tokens):
-        at = f"api.tokens[{i}]"
-        if not isinstance(t, dict):
-            p.append(f"{at}: expected a mapping")
-            continue
-        for k in sorted(set(t) - {"name", "token", "token_sha256", "see_text"}):
-            p.append(f"{at}.{k}: unknown key (known: name, token, token_sha256, see_text)")
-        name = t.get("name")
-        if not isinstance(name, str) or not name:
-            p.append(f"{at}.name: required")
-        elif name in names:
-            p.append(f"{at}.name: {name!r} appears twice")
-        else:
-            names.add(name)
-        has_tok = isinstance(t.get("token"), str) and len(t["token"]) >= 16
-        sha = t.get("token_sha256")
-        has_sha = isinstance(sha, str) and len(sha) == 64 and all(
-            c in "0123456789abcdef" for c in sha.lower())
-        if "token" in t and not has_tok:
-            p.append(f"{at}.token: expected a string of at least 16 characters")
-        if "token_sha256" in t and not has_sha:
-            p.append(f"{at}.token_sha256: expected 64 hex digits (sha256sum of the token)")
-        if "token" not in t and "token_sha256" not in t:
-            p.append(f"{at}: needs token_sha256 (or token)")
-        if "see_text" in t and not isinstance(t["see_text"], bool):
-            p.append(f"{at}.see_text: expected true or false")
-    return p
-
-
-register_section("mqtt", _problems_mqtt)
-register_section("http", _problems_http)
-register_section("api", _problems_api)
-
-
-def token_hash(token: str) -> str:
-    """The SHA-256 (hex) under which a bearer token is configured."""
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def mqtt_settings(cfg: Config) -> MqttSettings | None:
     """The MQTT settings of a (checked) configuration, or None when none is named."""
-    raw = cfg.raw.get("mqtt")
-    if not isinstance(raw, dict) or not raw.get("host"):
-        return None
-    return MqttSettings(
-        host=str(raw["host"]), port=int(raw.get("port", 1883)),
-        prefix=str(raw.get("prefix", "nlets")).strip("/"),
-        client_id=raw.get("client_id"), username=raw.get("username"),
-        password=raw.get("password"), queue_size=int(raw.get("queue_size", 1000)),
-        stats_interval=float(raw.get("stats_interval", 5.0)),
-        reconnect_min=float(raw.get("reconnect_min", 0.5)),
-        reconnect_max=float(raw.get("reconnect_max", 30.0)),
-        keepalive=int(raw.get("keepalive", 30)))
+    return cfg.mqtt
 
 
 def http_address_from(arg: str | None, cfg: Config) -> tuple[str, int] | None:
@@ -362,12 +233,7 @@ def http_address_from(arg: str | None, cfg: Config) -> tuple[str, int] | None:
 
     ``"off"`` (either place) turns the server off. Raises ValueError on a bad address.
     """
-    value = arg
-    if value is None:
-        raw = cfg.raw.get("http")
-        value = raw.get("listen") if isinstance(raw, dict) else None
-    if value is None:
-        return DEFAULT_HTTP
+    value = arg if arg is not None else cfg.http.listen
     if str(value).strip().lower() == "off":
         return None
     text = str(value)
@@ -378,14 +244,8 @@ def http_address_from(arg: str | None, cfg: Config) -> tuple[str, int] | None:
 
 def http_settings(cfg: Config, listen: tuple[str, int] | None) -> HttpSettings:
     """The HTTP/API settings of a (checked) configuration."""
-    raw = cfg.raw.get("api")
-    tokens: list[ApiToken] = []
-    configured = isinstance(raw, dict) and "tokens" in raw
-    if isinstance(raw, dict):
-        for t in raw.get("tokens") or []:
-            sha = t.get("token_sha256") or token_hash(str(t["token"]))
-            tokens.append(ApiToken(str(t["name"]), str(sha).lower(), bool(t.get("see_text"))))
-    return HttpSettings(listen=listen, tokens=tuple(tokens), open_loopback=not configured,
+    tokens = [ApiToken(t.name, t.sha256, t.see_text) for t in cfg.api.tokens]
+    return HttpSettings(listen=listen, tokens=tuple(tokens), open_loopback=not cfg.api.configured,
                         tokens_by_hash={t.sha256: t for t in tokens})
 
 

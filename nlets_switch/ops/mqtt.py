@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any, Final
 import aiomqtt
 
 from nlets_switch.log import get_logger
-from nlets_switch.ops.monitor import Event, Monitor, MqttSettings, link_states
+from nlets_switch.ops.monitor import Event, Monitor, link_states
+from nlets_switch.ops.settings import MqttSettings
 
 if TYPE_CHECKING:
     from nlets_switch.server.switch import Switch

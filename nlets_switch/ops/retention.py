@@ -20,30 +20,19 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
-from nlets_switch.config import Config, register_section
+from nlets_switch.config import Config
 from nlets_switch.log import get_logger
 from nlets_switch.ops.audit import anchor_tag, iso_utc, load_key
+from nlets_switch.ops.settings import RetentionSettings as RetentionSettings  # re-exported
 from nlets_switch.store.base import RetentionStore
 from nlets_switch.store.sqlite import Connection, as_store
 
 log = get_logger("retention")
 
 DAY: Final = 86400.0
-_KEYS: Final = ("messages_days", "audit_days", "interval_s")
-
-
-@dataclass(frozen=True, slots=True)
-class RetentionSettings:
-    """How long records are kept (days) and how often the job runs (seconds)."""
-
-    messages_days: float = 365.0
-    audit_days: float = 365.0
-    interval_s: float = 3600.0
-
 
 @dataclass(frozen=True, slots=True)
 class PruneResult:
@@ -54,35 +43,9 @@ class PruneResult:
     audit: int = 0
 
 
-def check_retention_section(raw: Any) -> list[str]:
-    """Problems of the ``retention`` section (registered with the config loader)."""
-    if raw is None:
-        return []
-    if not isinstance(raw, Mapping):
-        return ["retention: expected a mapping (" + ", ".join(_KEYS) + ")"]
-    out = [f"retention.{k}: unknown setting (known: {', '.join(_KEYS)})"
-           for k in raw if k not in _KEYS]
-    for k in _KEYS:
-        v = raw.get(k)
-        if v is None:
-            continue
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
-            out.append(f"retention.{k}: expected a positive number, got {v!r}")
-    return out
-
-
-register_section("retention", check_retention_section)
-
-
 def settings(cfg: Config) -> RetentionSettings:
-    """The retention settings of ``cfg`` (defaults: 365 days, hourly)."""
-    raw = cfg.raw.get("retention") or {}
-    if not isinstance(raw, Mapping):
-        raw = {}
-    d = RetentionSettings()
-    return RetentionSettings(float(raw.get("messages_days", d.messages_days)),
-                             float(raw.get("audit_days", d.audit_days)),
-                             float(raw.get("interval_s", d.interval_s)))
+    """The retention settings of ``cfg`` (the ``retention`` section)."""
+    return cfg.retention
 
 
 #: What :func:`prune` works on: any retention store, or a SQLite connection to the journal

@@ -14,7 +14,7 @@ from nlets_switch.errors import MessageError
 from nlets_switch.ops import audit, msglog
 from nlets_switch.server.switch import Pending, Switch
 from nlets_switch.services import adapter as ad
-from nlets_switch.services import local as svc  # registers the ``services`` config checker
+from nlets_switch.services import local as svc
 from nlets_switch.wire.message import SWITCH_ORI, OutputMessage, format_message
 from nlets_switch.wire.schema import load_schemas
 
@@ -30,7 +30,7 @@ async def build_switch(cfg: Config, adapters: Sequence[ad.Loaded] | None = None)
     :class:`~nlets_switch.errors.AdapterError` for an adapter of the wrong API
     version, a key without a schema or a key claimed twice.
     """
-    loaded = svc.load_adapters(cfg.raw) if adapters is None else list(adapters)
+    loaded = svc.load_adapters(cfg) if adapters is None else list(adapters)
     extra = ad.schema_dirs(loaded)
     schemas = load_schemas(extra) if extra else None
     switch = Switch(cfg, schemas)

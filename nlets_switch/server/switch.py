@@ -25,7 +25,7 @@ import ssl
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -698,7 +698,8 @@ class Switch:
         Listeners and the data directory stay as started. A removed ORI is
         signed off; what is held for it stays in the journal.
         """
-        cfg = replace(cfg, listeners=self.config.listeners, data_dir=self.config.data_dir)
+        cfg = cfg.model_copy(update={"listeners": self.config.listeners,
+                                     "data_dir": self.config.data_dir})
         self.config = cfg
         self.directory = Directory(cfg.entries)
         self.router = Router(self.directory, self.schemas, cfg.hold)

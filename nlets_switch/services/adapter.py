@@ -15,7 +15,8 @@ no schema defines, or two adapters claiming one key.
 
 Adapters never see sockets. They get a :class:`Context`: a bound logger
 (never log message text: it is criminal-justice information), their own
-configuration section, the data directory, and :meth:`Context.answer`, which
+configuration section (checked by their ``settings_model`` when they declare
+one, see :class:`Adapter`), the data directory, and :meth:`Context.answer`, which
 sends one input message. In the switch's process that is
 ``Switch.accept`` (the answer is journaled and routed like any message); in
 a responder process (``nlets-switch responder``) it is a
@@ -29,8 +30,11 @@ import importlib.metadata as md
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, TypeVar, runtime_checkable
 
+from pydantic import BaseModel
+
+from nlets_switch.config.model import validate
 from nlets_switch.core.directory import Directory
 from nlets_switch.errors import AdapterError, MessageError
 from nlets_switch.wire.message import OutputMessage, format_message, parse_message
@@ -97,6 +101,7 @@ class Inquiry:
 
 
 Sender = Callable[[str, str], Awaitable[None]]
+M = TypeVar("M", bound=BaseModel)
 
 
 class Context:
@@ -104,22 +109,33 @@ class Context:
 
     ``log`` is a structlog logger bound to the adapter (never pass message
     text to it); ``config`` is the adapter's section of the configuration
-    (``services.<name>``); ``data_dir`` is where it may keep files;
-    ``oris`` are the ORIs it answers as; ``directory`` and ``schemas`` are
-    the switch's.
+    (``services.<name>``, without ``enabled``) as a mapping, every default
+    filled in when the adapter declares a ``settings_model``, and
+    ``settings`` that model's instance (else None); ``data_dir`` is where it
+    may keep files; ``oris`` are the ORIs it answers as; ``directory`` and
+    ``schemas`` are the switch's.
     """
 
     def __init__(self, name: str, log: Any, config: Mapping[str, Any], data_dir: Path,
                  oris: Sequence[str], directory: Directory, schemas: SchemaSet,
-                 send: Sender) -> None:
+                 send: Sender, settings: Any = None) -> None:
         self.name = name
         self.log = log
         self.config = config
+        self.settings = settings
         self.data_dir = data_dir
         self.oris = tuple(oris)
         self.directory = directory
         self.schemas = schemas
         self._send = send
+
+    def settings_as(self, model: type[M]) -> M:
+        """The adapter's settings as ``model``: :attr:`settings` when the host
+        checked them with it, else :attr:`config` read into it (ConfigError
+        naming ``services.<name>.key`` paths when that fails)."""
+        if isinstance(self.settings, model):
+            return self.settings
+        return validate(model, dict(self.config), prefix=("services", self.name))
 
     async def answer(self, text: str) -> None:
         """Send one input message (``KEY.ORIGIN.DEST[.*CTL].TXT...``).
@@ -162,6 +178,13 @@ class Adapter(Protocol):
     ``version``, ``keys`` (the message keys it answers; each must have a
     schema, and no two adapters may claim one key), ``schema_dirs`` (extra
     schema directories for keys of its own, may be empty).
+
+    Optional: ``settings_model``, a pydantic model of its configuration
+    section (best a :class:`nlets_switch.services.settings.AdapterSettings`,
+    defaults in its fields). The configuration checks the section with it,
+    naming every problem with its key path (``services.<name>.key: ...``), and
+    the host passes the instance as :attr:`Context.settings`. Without one,
+    :meth:`check_config` checks the section.
     """
 
     API_VERSION: int
@@ -171,7 +194,8 @@ class Adapter(Protocol):
     schema_dirs: tuple[Path, ...]
 
     def check_config(self, section: Mapping[str, Any]) -> list[str]:
-        """Problems of the adapter's configuration section, as ``key.path: problem``."""
+        """Problems of the adapter's configuration section, as ``key.path: problem``
+        (with a ``settings_model``: :func:`nlets_switch.config.model.problems_of`)."""
         ...
 
     def oris(self, directory: Directory, section: Mapping[str, Any]) -> tuple[str, ...]:

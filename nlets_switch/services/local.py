@@ -14,7 +14,8 @@
 * :class:`Services` starts and stops all of it with the switch
   (``Switch.on_start``/``on_stop``; see :func:`nlets_switch.server.app.build_switch`).
 
-Configuration: the ``services`` section (docs/services.md)::
+Configuration: the ``services`` section (docs/services.md; its model is
+:class:`nlets_switch.services.settings.ServicesSettings`)::
 
     services:
       nl: {gather_s: 5}
@@ -36,12 +37,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from nlets_switch.config import register_section
+from nlets_switch.config import Config
 from nlets_switch.core.directory import Directory
 from nlets_switch.errors import AdapterError, ErCode, MessageError
 from nlets_switch.log import get_logger
 from nlets_switch.server.switch import Endpoint, Pending, Switch
 from nlets_switch.services import adapter as ad
+from nlets_switch.services.settings import AdapterSection, NlSettings
 from nlets_switch.store.base import HelpFile, HelpStore
 from nlets_switch.store.sqlite import journal_op
 from nlets_switch.wire.message import (
@@ -52,12 +54,12 @@ from nlets_switch.wire.message import (
     help_address,
     parse_output,
 )
-from nlets_switch.wire.schema import is_no_record
+from nlets_switch.wire.schema import SchemaSet, is_no_record
 
 log = get_logger("services")
 
 #: PROTOCOL part 5: how long the NL fan-out gathers answers, unless configured.
-DEFAULT_GATHER_S: Final = 5.0
+DEFAULT_GATHER_S: Final[float] = NlSettings.model_fields["gather_s"].default
 #: The keys the NL service fans out to every state (PROTOCOL part 5).
 FANOUT_KEYS: Final = frozenset({"DQ", "RQ"})
 #: Destinations per fan-out message (PROTOCOL part 2: DQ and RQ take at most 5).
@@ -83,73 +85,29 @@ SEED_HELP: Final[Mapping[tuple[str, str], str]] = {
 }
 
 # --------------------------------------------------------------------------
-# Configuration section
+# Configuration: the adapters' sections (declared in services/settings.py)
 # --------------------------------------------------------------------------
 
 
-def _number(path: str, value: Any, lo: float, hi: float, out: list[str]) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        out.append(f"{path}: expected a number, got {value!r}")
-    elif not lo <= value <= hi:
-        out.append(f"{path}: must be between {lo:g} and {hi:g}, got {value}")
+def adapter_section(cfg: Config, loaded: ad.Loaded) -> AdapterSection:
+    """The checked ``services.<name>`` section of an adapter (its model's defaults
+    when the file has none)."""
+    model = getattr(loaded.adapter, "settings_model", None)
+    return cfg.services.section(loaded.name, model if isinstance(model, type) else None)
 
 
-def check_section(raw: Any) -> list[str]:
-    """Problems of the ``services`` section, each as ``services.key.path: problem``."""
-    if raw is None:
-        return []
-    if not isinstance(raw, dict):
-        return ["services: expected a mapping of service name to settings"]
-    problems: list[str] = []
-    eps = {ep.name: ep for ep in ad.entry_points()}
-    for name, section in raw.items():
-        path = f"services.{name}"
-        if section is None:
-            continue
-        if not isinstance(section, dict):
-            problems.append(f"{path}: expected a mapping")
-            continue
-        if name == "nl":
-            for k in sorted(set(section) - {"gather_s"}):
-                problems.append(f"{path}.{k}: unknown key (known: gather_s)")
-            if "gather_s" in section:
-                _number(f"{path}.gather_s", section["gather_s"], 0, 600, problems)
-            continue
-        if name not in eps:
-            known = ", ".join(["nl", *sorted(eps)])
-            problems.append(f"{path}: no adapter of that name is installed (known: {known})")
-            continue
-        if "enabled" in section and not isinstance(section["enabled"], bool):
-            problems.append(f"{path}.enabled: expected true or false")
-        try:
-            loaded = ad.load_entry_point(eps[name])
-        except AdapterError as e:
-            problems.append(f"{path}: {e}")
-            continue
-        rest = {k: v for k, v in section.items() if k != "enabled"}
-        problems += [f"{path}.{p}" for p in loaded.adapter.check_config(rest)]
-    return problems
-
-
-register_section("services", check_section)
-
-
-def services_config(raw: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The ``services`` section of a configuration's raw dict (empty when absent)."""
-    section = raw.get("services") or {}
-    return section if isinstance(section, dict) else {}
-
-
-def adapter_section(raw: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    """The configuration section of adapter ``name`` (empty when absent)."""
-    section = services_config(raw).get(name) or {}
-    return section if isinstance(section, dict) else {}
-
-
-def enabled_adapters(adapters: Sequence[ad.Loaded],
-                     raw: Mapping[str, Any]) -> list[ad.Loaded]:
+def enabled_adapters(adapters: Sequence[ad.Loaded], cfg: Config) -> list[ad.Loaded]:
     """The adapters the configuration does not switch off (``enabled: false``)."""
-    return [a for a in adapters if adapter_section(raw, a.name).get("enabled", True)]
+    return [a for a in adapters if adapter_section(cfg, a).enabled]
+
+
+def context_for(cfg: Config, loaded: ad.Loaded, oris: Sequence[str], directory: Directory,
+                schemas: SchemaSet, send: ad.Sender) -> ad.Context:
+    """The context an adapter gets from its host, with its section of ``cfg``."""
+    section = adapter_section(cfg, loaded)
+    return ad.Context(loaded.name, get_logger(f"adapter.{loaded.name}"), section.options,
+                      Path(cfg.data_dir), oris, directory, schemas, send,
+                      settings=section.settings)
 
 
 # --------------------------------------------------------------------------
@@ -483,9 +441,7 @@ class Services:
     def __init__(self, switch: Switch, adapters: Sequence[ad.Loaded]) -> None:
         self.switch = switch
         self.adapters = list(adapters)
-        raw = switch.config.raw
-        nl = services_config(raw).get("nl") or {}
-        self.nl = NlService(switch, float(nl.get("gather_s", DEFAULT_GATHER_S)))
+        self.nl = NlService(switch, switch.config.services.nl.gather_s)
         self.endpoints: dict[str, ServiceEndpoint] = {}
         self.hosts: list[_Host] = []
 
@@ -501,12 +457,11 @@ class Services:
         sw.attach(self.nl)
         self.nl.start_delivery()
         for loaded in self.adapters:
-            section = adapter_section(sw.config.raw, loaded.name)
-            oris = tuple(loaded.adapter.oris(sw.directory, section))
+            section = adapter_section(sw.config, loaded)
+            oris = tuple(loaded.adapter.oris(sw.directory, section.options))
             check_oris(loaded, oris, sw.directory)
-            ctx = ad.Context(loaded.name, get_logger(f"adapter.{loaded.name}"), section,
-                             Path(sw.config.data_dir), oris, sw.directory, sw.schemas,
-                             functools.partial(send_local, sw))
+            ctx = context_for(sw.config, loaded, oris, sw.directory, sw.schemas,
+                              functools.partial(send_local, sw))
             host = _Host(loaded, oris, ctx)
             await loaded.adapter.start(ctx)
             host.started = True
@@ -545,6 +500,6 @@ class Services:
                               error=type(e).__name__)
 
 
-def load_adapters(raw: Mapping[str, Any]) -> list[ad.Loaded]:
+def load_adapters(cfg: Config) -> list[ad.Loaded]:
     """Discover the installed adapters and keep those the configuration enables."""
-    return enabled_adapters(ad.discover(), raw)
+    return enabled_adapters(ad.discover(), cfg)
