@@ -298,5 +298,5 @@ class XmlCodec:
         doc = "".join(parts).encode("ascii", "xmlcharrefreplace")
         if pretty:
             root = etree.fromstring(doc, self._parser)
-            doc = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+            doc = _OPEN[:_OPEN.index("\n") + 1].encode() + etree.tostring(root, pretty_print=True)
         return doc
