@@ -25,6 +25,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_wheel_holds_schemas_and_adapters_inside_the_package(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "nlets_switch/schemas/DQ.yaml" in names
+    assert "nlets_switch/schemas/xml/nlets.xsd" in names  # XML.md's XSD (issue 12)
     assert "nlets_switch/adapters/__init__.py" in names
     tops = {n.split("/")[0] for n in names}
     assert "schemas" not in tops and "adapters" not in tops  # names taken on PyPI
