@@ -59,7 +59,8 @@ def test_page_reader_reads_every_row_as_sqlite_does(journal: Path) -> None:
         got.setdefault(shape.name, {})[rowid] = values
         return True
 
-    results = salvage(pf, schema[0], sink)
+    with pf:
+        results = salvage(pf, schema[0], sink)
     assert all(not r.lost_pages and not r.bad_cells and not r.from_scan for r in results)
     assert got["messages"] == rows(journal, "messages")
     assert got["deliveries"] == rows(journal, "deliveries")
@@ -305,3 +306,31 @@ def test_journal_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
             main(args)
         assert "examples:" in capsys.readouterr().out
     assert main(["journal"]) == 2
+
+
+def test_recover_reads_rows_written_before_a_column_was_added(tmp_path: Path) -> None:
+    old = tmp_path / "old" / "journal.sqlite"
+    old.parent.mkdir()
+    conn = sqlite3.connect(old)
+    # deliveries as it was before `held` (Journal.open adds the column, old rows keep 12 values)
+    conn.execute("CREATE TABLE deliveries (id INTEGER PRIMARY KEY, msg_id INTEGER NOT NULL, "
+                 "link TEXT NOT NULL, receiver TEXT NOT NULL, addressed TEXT NOT NULL, "
+                 "output_no INTEGER NOT NULL, priority INTEGER NOT NULL, state TEXT NOT NULL, "
+                 "created_at REAL NOT NULL, expires_at REAL NOT NULL, sent_at REAL, done_at REAL)")
+    conn.executemany("INSERT INTO deliveries VALUES (?,?,'NYNLETS00','NYNLETS00','NY',?,2,"
+                     "'queued',1.0,2e9,NULL,NULL)", [(i, i, i) for i in range(1, 301)])
+    conn.commit()
+    conn.close()
+    make_journal(old, 0)  # the other tables, and `held` added
+    conn = sqlite3.connect(old)
+    conn.executemany("INSERT INTO messages (id, received_at, link, status, text) "
+                     "VALUES (?, 1.5, 'AZNLETS20', 'accepted', 'AM.AZNLETS20.NY.TXT\nX')",
+                     [(i,) for i in range(1, 301)])
+    conn.commit()
+    conn.close()
+    damage(old, root_of(old, "deliveries"))
+    report = recover(old, tmp_path / "new.sqlite")
+    assert report.table("deliveries").from_scan == 300
+    got = rows(tmp_path / "new.sqlite", "deliveries")
+    assert len(got) == 300 and {r[12] for r in got.values()} == {0}  # held: its default
+    assert report.owed == 300

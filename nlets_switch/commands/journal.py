@@ -230,7 +230,9 @@ def summary(report: RecoveryReport) -> str:
     for t in sorted(report.tables, key=lambda t: (first.get(t.name, 2), t.name)):
         found = f" ({t.from_scan} found by scanning)" if t.from_scan else ""
         bad = f", {t.bad_cells} unreadable cells" if t.bad_cells else ""
-        lines.append(f"{t.name}: {t.rows} rows recovered{found}{bad}")
+        lines.append(f"{t.name}: {t.rows} row{'' if t.rows == 1 else 's'} recovered{found}{bad}")
+        if report.refused.get(t.name):
+            lines.append(f"  refused by the new journal (constraints): {report.refused[t.name]}")
         if report.missing.get(t.name):
             n = sum(b - a + 1 for a, b in report.missing[t.name])
             lines.append(f"  not recovered: {n} ids ({_ranges(report.missing[t.name])}); "

@@ -236,6 +236,8 @@ class RecoveryReport:
     schema_lost: bool = False
     #: Per table, ids in the span of a damaged page that were not recovered.
     missing: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    #: Per table: rows read but refused by the new journal's constraints.
+    refused: dict[str, int] = field(default_factory=dict)
     #: Per destination link: deliveries left out because their message was lost.
     orphans: dict[str, int] = field(default_factory=dict)
     #: Numbering counters missing from what was read, rebuilt from the newest rows.
@@ -247,7 +249,8 @@ class RecoveryReport:
     @property
     def complete(self) -> bool:
         """True when every row was read (no damaged page or cell on any table)."""
-        return not self.schema_lost and not any(t.lost_pages for t in self.tables)
+        return (not self.schema_lost and not self.refused
+                and not any(t.lost_pages for t in self.tables))
 
     def table(self, name: str) -> TableResult:
         """The result for table ``name`` (empty when the journal had no such table)."""
@@ -279,11 +282,12 @@ def recover(damaged: Path, new_path: Path) -> RecoveryReport:
         except Damaged as e:
             raise RecoveryError(f"{damaged}: {e}") from e
         journal = Journal(new_path)
-        conn = journal.open()
-        try:
-            _salvage_into(conn, pf, report)
-        finally:
-            journal.close()
+        with pf:
+            conn = journal.open()
+            try:
+                _salvage_into(conn, pf, report)
+            finally:
+                journal.close()
     report.seconds = time.perf_counter() - t0
     return report
 
@@ -311,6 +315,7 @@ def _salvage_into(conn: sqlite3.Connection, pf: PageFile, report: RecoveryReport
     conn.execute("BEGIN")
     report.tables = salvage(pf, shapes, inserter)
     conn.execute("COMMIT")
+    report.refused = inserter.refused
     conn.execute("BEGIN")
     report.missing = _missing(conn, report)
     report.orphans = _drop_orphans(conn)
@@ -326,16 +331,22 @@ class _Inserter:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
-        self._sql: dict[str, tuple[str, list[int]]] = {}
+        self._plans: dict[tuple[str, int], tuple[str, list[int]]] = {}
+        self._columns: dict[str, list[str]] = {}
         self._n = 0
+        #: Rows the new journal's constraints refused, per table.
+        self.refused: dict[str, int] = {}
 
     def __call__(self, shape: Shape, rowid: int, values: tuple[Value, ...]) -> bool:
-        plan = self._sql.get(shape.name)
+        plan = self._plans.get((shape.name, len(values)))
         if plan is None:
-            plan = self._plan(shape)
+            plan = self._plan(shape, len(values))
         sql, take = plan
-        args = [rowid, *(values[i] if i < len(values) else None for i in take)]
-        cur = self.conn.execute(sql, args)
+        try:
+            cur = self.conn.execute(sql, [rowid, *[values[i] for i in take]])
+        except sqlite3.IntegrityError:
+            self.refused[shape.name] = self.refused.get(shape.name, 0) + 1
+            return False
         self._n += 1
         if self._n % 20_000 == 0:
             # Bounded transactions: the WAL of a million-row recovery stays small.
@@ -343,15 +354,18 @@ class _Inserter:
             self.conn.execute("BEGIN")
         return cur.rowcount == 1
 
-    def _plan(self, shape: Shape) -> tuple[str, list[int]]:
-        cols = [r[1] for r in self.conn.execute(f'PRAGMA table_info("{shape.name}")')]
-        # Columns the new table has, by name; a column the record does not
-        # carry takes its default through the values being absent below.
-        take = [i for i, c in enumerate(shape.columns) if c in cols and i != shape.ipk]
-        names = ", ".join(f'"{shape.columns[i]}"' for i in take)
-        sql = (f'INSERT OR IGNORE INTO "{shape.name}" (rowid{", " if take else ""}{names}) '
+    def _plan(self, shape: Shape, width: int) -> tuple[str, list[int]]:
+        cols = self._columns.get(shape.name)
+        if cols is None:
+            cols = [r[1] for r in self.conn.execute(f'PRAGMA table_info("{shape.name}")')]
+            self._columns[shape.name] = cols
+        # The columns the record carries that the new table has, by name; the
+        # others (added since the row was written) take their defaults.
+        take = [i for i, c in enumerate(shape.columns[:width]) if c in cols and i != shape.ipk]
+        names = "".join(f', "{shape.columns[i]}"' for i in take)
+        sql = (f'INSERT OR IGNORE INTO "{shape.name}" (rowid{names}) '
                f"VALUES ({', '.join('?' * (len(take) + 1))})")
-        self._sql[shape.name] = (sql, take)
+        self._plans[(shape.name, width)] = (sql, take)
         return sql, take
 
 

@@ -15,6 +15,7 @@ and :func:`fold_wal`, which the caller runs on a copy.
 
 from __future__ import annotations
 
+import mmap
 import os
 import struct
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ TABLE_LEAF: Final = 13
 Value = int | float | str | bytes | None
 
 _WAL_MAGIC: Final = (0x377F0682, 0x377F0683)
+_INT_SIZES: Final = (0, 1, 2, 3, 4, 6, 8)
 _ENCODINGS: Final = {1: "utf-8", 2: "utf-16-le", 3: "utf-16-be"}
 
 
@@ -183,23 +185,38 @@ class PageFile:
     usable: int = 0
     page_count: int = 0
     encoding: str = "utf-8"
-    _data: bytes = field(default=b"", repr=False)
+    _data: mmap.mmap | bytes = field(default=b"", repr=False)
 
     def __post_init__(self) -> None:
-        # Read whole: salvage runs once, on a copy, and random access to a
-        # few hundred megabytes is far simpler than a page cache.
-        self._data = self.path.read_bytes()
-        if len(self._data) < HEADER_SIZE or self._data[:16] != MAGIC:
+        # Mapped, not read: random access to every page without holding a
+        # journal of hundreds of megabytes in the process's own memory.
+        with self.path.open("rb") as f:
+            if os.fstat(f.fileno()).st_size < HEADER_SIZE:
+                raise Damaged("not an SQLite file (shorter than its header)")
+            self._data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        if self._data[:16] != MAGIC:
+            self.close()
             raise Damaged("not an SQLite file (header)")
         size = _valid_page_size(struct.unpack_from(">H", self._data, 16)[0])
-        if size is None:
-            raise Damaged("invalid page size in the header")
+        if size is None or size - self._data[20] < 480:
+            self.close()
+            raise Damaged("invalid page size or reserved space in the header")
         self.page_size = size
         self.usable = size - self._data[20]
-        if self.usable < 480:
-            raise Damaged("invalid reserved space in the header")
         self.page_count = len(self._data) // size
         self.encoding = _ENCODINGS.get(struct.unpack_from(">I", self._data, 56)[0], "utf-8")
+
+    def close(self) -> None:
+        """Unmap the file."""
+        if isinstance(self._data, mmap.mmap):
+            self._data.close()
+        self._data = b""
+
+    def __enter__(self) -> PageFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def page(self, number: int) -> bytes:
         """The bytes of page ``number`` (1-based)."""
@@ -275,55 +292,61 @@ class PageFile:
 
     def record(self, payload: bytes) -> tuple[Value, ...]:
         """The values of one record; raises Damaged on a malformed one."""
-        hsize, pos = varint(payload, 0)
-        if not pos <= hsize <= len(payload):
+        # One function with the common cases inline: recovery decodes every
+        # row of the journal, and this loop is most of its time.
+        end = len(payload)
+        if not end:
+            raise Damaged("empty record")
+        hsize, pos = (payload[0], 1) if payload[0] < 0x80 else varint(payload, 0)
+        if hsize > end:
             raise Damaged("record header size out of range")
         types: list[int] = []
         while pos < hsize:
-            t, pos = varint(payload, pos)
-            types.append(t)
+            b = payload[pos]
+            if b < 0x80:
+                types.append(b)
+                pos += 1
+            else:
+                t, pos = varint(payload, pos)
+                types.append(t)
         if pos != hsize:
             raise Damaged("record header overruns")
         values: list[Value] = []
         at = hsize
         for t in types:
-            at = self._value(payload, at, t, values)
-        if at != len(payload):
+            if t == 0:
+                values.append(None)
+                continue
+            if t >= 12:
+                n = (t - 12) >> 1
+                if at + n > end:
+                    raise Damaged("text or blob runs off the record")
+                if t & 1:
+                    try:
+                        values.append(payload[at:at + n].decode(self.encoding))
+                    except UnicodeDecodeError as e:
+                        raise Damaged("text that is not valid in the encoding") from e
+                else:
+                    values.append(payload[at:at + n])
+                at += n
+            elif t <= 6:
+                n = _INT_SIZES[t]
+                if at + n > end:
+                    raise Damaged("integer runs off the record")
+                values.append(int.from_bytes(payload[at:at + n], "big", signed=True))
+                at += n
+            elif t == 7:
+                if at + 8 > end:
+                    raise Damaged("real runs off the record")
+                values.append(struct.unpack_from(">d", payload, at)[0])
+                at += 8
+            elif t <= 9:
+                values.append(t - 8)
+            else:
+                raise Damaged("reserved serial type")
+        if at != end:
             raise Damaged("record length does not match its header")
         return tuple(values)
-
-    def _value(self, p: bytes, at: int, t: int, out: list[Value]) -> int:
-        if t == 0:
-            out.append(None)
-            return at
-        if 1 <= t <= 6:
-            n = (0, 1, 2, 3, 4, 6, 8)[t]
-            if at + n > len(p):
-                raise Damaged("integer runs off the record")
-            out.append(int.from_bytes(p[at:at + n], "big", signed=True))
-            return at + n
-        if t == 7:
-            if at + 8 > len(p):
-                raise Damaged("real runs off the record")
-            out.append(struct.unpack_from(">d", p, at)[0])
-            return at + 8
-        if t in (8, 9):
-            out.append(t - 8)
-            return at
-        if t in (10, 11):
-            raise Damaged("reserved serial type")
-        n = (t - 12) // 2 if t % 2 == 0 else (t - 13) // 2
-        if at + n > len(p):
-            raise Damaged("text or blob runs off the record")
-        raw = p[at:at + n]
-        if t % 2 == 0:
-            out.append(raw)
-        else:
-            try:
-                out.append(raw.decode(self.encoding))
-            except UnicodeDecodeError as e:
-                raise Damaged("text that is not valid in the encoding") from e
-        return at + n
 
     def leaf_rows(self, page: Page) -> Iterator[tuple[int, tuple[Value, ...]] | Damaged]:
         """(rowid, values) for each cell of a table leaf; a :class:`Damaged` per bad cell."""

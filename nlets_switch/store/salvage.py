@@ -33,6 +33,20 @@ from nlets_switch.store.pages import (
 __all__ = ["LostPage", "Shape", "TableResult", "read_schema", "salvage"]
 
 
+# What a column takes, from its declared type (SQLite's affinity rules, roughly).
+_ANY, _INT, _TEXT, _REAL, _ROWID = range(5)
+
+
+def _kind(declared: str) -> int:
+    if "INT" in declared:
+        return _INT
+    if any(k in declared for k in ("CHAR", "CLOB", "TEXT")):
+        return _TEXT
+    if any(k in declared for k in ("REAL", "FLOA", "DOUB")):
+        return _REAL
+    return _ANY
+
+
 @dataclass(frozen=True, slots=True)
 class Shape:
     """A table's columns as declared, to tell its rows from garbage and from other tables'."""
@@ -44,6 +58,11 @@ class Shape:
     ipk: int | None  # the INTEGER PRIMARY KEY column (stored as NULL: it is the rowid)
     root: int | None = None
     sql: str | None = None
+    kinds: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        kinds = tuple(_ROWID if i == self.ipk else _kind(t) for i, t in enumerate(self.types))
+        object.__setattr__(self, "kinds", kinds)
 
     @classmethod
     def of(cls, conn: sqlite3.Connection, name: str, root: int | None = None,
@@ -56,30 +75,26 @@ class Shape:
                    tuple(bool(r[3]) for r in info), ipk, root, sql)
 
     def fits(self, values: Sequence[Value]) -> bool:
-        """Whether ``values`` can be a row of this table."""
-        if not 0 < len(values) <= len(self.columns):
+        """Whether ``values`` can be a row of this table.
+
+        Columns the record does not carry take their default (ALTER TABLE ADD COLUMN).
+        """
+        if not 0 < len(values) <= len(self.kinds):
             return False
-        for i, v in enumerate(values):
-            if i == self.ipk:
-                if v is not None:
-                    return False
-                continue
+        for v, kind, notnull in zip(values, self.kinds, self.notnull, strict=False):
             if v is None:
-                if self.notnull[i]:
+                if notnull and kind != _ROWID:
                     return False
-                continue
-            t = self.types[i]
-            if "INT" in t:
-                ok = isinstance(v, int)
-            elif any(k in t for k in ("CHAR", "CLOB", "TEXT")):
-                ok = isinstance(v, str)
-            elif any(k in t for k in ("REAL", "FLOA", "DOUB")):
-                ok = isinstance(v, int | float)
-            else:
-                ok = True
-            if not ok:
+            elif kind == _ROWID:
                 return False
-        # Columns the record does not carry take their default (ALTER TABLE ADD COLUMN).
+            elif kind == _INT:
+                if type(v) is not int:
+                    return False
+            elif kind == _TEXT:
+                if type(v) is not str:
+                    return False
+            elif kind == _REAL and type(v) is not float and type(v) is not int:
+                return False
         return True
 
 
