@@ -15,7 +15,7 @@ from nlets_switch.cli import main
 from nlets_switch.store.integrity import RecoveryError, check, recover
 from nlets_switch.store.pages import PageFile
 from nlets_switch.store.salvage import Shape, read_schema, salvage
-from tests.damage import damage, make_journal, middle_leaf, root_of, rows
+from tests.damage import damage, make_journal, middle_leaf, page_size, pages, root_of, rows
 
 N = 3000
 
@@ -117,6 +117,22 @@ def test_check_refuses_a_journal_of_a_newer_schema(journal: Path) -> None:
     assert "99" in r.first.detail
 
 
+def test_check_tells_a_journal_locked_by_another_process_from_a_damaged_one(
+        journal: Path) -> None:
+    other = sqlite3.connect(journal, isolation_level=None)
+    other.execute("PRAGMA journal_mode=WAL")
+    other.execute("PRAGMA locking_mode=EXCLUSIVE")  # as a second switch on the same file would
+    other.execute("BEGIN EXCLUSIVE")
+    other.execute("DELETE FROM counters WHERE name = 'nothing'")
+    try:
+        r = check(journal, busy_timeout=0.1)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert r.first is not None and r.first.kind == "busy"
+    assert check(journal).ok
+
+
 def test_check_refuses_a_directory_in_the_journal_s_place(tmp_path: Path) -> None:
     (tmp_path / "journal.sqlite").mkdir()
     r = check(tmp_path / "journal.sqlite")
@@ -164,6 +180,31 @@ def test_recover_finds_the_rows_under_a_damaged_interior_page(journal: Path, tmp
     assert report.table(name).from_scan == N
     assert report.missing == {}
     assert report.owed == N
+
+
+def test_recover_does_not_bring_back_rows_from_freed_pages(journal: Path, tmp_path: Path) -> None:
+    leaf = middle_leaf(journal, "messages")
+    size = page_size(journal)
+    stale = journal.read_bytes()[(leaf - 1) * size:leaf * size]
+    with PageFile(journal) as pf:
+        gone = [row[0] for row in pf.leaf_rows(pf.btree(leaf)) if isinstance(row, tuple)]
+    before = {n for n, _ in pages(journal)["messages"]}
+    conn = sqlite3.connect(journal)
+    conn.execute(f"DELETE FROM messages WHERE id BETWEEN {gone[0]} AND {gone[-1] + 300}")
+    conn.commit()
+    assert conn.execute("PRAGMA freelist_count").fetchone()[0] > 0
+    conn.close()
+    freed = sorted(before - {n for n, _ in pages(journal)["messages"]})
+    assert freed
+    # A freed page keeps what it held; make sure it holds the deleted rows
+    # (SQLite may have cleared them, or freed a neighbour instead).
+    with journal.open("r+b") as f:
+        f.seek((freed[0] - 1) * size)
+        f.write(stale)
+    original = rows(journal, "messages")
+    damage(journal, root_of(journal, "messages"))  # everything must be found by scanning
+    recover(journal, tmp_path / "new.sqlite")
+    assert rows(tmp_path / "new.sqlite", "messages") == original  # none of `gone` is back
 
 
 @pytest.mark.parametrize("name", ["messages_time", "deliveries_open", "deliveries_msg",

@@ -112,6 +112,10 @@ def _verdict(path: Path, problem: Problem) -> tuple[str, str]:
     if problem.kind == "newer":
         return (f"journal {path} was written by a newer nlets-switch ({problem.detail})",
                 "run that version, or start with another --data-dir")
+    if problem.kind == "busy":
+        return (f"journal {path} is in use by another process ({problem.detail})",
+                f"stop the switch that runs on {d} (its pid is in {d}/switch.pid), or start "
+                f"with another --data-dir")
     if problem.kind == "unreadable":
         return (f"journal {path} cannot be read ({problem.detail})",
                 "give the switch's user read and write access to it and start again")

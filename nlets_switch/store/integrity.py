@@ -39,7 +39,7 @@ __all__ = ["JOURNAL_FILE", "IntegrityReport", "Problem", "RecoveryError", "Recov
 #: The journal's file name in the data directory.
 JOURNAL_FILE: Final = "journal.sqlite"
 
-Kind = Literal["damaged", "unreadable", "read-only", "newer"]
+Kind = Literal["damaged", "unreadable", "read-only", "newer", "busy"]
 
 
 def journal_path(data_dir: str | Path) -> Path:
@@ -82,14 +82,15 @@ class IntegrityReport:
     @property
     def first(self) -> Problem | None:
         """The problem to name first: damage, then a newer schema, then access."""
-        order: list[Kind] = ["damaged", "newer", "unreadable", "read-only"]
+        order: list[Kind] = ["damaged", "newer", "busy", "unreadable", "read-only"]
         return min(self.problems, key=lambda p: order.index(p.kind), default=None)
 
 
-def check(path: Path) -> IntegrityReport:
+def check(path: Path, busy_timeout: float = 5.0) -> IntegrityReport:
     """Check the journal at ``path`` without changing it (blocking).
 
-    Never raises for what it finds: every finding is a :class:`Problem`.
+    Never raises for what it finds: every finding is a :class:`Problem`. A
+    lock held by another process longer than ``busy_timeout`` seconds is one.
     """
     t0 = time.perf_counter()
     problems: list[Problem] = []
@@ -119,12 +120,14 @@ def check(path: Path) -> IntegrityReport:
     version: int | None = None
     if st.st_size:
         try:
-            lines, version = _sqlite_checks(path)
+            lines, version = _sqlite_checks(path, busy_timeout)
         except sqlite3.OperationalError as e:
-            # A read-only mount may keep SQLite from opening the WAL index;
-            # that is already the problem to report.
-            if not problems:
-                problems.append(Problem("damaged", str(e)))
+            # Not the file's content: a lock held elsewhere, or (on a
+            # read-only mount, already reported) no way to open the WAL index.
+            if "locked" in str(e) or "busy" in str(e):
+                problems.append(Problem("busy", str(e)))
+            elif not problems:
+                problems.append(Problem("unreadable", str(e)))
         except sqlite3.DatabaseError as e:
             problems.append(Problem("damaged", str(e)))
     if lines:
@@ -190,9 +193,10 @@ def _unwritable(path: Path) -> Iterator[str]:
         yield why
 
 
-def _sqlite_checks(path: Path) -> tuple[tuple[str, ...], int | None]:
+def _sqlite_checks(path: Path, busy_timeout: float) -> tuple[tuple[str, ...], int | None]:
     """``quick_check``'s complaints (empty when ok) and the schema version."""
-    conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+    conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True,
+                           timeout=busy_timeout)
     try:
         # Rows may hold several lines; the "*** in database main ***" banner says nothing.
         lines = tuple(line.strip() for r in conn.execute("PRAGMA quick_check")

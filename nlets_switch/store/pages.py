@@ -244,22 +244,28 @@ class PageFile:
         return Page(number, kind, cells, right)
 
     def freelist(self) -> set[int]:
-        """Pages on the freelist (stale content that must not be salvaged)."""
+        """Pages on the freelist, whose content is stale and must not be salvaged.
+
+        Empty when the list does not add up to the count in the header (a
+        damaged trunk page or header could name live pages as free; stale
+        rows are the lesser harm, as rows read through a tree win over them).
+        """
         free: set[int] = set()
-        trunk = struct.unpack_from(">I", self._data, 32)[0]
-        seen: set[int] = set()
-        while trunk and trunk not in seen and len(seen) < self.page_count:
-            seen.add(trunk)
+        trunk, total = struct.unpack_from(">II", self._data, 32)
+        while trunk:
+            if trunk in free or len(free) > total:
+                return set()
             try:
                 buf = self.page(trunk)
             except Damaged:
-                break
+                return set()
             nxt, n = struct.unpack_from(">II", buf, 0)
-            n = min(n, (self.usable - 8) // 4)
+            if n > (self.usable - 8) // 4:
+                return set()
             free.add(trunk)
             free.update(struct.unpack_from(f">{n}I", buf, 8))
             trunk = nxt
-        return free
+        return free if len(free) == total else set()
 
     def payload(self, buf: bytes, pos: int, size: int) -> bytes:
         """``size`` bytes of cell payload from ``pos``, following overflow pages."""
