@@ -41,7 +41,7 @@ EPILOG = """examples:
 read-only journal with one line saying what to do.
 
 exit status (check):   0 the switch can run on the journal (or will make a new one),
-                       2 damaged, unreadable, read-only or of a newer version.
+                       2 damaged, unreadable, read-only, in use or of a newer version.
 exit status (recover): 0 every row recovered, 1 new journal written but some rows
                        could not be read (listed), 2 nothing written.
 A configuration with errors exits 1, as for every command.
@@ -54,16 +54,16 @@ def register(sub: SubParsers) -> None:
     """Add ``journal`` with ``check`` and ``recover``."""
     p = sub.add_parser("journal", help="check or recover the switch's journal",
                        description="The journal holds every message the switch took custody "
-                       "of. `check` tells whether the switch can run on it; `recover` copies "
-                       "every readable message and delivery of a damaged one into a new file.",
+                       "of.\n`check` tells whether the switch can run on it; `recover` copies "
+                       "every readable\nmessage and delivery of a damaged one into a new file.",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     jsub = p.add_subparsers(dest="journal_command", metavar="COMMAND")
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 
     c = jsub.add_parser("check", help="quick integrity and access check (as serve does at start)",
                         description="Check the journal without changing it: SQLite's "
-                        "quick_check of every page, the file header, the schema version, and "
-                        "that the journal, its -wal/-shm files and its directory can be "
+                        "quick_check of every page,\nthe file header, the schema version, and "
+                        "that the journal, its -wal/-shm files\nand its directory can be "
                         "written. Safe while the switch runs.",
                         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_args(c)
@@ -71,9 +71,9 @@ def register(sub: SubParsers) -> None:
 
     r = jsub.add_parser("recover", help="copy every readable row of a damaged journal into a "
                         "new one", description="Read a damaged journal page by page and write "
-                        "every readable message and delivery (and the counters, the audit "
-                        "trail and the help files) into a NEW journal; say what could not be "
-                        "read. The damaged file is never changed. Run it with the switch "
+                        "every readable message and\ndelivery (and the counters, the audit "
+                        "trail and the help files) into a NEW journal;\nsay what could not be "
+                        "read. The damaged file is never changed. Run it with the\nswitch "
                         "stopped; it needs free space for a copy of the journal.",
                         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_args(r)
