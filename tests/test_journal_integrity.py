@@ -251,16 +251,22 @@ def test_recover_rebuilds_lost_numbering_counters(journal: Path, tmp_path: Path)
 def test_recover_keeps_the_tables_other_modules_keep_in_the_journal(journal: Path,
                                                                      tmp_path: Path) -> None:
     conn = sqlite3.connect(journal)
-    conn.execute("CREATE TABLE help_files (state TEXT NOT NULL, file TEXT NOT NULL, "
-                 "text TEXT NOT NULL, PRIMARY KEY (state, file))")
-    conn.execute("CREATE INDEX help_text ON help_files(text)")
-    conn.execute("INSERT INTO help_files VALUES ('NL', 'NLE', 'HELP TEXT')")
+    # The NL service's help files as they are kept, and a table this code does not know.
+    conn.execute("CREATE TABLE IF NOT EXISTS help_files (state TEXT NOT NULL, file TEXT NOT NULL, "
+                 "text TEXT NOT NULL, updated_at REAL NOT NULL, updated_by TEXT NOT NULL, "
+                 "PRIMARY KEY (state, file))")
+    conn.execute("INSERT INTO help_files VALUES ('NL', 'NLE', 'HELP TEXT', 1.5, 'AZNLETS20')")
+    conn.execute("CREATE TABLE plugin_state (id INTEGER PRIMARY KEY, note TEXT NOT NULL)")
+    conn.execute("CREATE INDEX plugin_note ON plugin_state(note)")
+    conn.execute("INSERT INTO plugin_state VALUES (7, 'kept')")
     conn.commit()
     conn.close()
     recover(journal, tmp_path / "new.sqlite")
     conn = sqlite3.connect(tmp_path / "new.sqlite")
-    assert conn.execute("SELECT * FROM help_files").fetchall() == [("NL", "NLE", "HELP TEXT")]
-    assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'help_text'").fetchone()
+    assert conn.execute("SELECT * FROM help_files").fetchall() == [
+        ("NL", "NLE", "HELP TEXT", 1.5, "AZNLETS20")]
+    assert conn.execute("SELECT * FROM plugin_state").fetchall() == [(7, "kept")]
+    assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'plugin_note'").fetchone()
     conn.close()
 
 
