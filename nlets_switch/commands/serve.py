@@ -75,6 +75,10 @@ def serve(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"--http: {e}", file=sys.stderr)
         return 1
+    from nlets_switch.commands.journal import refuse_unfit_journal
+
+    if refuse_unfit_journal(cfg):  # damaged, unreadable or read-only: one line, exit 2
+        return 2
     try:
         import uvloop  # optional extra: faster event loop
 
