@@ -28,10 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
 
-from nlets_switch.store.journal import SCHEMA_VERSION, Journal
+from nlets_switch.store.journal import Journal
 from nlets_switch.store.pages import MAGIC, Damaged, PageFile, Value, fold_wal, repair_header
 from nlets_switch.store.records import OPEN_STATES
 from nlets_switch.store.salvage import Shape, TableResult, read_schema, salvage
+from nlets_switch.store.schema import SCHEMA_VERSION, migrate
 
 __all__ = ["JOURNAL_FILE", "IntegrityReport", "Problem", "RecoveryError", "RecoveryReport",
            "check", "journal_path", "recover"]
@@ -288,6 +289,7 @@ def recover(damaged: Path, new_path: Path) -> RecoveryReport:
         journal = Journal(new_path)
         with pf:
             conn = journal.open()
+            migrate(conn)  # every table the journal file holds, at the current version
             try:
                 _salvage_into(conn, pf, report)
             finally:
