@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from nlets_switch.errors import ConfigError
+from nlets_switch.wire.message import LESC_ORI as LESC_ORI  # re-exported for adapters
 from nlets_switch.wire.message import SWITCH_ORI, is_ori
 
 #: The 50 US states and DC, as NCIC codes (Nebraska is NB, FIELDS.md).
@@ -29,8 +30,6 @@ US_STATES: Final = (
     "NV", "NH", "NJ", "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD",
     "TN", "TX", "UT", "VT", "VA", "WA", "WV", "WI", "WY",
 )
-#: ICE LESC and DHS LEIS answer for ``AX`` as this ORI (PROTOCOL part 5).
-LESC_ORI: Final = "VTICE0900"
 
 ROLES: Final = ("control_terminal", "agency", "service")
 

@@ -29,6 +29,8 @@ from nlets_switch.errors import (
 
 #: The switch's own ORI (PROTOCOL part 4).
 SWITCH_ORI: Final = "NL0000000"
+#: ICE LESC and DHS LEIS answer for ``AX`` as this ORI (PROTOCOL part 5).
+LESC_ORI: Final = "VTICE0900"
 #: How much of the input an ER or SM quotes (part 4).
 QUOTE_LEN: Final = 100
 #: Output numbers run 00001-99999 and then wrap (part 3).
