@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from nlets_switch.config import demo_config, with_overrides
+from nlets_switch.core.events import MemoryAudit
 from nlets_switch.ops.monitor import Monitoring, attach_monitoring
 from nlets_switch.server.switch import Switch
 
@@ -38,7 +39,7 @@ async def monitored(tmp_path: Path) -> AsyncIterator[MonitoredFactory]:
     async def factory(raw: dict[str, Any] | None = None, http: str = "127.0.0.1:0") -> Started:
         cfg = with_overrides(demo_config(), ["127.0.0.1:0"], str(tmp_path / "data"))
         cfg = dataclasses.replace(cfg, raw=raw or {})
-        sw = Switch(cfg)
+        sw = Switch(cfg, audit=MemoryAudit())
         await sw.start()
         mon = await attach_monitoring(sw, cfg, http=http)
         started.append((sw, mon))

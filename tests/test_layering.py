@@ -19,7 +19,10 @@ from pathlib import Path
 import nlets_switch
 
 PURE_MODULES = (
+    "nlets_switch.core.engine",
     "nlets_switch.core.link",
+    "nlets_switch.core.events",
+    "nlets_switch.core.effects",
     "nlets_switch.core.router",
     "nlets_switch.core.directory",
     "nlets_switch.wire.frames",
