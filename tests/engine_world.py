@@ -100,10 +100,11 @@ class MemoryStore:
                     break
         return out
 
-    def state_of(self, text_part: str) -> list[str]:
-        """States of the deliveries of messages whose text contains ``text_part``."""
+    def state_of(self, text_part: str, key: str = "AM") -> list[str]:
+        """States of the deliveries of ``key`` messages whose text contains ``text_part``."""
         return [d.state for d in self.deliveries.values()
-                if text_part in self.messages[d.row.msg_id].text]
+                if self.messages[d.row.msg_id].key == key
+                and text_part in self.messages[d.row.msg_id].text]
 
 
 @dataclass
