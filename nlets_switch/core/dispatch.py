@@ -9,9 +9,18 @@ journal). Part 4: SM goes ahead of other traffic.
 
 from __future__ import annotations
 
+from typing import Any
+
 from nlets_switch.core.conn import Conn, Now
 from nlets_switch.core.delivery import Delivery, Endpoint
-from nlets_switch.core.effects import Close, DeliverLocal, ReadOwed, Standby, WriteBatch
+from nlets_switch.core.effects import (
+    Close,
+    DeliverLocal,
+    Effect,
+    ReadOwed,
+    Standby,
+    WriteBatch,
+)
 from nlets_switch.core.events import Delivered, LinkChanged
 from nlets_switch.core.ledger import SENT_GRACE
 from nlets_switch.core.state import SENT, EngineState
@@ -19,6 +28,49 @@ from nlets_switch.core.state import SENT, EngineState
 
 class Dispatch(EngineState):
     """Endpoints: attach, detach, read-back, dispatch and pump."""
+
+    # -- local services: endpoints in the server's process ----------------------
+
+    def attach_local(self, ori: str, now: Now) -> tuple[Endpoint, list[Effect]]:
+        """An in-process service takes ``ori`` (replacing a link that had it)."""
+        fx = self._fx = []
+        lim = self.config.limits
+        ep = Endpoint(self._next_id(), ori, "local", None, lim.window, lim.max_queued, now.wall)
+        self._attach(ep, now, peer="local")
+        self._start_delivery(ep)
+        return ep, fx
+
+    def detach_local(self, ep: Endpoint, now: Now) -> list[Effect]:
+        """The service behind ``ep`` stops; what it had stays owed in the journal."""
+        fx = self._fx = []
+        self._detach(ep, now)
+        return fx
+
+    def local_done(self, ep: Endpoint, seq: int, now: Now) -> list[Effect]:
+        """The service handled the delivery it was given as ``seq``: acknowledged."""
+        fx = self._fx = []
+        if not ep.closed:
+            d = ep.outstanding.pop(seq, None)
+            if d is not None:
+                self._delivered(d, now)
+            self._pump(ep, now)
+        return fx
+
+    def accept(self, link_ori: str, text: str, now: Now,
+               token: Any = None) -> tuple[int, list[Effect]]:
+        """An input message from an in-process sender as ``link_ori``; returns its id.
+
+        A :class:`Durable` effect with ``token`` follows once it is durable.
+        """
+        fx = self._fx = []
+        g = self.ledger.group()
+        if token is not None:
+            g.tokens.append(token)
+        msg_id, event = self.ledger.accept(link_ori, text, now.wall)
+        fx.append(event)
+        return msg_id, fx
+
+    # -- inside ---------------------------------------------------------------------
 
     def _attach(self, ep: Endpoint, now: Now, peer: str) -> None:
         """Make ``ep`` the live endpoint of its ORI, replacing an older one (part 1)."""

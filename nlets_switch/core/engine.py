@@ -18,7 +18,7 @@ idle links cost nothing between their own deadlines.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from nlets_switch.core import link as lk
 from nlets_switch.core.conn import Conn, Now
@@ -244,47 +244,6 @@ class Engine(SignOn):
         """When :meth:`tick` has something to do (monotonic), or None."""
         return self.timers.next_deadline()
 
-    # -- local services: endpoints in the server's process ----------------------
-
-    def attach_local(self, ori: str, now: Now) -> tuple[Endpoint, list[Effect]]:
-        """An in-process service takes ``ori`` (replacing a link that had it)."""
-        fx = self._fx = []
-        lim = self.config.limits
-        ep = Endpoint(self._next_id(), ori, "local", None, lim.window, lim.max_queued, now.wall)
-        self._attach(ep, now, peer="local")
-        self._start_delivery(ep)
-        return ep, fx
-
-    def detach_local(self, ep: Endpoint, now: Now) -> list[Effect]:
-        """The service behind ``ep`` stops; what it had stays owed in the journal."""
-        fx = self._fx = []
-        self._detach(ep, now)
-        return fx
-
-    def local_done(self, ep: Endpoint, seq: int, now: Now) -> list[Effect]:
-        """The service handled the delivery it was given as ``seq``: acknowledged."""
-        fx = self._fx = []
-        if not ep.closed:
-            d = ep.outstanding.pop(seq, None)
-            if d is not None:
-                self._delivered(d, now)
-            self._pump(ep, now)
-        return fx
-
-    def accept(self, link_ori: str, text: str, now: Now,
-               token: Any = None) -> tuple[int, list[Effect]]:
-        """An input message from an in-process sender as ``link_ori``; returns its id.
-
-        A :class:`Durable` effect with ``token`` follows once it is durable.
-        """
-        fx = self._fx = []
-        g = self.ledger.group()
-        if token is not None:
-            g.tokens.append(token)
-        msg_id, event = self.ledger.accept(link_ori, text, now.wall)
-        fx.append(event)
-        return msg_id, fx
-
     # -- life cycle -----------------------------------------------------------------
 
     def stop_accepting(self, now: Now) -> list[Effect]:
@@ -456,29 +415,6 @@ class Engine(SignOn):
         g.acks.append((conn, seq))
         _, event = self.ledger.accept(ori, text, now.wall)
         self._fx.append(event)
-
-    def _take_token(self, ori: str, now: Now) -> bool:
-        lim = self.config.limits
-        bucket = self._buckets.get(ori)
-        if bucket is None:
-            bucket = self._buckets[ori] = [float(lim.rate_burst), now.mono]
-        else:
-            bucket[0] = min(float(lim.rate_burst),
-                            bucket[0] + (now.mono - bucket[1]) * lim.rate_per_ori)
-            bucket[1] = now.mono
-        if bucket[0] < 1.0:
-            return False
-        bucket[0] -= 1.0
-        return True
-
-    def _rate_wait(self, ori: str, now: Now) -> float:
-        """Seconds until ``ori`` has a token again (0 when it has one)."""
-        bucket = self._buckets.get(ori)
-        if bucket is None or bucket[0] >= 1.0:
-            return 0.0
-        rate = self.config.limits.rate_per_ori
-        tokens = bucket[0] + (now.mono - bucket[1]) * rate
-        return 0.0 if tokens >= 1.0 else min(1.0, (1.0 - tokens) / rate)
 
     # -- closing -------------------------------------------------------------------------
 

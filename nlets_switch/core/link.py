@@ -38,22 +38,9 @@ from nlets_switch.errors import FrameError, LinkError, SignOnRequired
 from nlets_switch.wire import frames as fr
 
 __all__ = [
-    "Acked",
-    "AlreadySignedOn",
-    "FramingError",
-    "Link",
-    "LinkEvent",
-    "MessageReceived",
-    "Naked",
-    "NotSignedOn",
-    "Role",
-    "SignOffRequest",
-    "SignOnRefused",
-    "SignOnRequest",
-    "SignedOff",
-    "SignedOn",
-    "State",
-    "TimedOut",
+    "Acked", "AlreadySignedOn", "FramingError", "Link", "LinkEvent", "MessageReceived",
+    "Naked", "NotSignedOn", "Role", "SignOffRequest", "SignOnRefused", "SignOnRequest",
+    "SignedOff", "SignedOn", "State", "TimedOut",
 ]
 
 
@@ -176,16 +163,18 @@ class Link:
     """
 
     __slots__ = (
-        "_buffer", "_deferred", "_out", "_out_bytes", "_pending_sign_on", "connected_at",
-        "heartbeat_interval", "heartbeat_timeout", "last_rx", "ori", "ping_at", "ping_seq",
-        "role", "seq_out", "sign_off_seq", "signon_timeout", "state",
+        "_buffer", "_deferred", "_out", "_out_bytes", "_pending_sign_on", "_row", "_state",
+        "_takes", "connected_at", "heartbeat_interval", "heartbeat_timeout", "last_rx", "ori",
+        "ping_at", "ping_seq", "role", "seq_out", "sign_off_seq", "signon_timeout",
     )
 
     def __init__(self, role: Role, now: float, *, max_frame: int = fr.DEFAULT_MAX_FRAME,
                  signon_timeout: float | None = None, heartbeat_interval: float | None = None,
                  heartbeat_timeout: float = 10.0) -> None:
         self.role = role
-        self.state = State.AWAITING_SIGN_ON
+        self._state = State.AWAITING_SIGN_ON
+        self._row = _TABLE[role, self._state]
+        self._takes = True
         #: The ORI signed on (switch side: once accepted; endpoint side: the one asked).
         self.ori = ""
         self.connected_at = now
@@ -209,6 +198,20 @@ class Link:
     # -- properties ---------------------------------------------------------
 
     @property
+    def state(self) -> State:
+        """Where the link is in the table (see the module's doc)."""
+        return self._state
+
+    @state.setter
+    def state(self, value: State) -> None:
+        # The table's row and whether input is read are kept with the state,
+        # so that each frame costs one dictionary lookup.
+        self._state = value
+        self._row = _TABLE[self.role, value]
+        self._takes = (value is State.AWAITING_SIGN_ON or value is State.SIGNED_ON
+                       or (value is State.SIGNING_OFF and self.role is Role.ENDPOINT))
+
+    @property
     def max_frame(self) -> int:
         """The largest frame length taken (part 1; ``limits.max_frame``)."""
         return self._buffer.max_frame
@@ -230,9 +233,7 @@ class Link:
     @property
     def takes_input(self) -> bool:
         """Whether frames that arrive are still read."""
-        s = self.state
-        return (s is State.AWAITING_SIGN_ON or s is State.SIGNED_ON
-                or (s is State.SIGNING_OFF and self.role is Role.ENDPOINT))
+        return self._takes
 
     # -- output -------------------------------------------------------------
 
@@ -245,7 +246,7 @@ class Link:
         return out
 
     def _queue(self, ftype: int, seq: int, body: bytes = b"") -> None:
-        if self.state is State.CLOSED:
+        if self._state is State.CLOSED:
             return  # the connection is gone; nothing more goes out
         data = fr.encode_frame(ftype, seq, body)
         self._out.append(data)
@@ -340,7 +341,7 @@ class Link:
     def receive_data(self, data: bytes, now: float) -> list[LinkEvent]:
         """Feed bytes as they came; returns the events of the frames they complete."""
         self.last_rx = now
-        if not self.takes_input:
+        if not self._takes:
             return []
         try:
             frames = self._buffer.feed(data)
@@ -351,8 +352,9 @@ class Link:
             if self._deferred is not None:
                 self._deferred.append(f)
             else:
-                self._dispatch(f, events, now)
-                if not self.takes_input:
+                row = self._row
+                (row.get(f.type) or row[None])(self, f, events, now)
+                if not self._takes:
                     return events
         if self._buffer.failed:
             if self._deferred is not None:
@@ -383,9 +385,8 @@ class Link:
         events.append(FramingError(FrameError()))
 
     def _dispatch(self, f: fr.Frame, events: list[LinkEvent], now: float) -> None:
-        row = _TABLE[self.role, self.state]
-        handler = row.get(f.type) or row[None]
-        handler(self, f, events, now)
+        row = self._row
+        (row.get(f.type) or row[None])(self, f, events, now)
 
     # -- the cells of the table (each a rule of PROTOCOL part 1) -----------------
 

@@ -146,6 +146,29 @@ class EngineState:
             conn.timer_at = d
             self.timers.schedule(d, conn)
 
+    def _take_token(self, ori: str, now: Now) -> bool:
+        lim = self.config.limits
+        bucket = self._buckets.get(ori)
+        if bucket is None:
+            bucket = self._buckets[ori] = [float(lim.rate_burst), now.mono]
+        else:
+            bucket[0] = min(float(lim.rate_burst),
+                            bucket[0] + (now.mono - bucket[1]) * lim.rate_per_ori)
+            bucket[1] = now.mono
+        if bucket[0] < 1.0:
+            return False
+        bucket[0] -= 1.0
+        return True
+
+    def _rate_wait(self, ori: str, now: Now) -> float:
+        """Seconds until ``ori`` has a token again (0 when it has one)."""
+        bucket = self._buckets.get(ori)
+        if bucket is None or bucket[0] >= 1.0:
+            return 0.0
+        rate = self.config.limits.rate_per_ori
+        tokens = bucket[0] + (now.mono - bucket[1]) * rate
+        return 0.0 if tokens >= 1.0 else min(1.0, (1.0 - tokens) / rate)
+
     def _stamp(self, ts: float) -> str:
         """``HH:MM MM/DD/YYYY`` in the switch's time zone, cached per minute."""
         minute = int(ts // 60)
