@@ -294,6 +294,15 @@ def test_send_frame_sends_anything_for_tools() -> None:
     assert frames_out(ep) == [("M", 1, b"EARLY"), ("H", 77, b"")]
 
 
+def test_report_frames_shows_every_frame_before_its_event() -> None:
+    ep = Link(Role.ENDPOINT, 0.0, report_frames=True)
+    ep.send_sign_on("AZNLETS20")
+    events = ep.receive_data(frame(A, 1, SW) + frame(H, 5) + frame(M, 6, b"AM.X"), 0.0)
+    assert events == [lk.FrameReceived(fr.Frame(A, 1, SW)), lk.SignedOn(1, "NL0000000"),
+                      lk.FrameReceived(fr.Frame(H, 5)),
+                      lk.FrameReceived(fr.Frame(M, 6, b"AM.X")), lk.MessageReceived(6, b"AM.X")]
+
+
 def test_eof_ends_input() -> None:
     link = switch_in(State.SIGNED_ON)
     link.receive_eof()

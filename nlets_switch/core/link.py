@@ -32,15 +32,31 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from typing import Final, NamedTuple
+from typing import Final
 
+from nlets_switch.core.link_events import (
+    Acked,
+    AlreadySignedOn,
+    FrameReceived,
+    FramingError,
+    LinkEvent,
+    MessageReceived,
+    Naked,
+    NotSignedOn,
+    SignedOff,
+    SignedOn,
+    SignOffRequest,
+    SignOnRefused,
+    SignOnRequest,
+    TimedOut,
+)
 from nlets_switch.errors import FrameError, LinkError, SignOnRequired
 from nlets_switch.wire import frames as fr
 
 __all__ = [
-    "Acked", "AlreadySignedOn", "FramingError", "Link", "LinkEvent", "MessageReceived",
-    "Naked", "NotSignedOn", "Role", "SignOffRequest", "SignOnRefused", "SignOnRequest",
-    "SignedOff", "SignedOn", "State", "TimedOut",
+    "Acked", "AlreadySignedOn", "FrameReceived", "FramingError", "Link", "LinkEvent",
+    "MessageReceived", "Naked", "NotSignedOn", "Role", "SignOffRequest", "SignOnRefused",
+    "SignOnRequest", "SignedOff", "SignedOn", "State", "TimedOut",
 ]
 
 
@@ -60,92 +76,6 @@ class State(enum.Enum):
     CLOSED = "closed"
 
 
-# -- events (NamedTuples: typed, immutable, and cheap on the per-message path) --
-
-
-class SignOnRequest(NamedTuple):
-    """Switch side: the peer sent ``C``; decide with accept/refuse_sign_on."""
-
-    seq: int
-    ori: str
-    credential: str | None
-
-
-class SignedOn(NamedTuple):
-    """Endpoint side: the switch accepted our ``C``; ``switch_ori`` is its body."""
-
-    seq: int
-    switch_ori: str
-
-
-class SignOnRefused(NamedTuple):
-    """Endpoint side: the switch answered our ``C`` with anything but ``A``."""
-
-    seq: int
-    reason: str
-
-
-class MessageReceived(NamedTuple):
-    """An ``M`` frame: one Nlets message (both sides)."""
-
-    seq: int
-    body: bytes
-
-
-class Acked(NamedTuple):
-    """An ``A`` frame for our frame ``seq`` (both sides)."""
-
-    seq: int
-    body: bytes
-
-
-class Naked(NamedTuple):
-    """An ``N`` frame for our frame ``seq``; ``body`` is ``.NN. TEXT``."""
-
-    seq: int
-    body: bytes
-
-
-class SignOffRequest(NamedTuple):
-    """Switch side: the peer sent ``D``; answer ``A`` once what it sent is in custody."""
-
-    seq: int
-
-
-class SignedOff(NamedTuple):
-    """Endpoint side: the switch acknowledged our ``D``; the link is closed."""
-
-    seq: int
-
-
-class NotSignedOn(NamedTuple):
-    """Switch side: a frame before sign-on; the link answered ``N .01.`` and closed."""
-
-    seq: int
-
-
-class AlreadySignedOn(NamedTuple):
-    """Switch side: a second ``C`` on a signed-on link; answered ``N``, link kept."""
-
-    seq: int
-
-
-class FramingError(NamedTuple):
-    """The byte stream broke (bad length or type); input is over (part 1)."""
-
-    error: LinkError
-
-
-class TimedOut(NamedTuple):
-    """A timer ended the link: ``"sign_on"`` (``N .01.`` sent) or ``"heartbeat"``."""
-
-    what: str
-
-
-LinkEvent = (SignOnRequest | SignedOn | SignOnRefused | MessageReceived | Acked | Naked
-             | SignOffRequest | SignedOff | NotSignedOn | AlreadySignedOn | FramingError
-             | TimedOut)
-
 #: The answer to a second ``C`` on a signed-on link (the link stays).
 ALREADY_SIGNED_ON: Final = LinkError("ALREADY SIGNED ON", close=False)
 
@@ -159,19 +89,23 @@ class Link:
     ``now`` is any monotonic clock, in seconds. ``signon_timeout`` (switch
     side: time allowed to sign on), ``heartbeat_interval`` (idle time before
     an ``H`` is sent; None: never) and ``heartbeat_timeout`` (time allowed to
-    answer it) are public and may be changed while the link runs.
+    answer it) are public and may be changed while the link runs. With
+    ``report_frames`` every frame read is also reported as it came
+    (:class:`FrameReceived`, before its own event), for tools that show them.
     """
 
     __slots__ = (
         "_buffer", "_deferred", "_out", "_out_bytes", "_pending_sign_on", "_row", "_state",
         "_takes", "connected_at", "heartbeat_interval", "heartbeat_timeout", "last_rx", "ori",
-        "ping_at", "ping_seq", "role", "seq_out", "sign_off_seq", "signon_timeout",
+        "ping_at", "ping_seq", "report_frames", "role", "seq_out", "sign_off_seq",
+        "signon_timeout",
     )
 
     def __init__(self, role: Role, now: float, *, max_frame: int = fr.DEFAULT_MAX_FRAME,
                  signon_timeout: float | None = None, heartbeat_interval: float | None = None,
-                 heartbeat_timeout: float = 10.0) -> None:
+                 heartbeat_timeout: float = 10.0, report_frames: bool = False) -> None:
         self.role = role
+        self.report_frames = report_frames
         self._state = State.AWAITING_SIGN_ON
         self._row = _TABLE[role, self._state]
         self._takes = True
@@ -349,6 +283,8 @@ class Link:
             frames = []
         events: list[LinkEvent] = []
         for f in frames:
+            if self.report_frames:
+                events.append(FrameReceived(f))
             if self._deferred is not None:
                 self._deferred.append(f)
             else:
