@@ -454,6 +454,18 @@ def test_a_peer_that_does_not_read_gets_no_more_and_is_not_read() -> None:
     assert w.ack_all(ny) == ["WAITS"]
 
 
+def test_input_that_needs_many_answers_pauses_reading_until_they_are_written() -> None:
+    """A heartbeat flood from a peer that never reads costs one read's answers."""
+    w = World({"limits": {"max_write_buffer": 4096}})
+    az = w.sign_on("AZNLETS20")
+    az.take()
+    w.feed(az, b"".join(fr.encode_frame(H, 100 + i) for i in range(1000)))
+    assert az.conn.id in w.paused
+    assert len(az.take()) == 1000  # the world wrote them
+    w.advance(0)
+    assert az.conn.id not in w.paused
+
+
 # -- lock-out, with credential checks one at a time per ORI -----------------------------------
 
 

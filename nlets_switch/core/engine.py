@@ -377,6 +377,13 @@ class Engine(SignOn):
                 self._pump(conn.endpoint, now)
         if conn.inflight >= self.config.limits.max_inflight:
             self._pause(conn, "custody")
+        if conn.link.pending_bytes >= self.write_limits()[0]:
+            # What this turn's input made us answer (heartbeats, As, Ns) waits
+            # to be written: read no more until it is (a peer that floods and
+            # never reads costs a read's worth, not a flood's).
+            self._pause(conn, "output")
+            conn.repump = True
+            self._arm(conn, soon=now.mono)
         if conn.rate_limited:
             # Each read in a row that hit the limit doubles the pause (to 1 s):
             # TCP back-pressure holds a flood back instead of costing an N per
@@ -447,6 +454,12 @@ class Engine(SignOn):
             self._resume(conn, "rate")
         if conn.repump:
             conn.repump = False
+            if "output" in conn.paused:
+                if conn.link.pending_bytes < self.write_limits()[0]:
+                    self._resume(conn, "output")
+                else:  # not written yet: look again at the next turn
+                    conn.repump = True
+                    self._arm(conn, soon=mono)
             if conn.endpoint is not None:
                 self._pump(conn.endpoint, now)
         if conn.settling:
