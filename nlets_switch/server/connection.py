@@ -32,6 +32,7 @@ class LinkConnection(asyncio.Protocol):
         self.listener = listener
         self.transport: asyncio.Transport | None = None
         self.conn: Conn | None = None
+        self._over_ssl = False
 
     @property
     def ori(self) -> str:
@@ -68,7 +69,9 @@ class LinkConnection(asyncio.Protocol):
         anonymous_ok = rule == "any" or (rule == "loopback" and is_loopback(loop_host))
         high, low = sw.engine.write_limits()
         t.set_write_buffer_limits(high, low)
-        cert = peer_oris(t.get_extra_info("ssl_object"))
+        sslobj = t.get_extra_info("ssl_object")
+        self._over_ssl = sslobj is not None
+        cert = peer_oris(sslobj)
         conn, effects = sw.engine.open(name, host, anonymous_ok, cert, sw.now())
         self.conn = conn
         sw.register(self)
@@ -81,11 +84,14 @@ class LinkConnection(asyncio.Protocol):
         sw.apply(sw.engine.receive(self.conn, data, sw.now()))
 
     def eof_received(self) -> bool:
-        """The peer closed its side: the As of what it sent still go out."""
+        """The peer closed its side: the As of what it sent still go out.
+
+        (Over TLS the transport closes anyway: a half-closed TLS link is not kept.)
+        """
         sw = self.switch
         assert self.conn is not None
         sw.apply(sw.engine.eof(self.conn, sw.now()))
-        return True
+        return not self._over_ssl
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Gone: the engine detaches the link; what it was owed stays held."""

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import functools
 import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
@@ -191,7 +192,7 @@ class Switch:
         log.info("listening", addresses=[f"{h}:{p}" for h, p in self.addresses],
                  journal=str(self.journal.path), oris=len(self.directory))
 
-    def tls_context(self, lst: Listener) -> Any:
+    def tls_context(self, lst: Listener) -> ssl.SSLContext | None:
         """The TLS context of a listener (PROTOCOL part 7), or None for plain TCP."""
         return tls_context(lst, self.audit)
 
