@@ -310,3 +310,66 @@ def test_eof_ends_input() -> None:
     ep = endpoint_in(State.SIGNED_ON)
     ep.receive_eof()
     assert ep.state is State.CLOSED
+
+
+# -- the endpoint role against a running switch ---------------------------------
+
+
+async def test_an_endpoint_side_link_talks_to_a_real_switch(make_switch: Any) -> None:
+    """What tools/client.py and the scenario runner build on: sockets in, the link decides."""
+    import asyncio
+    import contextlib
+
+    from nlets_switch.wire.message import parse_output
+
+    sw = await make_switch({"limits": {"heartbeat_interval": 0.2, "heartbeat_timeout": 0.3}})
+    host, port = sw.addresses[0]
+    loop = asyncio.get_running_loop()
+
+    async def open_link(ori: str) -> tuple[Link, asyncio.StreamReader, asyncio.StreamWriter]:
+        r, w = await asyncio.open_connection(host, port)
+        link = Link(Role.ENDPOINT, loop.time(), report_frames=True)
+        link.send_sign_on(ori)
+        w.writelines(link.data_to_send())
+        return link, r, w
+
+    async def until(link: Link, r: asyncio.StreamReader, w: asyncio.StreamWriter,
+                    kind: type) -> Any:
+        async with asyncio.timeout(5):
+            while True:
+                data = await r.read(65536)
+                assert data, "closed"
+                events = link.receive_data(data, loop.time())
+                w.writelines(link.data_to_send())  # heartbeat answers
+                for e in events:
+                    if isinstance(e, kind):
+                        return e
+
+    az, ar, aw = await open_link("AZNLETS20")
+    ny, nr, nw = await open_link("NYNLETS00")
+    assert (await until(az, ar, aw, lk.SignedOn)).switch_ori == "NL0000000"
+    await until(ny, nr, nw, lk.SignedOn)
+    seq = az.send_message(b"AM.AZNLETS20.NY.*E1.TXT OVER THE WIRE")
+    aw.writelines(az.data_to_send())
+    assert (await until(az, ar, aw, lk.Acked)).seq == seq
+    got = await until(ny, nr, nw, lk.MessageReceived)
+    out = parse_output(got.body.decode())
+    assert (out.sender, out.control, out.text) == ("AZNLETS20", "E1", "OVER THE WIRE")
+    ny.send_ack(got.seq)
+    nw.writelines(ny.data_to_send())
+    # Idle past heartbeat_interval: the switch asks, the link answers by itself.
+    asked = 0
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(1.0):
+            while True:
+                events = ny.receive_data(await nr.read(65536), loop.time())
+                nw.writelines(ny.data_to_send())
+                asked += sum(isinstance(e, lk.FrameReceived) and e.frame.type == H
+                             for e in events)
+    assert asked >= 2 and sw.online("NYNLETS00")
+    off = ny.send_sign_off()
+    nw.writelines(ny.data_to_send())
+    assert (await until(ny, nr, nw, lk.SignedOff)).seq == off
+    assert ny.state is State.CLOSED
+    for w in (aw, nw):
+        w.close()
