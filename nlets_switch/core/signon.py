@@ -18,7 +18,7 @@ from nlets_switch.core import link as lk
 from nlets_switch.core.conn import Conn, Now
 from nlets_switch.core.delivery import Endpoint
 from nlets_switch.core.dispatch import Dispatch
-from nlets_switch.core.effects import CheckCredential
+from nlets_switch.core.effects import CheckCredential, Effect
 from nlets_switch.errors import SignOnRejected
 from nlets_switch.wire.message import SWITCH_ORI
 
@@ -93,7 +93,7 @@ class SignOn(Dispatch):
         super().__init__(*args, **kw)
         self.gate = Gate()
 
-    def credential_checked(self, attempt: Attempt, ok: bool, now: Now) -> list[Any]:
+    def credential_checked(self, attempt: Attempt, ok: bool, now: Now) -> list[Effect]:
         """The result of a :class:`~nlets_switch.core.effects.CheckCredential`.
 
         The attempts for the same ORI that waited behind it are decided now,
