@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from nlets_switch.config import config_from_dict, demo_config, with_overrides
+from nlets_switch.core.events import MemoryAudit
 from nlets_switch.server.switch import Switch
 from nlets_switch.tools.client import Client
 
@@ -42,7 +43,7 @@ async def make_switch(tmp_path: Path) -> AsyncIterator[SwitchFactory]:
 
             sw = await build_switch(cfg)
         else:
-            sw = Switch(cfg)
+            sw = Switch(cfg, audit=MemoryAudit())
         await sw.start()
         started.append(sw)
         return sw

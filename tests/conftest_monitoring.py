@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from nlets_switch.config import config_from_dict, with_overrides
+from nlets_switch.core.events import MemoryAudit
 from nlets_switch.ops.monitor import Monitoring, attach_monitoring
 from nlets_switch.server.switch import Switch
 
@@ -37,7 +38,7 @@ async def monitored(tmp_path: Path) -> AsyncIterator[MonitoredFactory]:
     async def factory(raw: dict[str, Any] | None = None, http: str = "127.0.0.1:0") -> Started:
         cfg = with_overrides(config_from_dict(raw or {}), ["127.0.0.1:0"],
                              str(tmp_path / "data"))
-        sw = Switch(cfg)
+        sw = Switch(cfg, audit=MemoryAudit())
         await sw.start()
         mon = await attach_monitoring(sw, cfg, http=http)
         started.append((sw, mon))

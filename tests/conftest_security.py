@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -96,10 +95,7 @@ def write_buffer_bytes(sw: Switch) -> int:
     """Bytes the switch's transports hold unsent, over every connection."""
     total = 0
     for link in list(sw.connections):
-        transport = link.writer.transport
-        with contextlib.suppress(Exception):
-            total += transport.get_write_buffer_size()
-        total += sum(len(b) for b in link._out)
+        total += link.buffered()
     return total
 
 

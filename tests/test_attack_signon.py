@@ -126,7 +126,7 @@ async def test_lockout_after_failed_sign_ons_refuses_even_the_right_credential(
         make_switch: SwitchFactory) -> None:
     sw = await make_switch(_secured(lockout_after=3))
     events: list[dict[str, Any]] = []
-    sw.observers.append(events.append)
+    sw.observers.append(lambda e: events.append(e.to_dict()))
     for _ in range(3):
         assert [(f.letter, f.body) for f in await _sign_on(sw, b"AZNLETS20 wrong")] == [
             ("N", REJECTED)]

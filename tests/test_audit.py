@@ -26,8 +26,9 @@ KEY = bytes(range(32))
 
 async def _run_switch_with_sign_ons(data: Path) -> None:
     cfg = with_overrides(demo_config(), ["127.0.0.1:0"], str(data))
-    sw = Switch(cfg)
-    trail = audit.attach(sw)
+    journal = Journal(data / "journal.sqlite")
+    trail = audit.trail_for(cfg, journal)
+    sw = Switch(cfg, audit=trail, journal=journal)
     await sw.start()
     try:
         host, port = sw.addresses[0]

@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 
 from nlets_switch.config import config_from_dict, demo_config
+from nlets_switch.core.events import Audit
 from nlets_switch.errors import ConfigError
 from nlets_switch.ops.monitor import http_address_from, token_hash
 from nlets_switch.tools.client import Client
@@ -85,7 +86,7 @@ async def test_metrics_counters_move(monitored: MonitoredFactory) -> None:
 async def test_api_needs_token_and_audits_every_access(monitored: MonitoredFactory) -> None:
     sw, mon = await monitored(API)
     audits: list[dict[str, Any]] = []
-    sw.observers.append(lambda e: audits.append(e) if e.get("event") == "audit" else None)
+    sw.observers.append(lambda e: audits.append(e.to_dict()) if isinstance(e, Audit) else None)
     addr = mon.http_address
     assert addr is not None
     status, body = await get(addr, "/api/links")

@@ -152,13 +152,14 @@ async def test_last_will_says_offline_when_the_switch_dies(
         import asyncio
         from nlets_switch.config import config_from_dict, with_overrides
         from nlets_switch.ops.monitor import attach_monitoring
+        from nlets_switch.core.events import MemoryAudit
         from nlets_switch.server.switch import Switch
 
         async def main():
             cfg = config_from_dict({{"mqtt": {{"host": "127.0.0.1", "port": {broker.port},
                                              "keepalive": 5}}}})
             cfg = with_overrides(cfg, ["127.0.0.1:0"], {str(tmp_path / "d")!r})
-            sw = Switch(cfg)
+            sw = Switch(cfg, audit=MemoryAudit())
             await sw.start()
             mon = await attach_monitoring(sw, cfg, http="off")
             await mon.mqtt.connected.wait()

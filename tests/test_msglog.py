@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from nlets_switch.config import demo_config, with_overrides
+from nlets_switch.core.events import MemoryAudit
 from nlets_switch.ops import msglog
 from nlets_switch.ops.msglog import Query
 from nlets_switch.server.switch import Switch
@@ -45,7 +46,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     """A running switch with a little traffic: a DQ and an AM (both to NY, which is
     signed on), a rejected RQ, and an AM from NY back to AZ."""
     cfg = with_overrides(demo_config(), ["127.0.0.1:0"], str(tmp_path))
-    sw = Switch(cfg)
+    sw = Switch(cfg, audit=MemoryAudit())
     await sw.start()
     host, port = sw.addresses[0]
     az = await Client.connect(host, port, "AZNLETS20")
@@ -56,7 +57,8 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         for name, c, text in (("dq", az, DQ), ("am", ag, AM), ("bad", az, BAD),
                               ("reply", ny, "AM.NYNLETS00.AZNLETS20.TXT\nRECEIVED")):
             assert (await c.send(text)).ok
-            ids[name] = sw._msg_id if name != "bad" else sw._msg_id - 1  # ER follows it
+            last = sw.engine.ledger.msg_id
+            ids[name] = last if name != "bad" else last - 1  # ER follows it
         await ny.receive(5)
         await ny.receive(5)
         await az.receive(5)  # the ER

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from nlets_switch.config import config_from_dict
+from nlets_switch.core.events import Audit
 from nlets_switch.tools.client import Client, SignOnError
 from nlets_switch.wire.message import parse_output
 from tests.conftest import ClientFactory, SwitchFactory, free_port
@@ -31,7 +32,9 @@ async def test_reload_adds_and_removes_oris(make_switch: SwitchFactory,
         await Client.connect(host, port, "AZ0090000")
     await ag.send("AM.AZ0070500.NY.TXT HELD FOR NY")  # NY not signed on: held
     audits: list[dict[str, object]] = []
-    sw.observers.append(lambda e: audits.append(e) if e.get("type") == "config_reload" else None)
+    sw.observers.append(
+        lambda e: audits.append(e.to_dict()) if isinstance(e, Audit) and e.type == "config_reload"
+        else None)
     sw.reload(config_from_dict({"links": [*BASE[:1], {"ori": "AZ0090000"},
                                           {"ori": "NYNLETS00", "role": "control_terminal"}]}))
     await asyncio.wait_for(ag.closed.wait(), 3)  # removed ORI: signed off

@@ -53,7 +53,7 @@ async def test_leis_responder_subprocess_answers_iaq(tmp_path: Path) -> None:
                 if not first.outstanding:
                     break
                 await asyncio.sleep(0.02)
-            first.abort()  # type: ignore[attr-defined]
+            sw.drop("VTICE0900")
             for _ in range(100):
                 now = sw.links.get("VTICE0900")
                 if now is not None and now is not first and now.kind == "tcp":

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from nlets_switch.config import config_from_dict, demo_config, with_overrides
+from nlets_switch.core.events import MemoryAudit
 from nlets_switch.errors import ConfigError
 from nlets_switch.ops import audit, msglog, retention
 from nlets_switch.ops.msglog import Query
 from nlets_switch.server.switch import Switch
-from nlets_switch.store.journal import connect
+from nlets_switch.store.journal import Journal, connect
 from nlets_switch.tools.client import Client
 
 DAY = 86400.0
@@ -30,10 +31,10 @@ async def _traffic(sw: Switch) -> tuple[int, int]:
     ag = await Client.connect(host, port, "AZ0070500")
     try:
         assert (await az.send(DONE)).ok
-        done_id = sw._msg_id
+        done_id = sw.engine.ledger.msg_id
         await ag.receive(5)
         assert (await az.send(HELD)).ok
-        held_id = sw._msg_id - 1  # the SM .02 follows it
+        held_id = sw.engine.ledger.msg_id - 1  # the SM .02 follows it
         await az.drain(0.1)
         await sw.journal.barrier()
     finally:
@@ -45,8 +46,9 @@ async def _traffic(sw: Switch) -> tuple[int, int]:
 
 async def test_prune_keeps_held_messages_and_a_verifiable_audit_chain(tmp_path: Path) -> None:
     cfg = with_overrides(demo_config(), ["127.0.0.1:0"], str(tmp_path))
-    sw = Switch(cfg)
-    trail = audit.attach(sw)
+    journal = Journal(tmp_path / "journal.sqlite")
+    trail = audit.trail_for(cfg, journal)
+    sw = Switch(cfg, audit=trail, journal=journal)
     await sw.start()
     try:
         done_id, held_id = await _traffic(sw)
@@ -95,7 +97,7 @@ async def test_background_task_prunes_on_its_interval(tmp_path: Path) -> None:
     cfg = config_from_dict({"retention": {"messages_days": 1e-9, "audit_days": 365,
                                           "interval_s": 0.05}})
     cfg = with_overrides(cfg, ["127.0.0.1:0"], str(tmp_path))
-    sw = Switch(cfg)
+    sw = Switch(cfg, audit=MemoryAudit())
     await sw.start()
     task = asyncio.create_task(retention.retention_task(sw, cfg))
     try:

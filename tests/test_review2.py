@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from nlets_switch.config import config_from_dict, demo_config, with_overrides
+from nlets_switch.core.events import Audit, MemoryAudit
 from nlets_switch.ops import audit, retention
 from nlets_switch.ops.monitor import token_hash
 from nlets_switch.server.app import build_switch
@@ -61,7 +62,7 @@ async def test_message_id_beyond_sqlite_range_is_a_client_error_and_audited(
         monitored: MonitoredFactory) -> None:
     sw, mon = await monitored(API)
     audits: list[dict[str, Any]] = []
-    sw.observers.append(lambda e: audits.append(e) if e.get("event") == "audit" else None)
+    sw.observers.append(lambda e: audits.append(e.to_dict()) if isinstance(e, Audit) else None)
     status, _ = await get(mon.http_address, "/api/messages/99999999999999999999", OFFICER)
     assert status in (400, 404)
     assert [(a["subject"], a["path"]) for a in audits if a["type"] == "api_access"] == [
@@ -123,7 +124,7 @@ async def test_nfq_with_a_twenty_digit_mid_is_answered_no_record(tmp_path: Path)
 async def test_message_ids_are_not_reused_after_retention_empties_the_log(
         tmp_path: Path) -> None:
     cfg = with_overrides(demo_config(), ["127.0.0.1:0"], str(tmp_path))
-    sw = Switch(cfg)
+    sw = Switch(cfg, audit=MemoryAudit())
     await sw.start()
     try:
         host, port = sw.addresses[0]
@@ -132,7 +133,7 @@ async def test_message_ids_are_not_reused_after_retention_empties_the_log(
         await az.receive(5)  # delivered and acknowledged: nothing stays open
         await az.close()
         await sw.journal.barrier()
-        first_max = sw._msg_id
+        first_max = sw.engine.ledger.msg_id
     finally:
         await sw.stop()
     path = tmp_path / "journal.sqlite"
@@ -141,7 +142,7 @@ async def test_message_ids_are_not_reused_after_retention_empties_the_log(
         res = retention.prune(conn, time.time() + 400 * DAY)
         conn.execute("COMMIT")
         assert res.messages == first_max  # the whole log went
-    sw = Switch(cfg)
+    sw = Switch(cfg, audit=MemoryAudit())
     await sw.start()
     try:
         host, port = sw.addresses[0]

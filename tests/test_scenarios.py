@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from nlets_switch.config import demo_config, with_overrides
+from nlets_switch.core.events import MemoryAudit
 from nlets_switch.server.switch import Switch
 from nlets_switch.tools.scenario import (
     ScenarioError,
@@ -106,7 +107,7 @@ def test_template_macros_captures_and_references() -> None:
 async def test_runner_against_a_running_switch(tmp_path: Path) -> None:
     """What --connect does: the same scenario against a switch somebody else started."""
     cfg = with_overrides(demo_config(), ["127.0.0.1:0"], str(tmp_path))
-    sw = Switch(cfg)
+    sw = Switch(cfg, audit=MemoryAudit())
     await sw.start()
     try:
         host, port = sw.addresses[0][:2]

@@ -465,3 +465,34 @@ async def test_an_acknowledged_message_is_not_sent_again_after_a_quick_reconnect
         ny = await connect(sw, "NYNLETS00")
         assert await ny.drain(0.3) == []
         await ny.close()
+
+
+# -- the audit sink (required) and typed events -------------------------------------
+
+
+def test_a_switch_cannot_be_built_without_an_audit_sink() -> None:
+    from nlets_switch.config import demo_config
+    from nlets_switch.server.switch import Switch
+
+    with pytest.raises(TypeError, match="audit"):
+        Switch(demo_config())  # type: ignore[call-arg]
+
+
+async def test_sign_ons_reach_the_audit_sink_and_observers_get_typed_events(
+        make_switch: SwitchFactory, connect: ClientFactory) -> None:
+    from nlets_switch.core.events import Audit, LinkChanged, MemoryAudit, SwitchEvent
+
+    sw = await make_switch()
+    assert isinstance(sw.audit_sink, MemoryAudit)
+    seen: list[SwitchEvent] = []
+    sw.observers.append(seen.append)
+    await connect(sw, "AZNLETS20")
+    r, w = await raw_link(sw)
+    w.write(fr.encode_frame(fr.SIGN_ON, 1, b"ZZ0000000"))
+    await read_frames(r)
+    w.close()
+    kept = [(a.type, a.subject, a.outcome) for a in sw.audit_sink.events]
+    assert kept == [("sign_on", "AZNLETS20", "success"), ("sign_on", "ZZ0000000", "failure")]
+    assert [e for e in seen if isinstance(e, Audit)] == sw.audit_sink.events
+    [up] = [e for e in seen if isinstance(e, LinkChanged)]
+    assert (up.ori, up.state, up.kind) == ("AZNLETS20", "online", "tcp")

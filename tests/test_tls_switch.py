@@ -83,7 +83,7 @@ async def test_certificate_for_az_cannot_sign_on_as_ny(make_switch: SwitchFactor
                                                        pki_dir: Path) -> None:
     sw = await make_switch(tls_world(pki_dir))
     events: list[dict[str, Any]] = []
-    sw.observers.append(events.append)
+    sw.observers.append(lambda e: events.append(e.to_dict()))
     with pytest.raises(SignOnError, match=REJECTED):
         await tls_connect(sw, pki_dir, "AZNLETS20", "NYNLETS00")
     assert not sw.online("NYNLETS00")
@@ -94,7 +94,7 @@ async def test_no_client_certificate_is_refused_and_audited(make_switch: SwitchF
                                                             pki_dir: Path) -> None:
     sw = await make_switch(tls_world(pki_dir))
     events: list[dict[str, Any]] = []
-    sw.observers.append(events.append)
+    sw.observers.append(lambda e: events.append(e.to_dict()))
     # TLS 1.3: the server checks the client's certificate after the client has
     # finished its half, so the refusal shows on the first read.
     with pytest.raises((SignOnError, ssl.SSLError, ConnectionError)):
@@ -205,7 +205,7 @@ async def test_openssl_s_client_without_a_certificate_is_refused(
         make_switch: SwitchFactory, pki_dir: Path, tmp_path: Path) -> None:
     sw = await make_switch(tls_world(pki_dir))
     events: list[dict[str, Any]] = []
-    sw.observers.append(events.append)
+    sw.observers.append(lambda e: events.append(e.to_dict()))
     code, frames = await s_client(sw, pki_dir, None, "AZNLETS20", tmp_path)
     assert frames == [] and code != 0
     assert not sw.online("AZNLETS20")

@@ -22,17 +22,14 @@ class Target:
     ``link`` is the ORI whose link carries the message; ``receiver`` is the
     ORI printed on line 3 of the output header (PROTOCOL part 3): the ORI as
     addressed, or the control terminal's own ORI where a state was addressed.
-    ``entry`` is the directory entry whose keys decide SM ``.01.``.
+    ``entry`` is the directory entry whose keys decide SM ``.01.``; None for
+    the switch's own services, which take every key.
     """
 
     link: str
     receiver: str
     entry: Entry | None
     addressed: str
-
-
-#: The entry standing for the switch's own services (NL, help files).
-SWITCH_ENTRY = Entry(SWITCH_ORI, "NLETS SWITCH", "NL", "service", signs_on=True)
 
 
 class Directory:
@@ -92,7 +89,7 @@ class Directory:
         if kind == ORI:
             if address == SWITCH_ORI:
                 # Answers to the switch's own inquiries (the NL fan-out, part 5).
-                return Target(SWITCH_ORI, SWITCH_ORI, SWITCH_ENTRY, address)
+                return Target(SWITCH_ORI, SWITCH_ORI, None, address)
             e = self._by_ori.get(address)
             if e is not None and e.signs_on:
                 return Target(e.ori, e.ori, e, address)
@@ -107,7 +104,7 @@ class Directory:
             return Target(e.ori, e.ori, e, address) if e is not None else None
         if kind == HELP:
             # Line 3 names the help file, so one AM can ask for several.
-            return Target(SWITCH_ORI, address, SWITCH_ENTRY, address)
+            return Target(SWITCH_ORI, address, None, address)
         if kind == NL:
-            return Target(SWITCH_ORI, SWITCH_ORI, SWITCH_ENTRY, address)
+            return Target(SWITCH_ORI, SWITCH_ORI, None, address)
         return None

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from nlets_switch.core.directory import Directory, Target
 from nlets_switch.core.entries import HoldOverride
 from nlets_switch.errors import ErCode, MessageError, SmCode
 from nlets_switch.wire.message import SWITCH_ORI, Message, address_kind
 from nlets_switch.wire.schema import HoldRule, KeySchema, SchemaSet
+
+if TYPE_CHECKING:
+    from nlets_switch.config import HoldOverride
 
 #: Keys only the switch itself sends (PROTOCOL part 4).
 SWITCH_KEYS = frozenset({"ER", "SM"})

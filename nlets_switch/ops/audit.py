@@ -32,7 +32,7 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as chmac
 
 from nlets_switch.config import Config
+from nlets_switch.core.events import Audit
 from nlets_switch.errors import ConfigError, CorruptRecord, StoreError
 from nlets_switch.ops.settings import MIN_KEY_BYTES as MIN_KEY_BYTES  # re-exported
 from nlets_switch.ops.settings import decode_key as decode_key  # re-exported
@@ -53,9 +54,6 @@ from nlets_switch.store.sqlite import Connection, as_store, open_store
 KEY_FILE_NAME: Final = "audit.key"
 #: Where the retention anchor is kept (the store's meta row).
 ANCHOR: Final = ANCHOR_KEY
-
-# Fields of an audit event that are columns rather than detail.
-_EVENT_FIELDS: Final = frozenset({"event", "type", "subject", "outcome", "component", "ts"})
 
 
 def iso_utc(ts: float) -> str:
@@ -201,30 +199,20 @@ class AuditTrail:
         except RuntimeError:
             self.dropped += 1  # the journal is closed: the switch is stopping
 
-    def as_observer(self) -> Callable[[dict[str, Any]], None]:
-        """A callable for ``switch.observers`` that records ``{"event": "audit"}`` events."""
-
-        def observe(event: dict[str, Any]) -> None:
-            if event.get("event") != "audit":
-                return
-            ts = event.get("ts")
-            self.record(str(event.get("type", "?")), str(event.get("subject", "")),
-                        str(event.get("outcome", "")), str(event.get("component", "switch")),
-                        {k: v for k, v in event.items() if k not in _EVENT_FIELDS},
-                        ts if isinstance(ts, (int, float)) else None)
-
-        return observe
+    def audit(self, event: Audit) -> None:
+        """The switch's audit sink: queue ``event`` as a record."""
+        detail = dict(event.detail)
+        component = str(detail.pop("component", "switch"))
+        self.record(event.type, event.subject, event.outcome, component, detail,
+                    event.ts or None)
 
 
-def attach(switch: Any) -> AuditTrail:
-    """Make ``switch``'s audit events durable: load (or create) the key, add the
-    observer, and record the configuration load. Call before ``switch.start()``
-    or after; records queue until the journal's writer runs."""
-    cfg: Config = switch.config
+def trail_for(cfg: Config, journal: Journal) -> AuditTrail:
+    """The audit trail of a switch (its sink): load (or create) the key and record
+    the configuration load. Records queue until the journal's writer runs."""
     key = load_key(cfg)
     assert key is not None
-    trail = AuditTrail(switch.journal, key)
-    switch.observers.append(trail.as_observer())
+    trail = AuditTrail(journal, key)
     trail.record("config_load", str(cfg.source), "success", "config",
                  {"switch_id": cfg.switch_id, "oris": len(cfg.entries)})
     return trail

@@ -1,6 +1,6 @@
 """Prometheus metrics, read from the switch's plain counters at scrape time.
 
-The hot path only bumps integers in :class:`nlets_switch.server.switch.Stats` and
+The hot path only bumps integers in :class:`nlets_switch.core.ledger.Stats` and
 the journal; a custom collector turns them into metric families when
 Prometheus scrapes. The one metric fed per event is the delivery latency
 histogram (an observer: a bisect and an add, no I/O). Each switch gets its
@@ -10,7 +10,7 @@ own registry so that several switches in one process (tests) never collide.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import (
@@ -20,6 +20,8 @@ from prometheus_client.core import (
     SummaryMetricFamily,
 )
 from prometheus_client.registry import Collector
+
+from nlets_switch.core.events import Delivered, SwitchEvent
 
 if TYPE_CHECKING:
     from nlets_switch.ops.monitor import Monitor
@@ -105,12 +107,10 @@ class Metrics:
             "From the switch taking custody of a message to the receiver's acknowledgement",
             buckets=_LATENCY_BUCKETS, registry=self.registry)
 
-    def observe(self, event: dict[str, Any]) -> None:
+    def observe(self, event: SwitchEvent) -> None:
         """Switch observer: feed the latency histogram from ``delivered`` events."""
-        if event.get("event") == "delivered":
-            lat = event.get("latency_s")
-            if isinstance(lat, int | float):
-                self.latency.observe(lat)
+        if isinstance(event, Delivered):
+            self.latency.observe(event.latency_s)
 
     def render(self, held: Mapping[str, int]) -> bytes:
         """The text exposition, with ``held`` as the per-destination queue sizes."""

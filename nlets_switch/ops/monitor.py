@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from nlets_switch.config import Config, parse_address
+from nlets_switch.core.events import Expired, Rejected, Routed, SwitchEvent
 from nlets_switch.errors import StoreError
 from nlets_switch.log import get_logger
 from nlets_switch.ops.settings import DEFAULT_HTTP, MqttSettings
@@ -96,22 +97,20 @@ class Monitor:
         with contextlib.suppress(ValueError):
             self.subscriptions.remove(sub)
 
-    def __call__(self, event: Event) -> None:
-        """The switch observer: cheap counting, then non-blocking fan-out."""
-        name = event.get("event")
+    def __call__(self, event: SwitchEvent) -> None:
+        """The switch observer: cheap counting, then non-blocking fan-out (as JSON-able dicts)."""
+        d = event.to_dict()
         self.events += 1
-        if name in ROUTING_EVENTS:
-            self.recent.append(event)
-            if name == "rejected":
+        if d["event"] in ROUTING_EVENTS:
+            self.recent.append(d)
+            if isinstance(event, Rejected):
                 self.er += 1
-            elif name == "expired":
-                if event.get("key") not in ("SM", "ER"):
+            elif isinstance(event, Expired):
+                if event.key not in ("SM", "ER"):
                     self.sm += 1
-            else:
-                sm = event.get("sm")
-                if sm:
-                    self.sm += len(sm)
-        self.publish(event)
+            elif isinstance(event, Routed):
+                self.sm += len(event.sm)
+        self.publish(d)
 
     def publish(self, event: Event) -> None:
         """Offer ``event`` to every subscriber; a full queue drops it and counts."""

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from pathlib import Path
 
 from nlets_switch.config import Config
+from nlets_switch.core.delivery import Delivery
 from nlets_switch.errors import MessageError
 from nlets_switch.ops import audit, msglog
-from nlets_switch.server.switch import Pending, Switch
+from nlets_switch.server.switch import Switch
 from nlets_switch.services import adapter as ad
 from nlets_switch.services import local as svc
+from nlets_switch.store.journal import Journal
 from nlets_switch.wire.message import SWITCH_ORI, OutputMessage, format_message
 from nlets_switch.wire.schema import load_schemas
 
@@ -33,17 +36,17 @@ async def build_switch(cfg: Config, adapters: Sequence[ad.Loaded] | None = None)
     loaded = svc.load_adapters(cfg) if adapters is None else list(adapters)
     extra = ad.schema_dirs(loaded)
     schemas = load_schemas(extra) if extra else None
-    switch = Switch(cfg, schemas)
+    journal = Journal(Path(cfg.data_dir) / "journal.sqlite")
+    switch = Switch(cfg, schemas, audit=audit.trail_for(cfg, journal), journal=journal)
     ad.check_adapters(loaded, switch.schemas)
     services = svc.Services(switch, loaded)
     services.install()
     for key in LOG_KEYS:
         services.nl.handlers[key] = functools.partial(_log_query, switch)
-    audit.attach(switch)
     return switch
 
 
-async def _log_query(switch: Switch, out: OutputMessage, p: Pending) -> None:
+async def _log_query(switch: Switch, out: OutputMessage, p: Delivery) -> None:
     """``NLQ``/``NFQ`` to ``NL``: search or fetch the message log.
 
     An ORI sees only messages it sent or received (msglog's visibility rule);

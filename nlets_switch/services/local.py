@@ -2,8 +2,9 @@
 
 * :class:`ServiceEndpoint` is one ORI answered by adapters in this process
   (``VTICE0900`` by the LEIS adapter, every simulated control terminal by the
-  states adapter). It is a :class:`~nlets_switch.server.switch.Endpoint` like a TCP
-  link, so the router never knows the difference: each delivery is rendered
+  states adapter). It is a :class:`~nlets_switch.server.switch.LocalEndpoint`,
+  which the engine drives like a TCP link, so the router never knows the
+  difference: each delivery is rendered
   to its output text, parsed back, and given to the adapter claiming its key;
   it counts as acknowledged when the handler is done, so at most ``window``
   handlers run at once per ORI (PROTOCOL part 1). Keys nobody handles are
@@ -38,10 +39,11 @@ from pathlib import Path
 from typing import Any, Final
 
 from nlets_switch.config import Config
+from nlets_switch.core.delivery import Delivery
 from nlets_switch.core.directory import Directory
 from nlets_switch.errors import AdapterError, ErCode, MessageError
 from nlets_switch.log import get_logger
-from nlets_switch.server.switch import Endpoint, Pending, Switch
+from nlets_switch.server.switch import LocalEndpoint, Switch
 from nlets_switch.services import adapter as ad
 from nlets_switch.services.settings import AdapterSection, NlSettings
 from nlets_switch.store.base import HelpFile, HelpStore
@@ -134,24 +136,22 @@ def _help_put(store: HelpStore, state: str, file: str, text: str, by: str, at: f
 # --------------------------------------------------------------------------
 
 
-class _LocalEndpoint(Endpoint):
+class _LocalEndpoint(LocalEndpoint):
     """An endpoint in this process: a task per delivery, acknowledged when done."""
-
-    kind = "local"
 
     def __init__(self, switch: Switch, ori: str) -> None:
         super().__init__(switch, ori)
         self.tasks: set[asyncio.Task[None]] = set()
         self.log = log.bind(ori=ori)
 
-    def transmit(self, seq: int, p: Pending) -> None:
+    def transmit(self, seq: int, p: Delivery) -> None:
         """Run the delivery's handler in a task; it is acknowledged when that ends."""
         task = asyncio.get_running_loop().create_task(self._run(seq, p),
                                                       name=f"svc-{self.ori}-{p.id}")
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _run(self, seq: int, p: Pending) -> None:
+    async def _run(self, seq: int, p: Delivery) -> None:
         try:
             await self.deliver(p)
         except asyncio.CancelledError:
@@ -161,14 +161,9 @@ class _LocalEndpoint(Endpoint):
                            error=type(e).__name__)
         self.done(seq)
 
-    async def deliver(self, p: Pending) -> None:
+    async def deliver(self, p: Delivery) -> None:
         """Handle one delivery (to be provided)."""
         raise NotImplementedError
-
-    def done(self, seq: int) -> None:
-        """The delivery of frame ``seq`` is handled: acknowledge it in the journal."""
-        self.acked(seq)  # journaled by the switch with its next write group
-        self.pump()
 
     async def send(self, link_ori: str, text: str) -> None:
         """Give an input message to the switch as ``link_ori``; wait until it is journaled."""
@@ -177,7 +172,6 @@ class _LocalEndpoint(Endpoint):
     async def close(self) -> None:
         """Detach and cancel running handlers; what they had stays owed in the journal."""
         self.switch.detach(self)
-        self.detach()
         tasks = list(self.tasks)
         for t in tasks:
             t.cancel()
@@ -220,7 +214,7 @@ class ServiceEndpoint(_LocalEndpoint):
         super().__init__(switch, ori)
         self.handlers: dict[str, _Host] = {}
 
-    async def deliver(self, p: Pending) -> None:
+    async def deliver(self, p: Delivery) -> None:
         """Render, parse back (as a remote responder would) and hand to the adapter."""
         host = self.handlers.get(p.key)
         if host is None:
@@ -255,7 +249,7 @@ class _FanOut:
 
 _SM_DEST = re.compile(r"^DESTINATION: ([A-Z]{2})\b", re.MULTILINE)
 #: Handler of a key delivered to NL0000000 (others may register e.g. NLQ).
-NlHandler = Callable[[OutputMessage, Pending], Any]
+NlHandler = Callable[[OutputMessage, Delivery], Any]
 
 
 class NlService(_LocalEndpoint):
@@ -269,7 +263,7 @@ class NlService(_LocalEndpoint):
         #: Further keys addressed to NL (e.g. a message-log query), by key.
         self.handlers: dict[str, NlHandler] = {}
 
-    async def deliver(self, p: Pending) -> None:
+    async def deliver(self, p: Delivery) -> None:
         """Dispatch by key and address: fan-out, answers to it, help files."""
         out = parse_output(self.render(p))
         if p.key in FANOUT_KEYS and p.addressed == "NL":
@@ -455,7 +449,6 @@ class Services:
         sw = self.switch
         await sw.journal.call(journal_op(functools.partial(_help_init, at=time.time())))
         sw.attach(self.nl)
-        self.nl.start_delivery()
         for loaded in self.adapters:
             section = adapter_section(sw.config, loaded)
             oris = tuple(loaded.adapter.oris(sw.directory, section.options))
@@ -476,8 +469,13 @@ class Services:
                      keys=sorted(loaded.keys), oris=len(oris))
         for ori, ep in self.endpoints.items():
             sw.attach(ep)
-            ep.start_delivery()
-            sw.standby[ori] = functools.partial(self._fresh, ori)
+            sw.standby[ori] = self._standby(ori)
+
+    def _standby(self, ori: str) -> Callable[[], LocalEndpoint]:
+        def make() -> LocalEndpoint:
+            return self._fresh(ori)
+
+        return make
 
     def _fresh(self, ori: str) -> ServiceEndpoint:
         """A new in-process endpoint for ``ori``, after a responder's link ended."""

@@ -30,6 +30,7 @@ from nlets_switch.errors import (
     MessageTooLong,
     SmCode,
 )
+from nlets_switch.wire.domain import LESC_ORI as LESC_ORI
 from nlets_switch.wire.domain import SWITCH_ORI as SWITCH_ORI  # re-exported: the header's users
 from nlets_switch.wire.domain import is_ori as is_ori
 
