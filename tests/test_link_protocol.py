@@ -373,3 +373,34 @@ async def test_an_endpoint_side_link_talks_to_a_real_switch(make_switch: Any) ->
     assert ny.state is State.CLOSED
     for w in (aw, nw):
         w.close()
+
+
+# -- the scripted endpoint (conformance tools) -----------------------------------
+
+
+def test_a_scripted_link_answers_nothing_and_keeps_every_frame() -> None:
+    """A script sees the switch's H unanswered, and an N before sign-on closes nothing."""
+    link = lk.ScriptedLink(0.0)
+    assert link.send_frame(M, b"TOO EARLY") == 1  # numbered by this side
+    assert frames_out(link) == [("M", 1, b"TOO EARLY")]
+    data = frame(N, 1, REQUIRED) + frame(H, 9) + frame(A, 3, SW)
+    assert link.receive_data(data[:7], 0.0) == []
+    assert link.frames_received() == []
+    assert link.receive_data(data[7:], 1.0) == []
+    got = link.frames_received()
+    assert [(f.letter, f.seq, f.body) for f in got] == [("N", 1, REQUIRED), ("H", 9, b""),
+                                                        ("A", 3, SW)]
+    assert link.frames_received() == []
+    assert frames_out(link) == []  # the H is not answered: that is the script's choice
+    assert link.state is State.AWAITING_SIGN_ON
+    assert link.next_deadline() is None and link.handle_timer(1e9) == []
+
+
+def test_a_scripted_link_reports_a_framing_error_after_the_good_frames() -> None:
+    link = lk.ScriptedLink(0.0)
+    events = link.receive_data(frame(A, 1) + b"\x00\x00\x00\x02", 0.0)
+    assert [type(e) for e in events] == [lk.FramingError]
+    assert [f.letter for f in link.frames_received()] == ["A"]
+    assert link.state is State.CLOSED
+    assert link.receive_data(frame(A, 2), 0.0) == []
+    assert link.frames_received() == []

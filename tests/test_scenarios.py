@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -18,6 +19,7 @@ from nlets_switch.tools.scenario import (
     parse_scenario,
     run_scenario,
 )
+from nlets_switch.wire import frames as fr
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITE = ROOT / "scenarios"
@@ -116,3 +118,44 @@ async def test_runner_against_a_running_switch(tmp_path: Path) -> None:
         assert res.ok, res.failure + "\n" + res.detail
     finally:
         await sw.stop()
+
+
+def test_every_step_of_the_format_has_a_runner() -> None:
+    """The parser (scenario_parse) and the runner (scenario) know the same steps."""
+    from nlets_switch.tools import scenario, scenario_parse
+
+    assert set(scenario._STEPS) == set(scenario_parse._OPS)
+
+
+async def test_a_raw_link_sends_bytes_as_written_and_a_broken_answer_fails_the_step() -> None:
+    """On a raw link the script plays the protocol: nothing is answered for it; a switch
+    that breaks the byte stream fails the step that reads it (after the good frames)."""
+    sent = fr.encode_frame(fr.MESSAGE, 1, b"AM\xc3\x07")
+    got: list[bytes] = []
+
+    async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        got.append(await r.readexactly(len(sent)))
+        w.write(fr.encode_frame(fr.HEARTBEAT, 7) + b"\x00\x00\x00\x02")
+        await w.drain()
+        got.append(await r.read(100))  # until the runner hangs up
+        w.close()
+
+    served: list[asyncio.Task[None]] = []
+
+    async def serve(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        served.append(asyncio.ensure_future(handle(r, w)))
+
+    srv = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        port = srv.sockets[0].getsockname()[1]
+        scn = parse_scenario("raw x\nframe x M AM{xC3}{x07}\nexpect-frame x H\n"
+                             "expect-frame x A\n", "raw.scn")
+        res = await run_scenario(scn, "127.0.0.1", port)
+        await asyncio.wait_for(served[0], 3)
+    finally:
+        srv.close()
+    assert got[0] == sent  # {xNN} is the byte NN, numbered by the link
+    assert got[1] == b""  # the H was not answered: that is the script's to do
+    assert not res.ok
+    assert res.failure == "line 4: expect-frame x: the switch sent a broken frame " \
+                          "(.01. INVALID FRAME)"

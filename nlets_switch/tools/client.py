@@ -1,9 +1,14 @@
 """An asyncio client of the switch: signs on as an ORI, sends messages, receives.
 
 Used by ``nlets-switch send``, the terminal, the scenario runner, the
-out-of-process responders, the benchmark and the tests. It speaks PROTOCOL
-part 1 from the endpoint's side: sign-on first, every ``M`` it receives is
-acknowledged once it is queued for the caller, heartbeats are answered.
+out-of-process responders, the benchmark and the tests. The protocol itself
+(PROTOCOL part 1 from the endpoint's side: numbering, sign-on and sign-off,
+matching each ``A``/``N`` to what was sent, answering heartbeats, framing
+errors) is :class:`~nlets_switch.core.link.Link` in the endpoint role, the
+same object the switch drives for its side. This module only moves bytes
+between the socket and that object, runs its timer, and hands messages and
+answers to the caller: every ``M`` is acknowledged once it is queued for the
+caller (or, past ``max_inbox`` unread, once the caller reads).
 """
 
 from __future__ import annotations
@@ -14,8 +19,14 @@ import ssl
 from collections import deque
 from dataclasses import dataclass
 
-from nlets_switch.errors import FrameError, NletsError
+from nlets_switch.core import link as lk
+from nlets_switch.errors import NletsError
 from nlets_switch.wire import frames as fr
+
+__all__ = ["Answer", "Client", "SignOnError"]
+
+#: Bytes asked of the socket per read.
+_READ = 65536
 
 
 class SignOnError(NletsError):
@@ -32,17 +43,26 @@ class Answer:
 
 
 class Client:
-    """One link to the switch. Use :meth:`connect`, then :meth:`send` and :meth:`receive`."""
+    """One link to the switch. Use :meth:`connect`, then :meth:`send` and :meth:`receive`.
+
+    ``link`` is the protocol object (endpoint role). The client answers the
+    switch's heartbeats; with ``heartbeat_interval`` it also sends its own
+    ``H`` after that many idle seconds and closes the link when the answer
+    does not come within ``heartbeat_timeout``.
+    """
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ori: str,
                  max_frame: int = fr.DEFAULT_MAX_FRAME, auto_ack: bool = True,
-                 max_inbox: int = 1000) -> None:
+                 max_inbox: int = 1000, heartbeat_interval: float | None = None,
+                 heartbeat_timeout: float = 10.0) -> None:
         self.reader = reader
         self.writer = writer
         self.ori = ori
         self.auto_ack = auto_ack
-        self._buf = fr.FrameBuffer(max_frame)
-        self._seq = 0
+        self._loop = asyncio.get_running_loop()
+        self.link = lk.Link(lk.Role.ENDPOINT, self._loop.time(), max_frame=max_frame,
+                            heartbeat_interval=heartbeat_interval,
+                            heartbeat_timeout=heartbeat_timeout)
         self._answers: dict[int, asyncio.Future[Answer]] = {}
         self.inbox: asyncio.Queue[str] = asyncio.Queue()
         # With auto_ack, a message is acknowledged on arrival while the inbox
@@ -50,7 +70,8 @@ class Client:
         # reads, so the switch's window holds the rest back (bounded memory).
         self.max_inbox = max_inbox
         self._unacked: deque[int] = deque()
-        #: Every frame received, for tools that want to show them all.
+        #: Every M, A and N frame received, for tools that want to see them
+        #: (heartbeats are answered by the link and not shown).
         self.frames: asyncio.Queue[fr.Frame] | None = None
         self._reader_task: asyncio.Task[None] | None = None
         self.closed = asyncio.Event()
@@ -59,84 +80,126 @@ class Client:
     @classmethod
     async def connect(cls, host: str, port: int, ori: str, credential: str | None = None,
                       ssl_context: ssl.SSLContext | None = None, timeout: float = 5.0,
-                      auto_ack: bool = True, keep_frames: bool = False) -> Client:
+                      auto_ack: bool = True, keep_frames: bool = False,
+                      heartbeat_interval: float | None = None,
+                      heartbeat_timeout: float = 10.0) -> Client:
         """Connect and sign on; raises SignOnError when refused."""
         async with asyncio.timeout(timeout):
             reader, writer = await asyncio.open_connection(
                 host, port, ssl=ssl_context,
                 server_hostname=host if ssl_context is not None else None)
-            self = cls(reader, writer, ori, auto_ack=auto_ack)
+            self = cls(reader, writer, ori, auto_ack=auto_ack,
+                       heartbeat_interval=heartbeat_interval,
+                       heartbeat_timeout=heartbeat_timeout)
             if keep_frames:
                 self.frames = asyncio.Queue()
-            body = ori if credential is None else f"{ori} {credential}"
-            seq = self._next_seq()
-            writer.write(fr.encode_frame(fr.SIGN_ON, seq, body.encode()))
-            while True:
-                data = await reader.read(65536)
-                if not data:
-                    writer.close()
-                    raise SignOnError("connection closed during sign-on")
-                got = self._buf.feed(data)
-                if got:
-                    break
-            first, rest = got[0], got[1:]
-            if first.type != fr.ACK:
+            try:
+                rest = await self._sign_on(credential)
+            except BaseException:
                 writer.close()
-                raise SignOnError(first.body.decode("ascii", "replace") or "sign-on refused")
-        for f in rest:
-            self._handle(f)
+                raise
+        self._handle(rest)
+        self._flush()
         self._reader_task = asyncio.create_task(self._read(), name=f"client-{ori}")
         return self
 
-    def _next_seq(self) -> int:
-        self._seq = (self._seq + 1) & 0xFFFFFFFF
-        return self._seq
+    async def _sign_on(self, credential: str | None) -> list[lk.LinkEvent]:
+        """Send the ``C`` and read until the link says how it was answered.
+
+        Returns the events that came after the answer in the same reads.
+        """
+        link = self.link
+        link.send_sign_on(self.ori, credential)
+        self._flush()
+        while True:
+            data = await self.reader.read(_READ)
+            if not data:
+                link.receive_eof()
+                raise SignOnError("connection closed during sign-on")
+            events = link.receive_data(data, self._loop.time())
+            for i, ev in enumerate(events):
+                if isinstance(ev, lk.SignedOn):
+                    return events[i + 1:]
+                if isinstance(ev, lk.SignOnRefused):
+                    raise SignOnError(ev.reason or "sign-on refused")
+                if isinstance(ev, lk.FramingError):
+                    raise SignOnError(f"framing error during sign-on ({ev.error.wire})")
+
+    def _flush(self) -> None:
+        """Write what the link queued (frames of ours, its answers to heartbeats)."""
+        out = self.link.data_to_send()
+        if out:
+            self.writer.write(b"".join(out))
 
     async def _read(self) -> None:
+        link = self.link
+        loop = self._loop
         try:
-            while True:
-                data = await self.reader.read(65536)
+            while link.takes_input:
+                deadline = link.next_deadline()
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        data = await self.reader.read(_READ)
+                except TimeoutError:
+                    self._handle(link.handle_timer(loop.time()))
+                    self._flush()
+                    continue
                 if not data:
+                    link.receive_eof()
                     self.close_reason = "closed by switch"
                     break
-                for f in self._buf.feed(data):
-                    self._handle(f)
-                if self._buf.failed:
-                    self.close_reason = "framing error"
-                    break
-        except (ConnectionError, OSError, FrameError) as e:
+                self._handle(link.receive_data(data, loop.time()))
+                self._flush()
+            if not self.close_reason:
+                # Signed off: the switch closes the link after the A of our D.
+                while await self.reader.read(_READ):
+                    pass
+                self.close_reason = "closed by switch"
+        except (ConnectionError, OSError) as e:
             self.close_reason = type(e).__name__
         finally:
+            link.close()
             self.closed.set()
             for fut in self._answers.values():
                 if not fut.done():
                     fut.set_exception(ConnectionError(self.close_reason or "closed"))
             self._answers.clear()
 
-    def _handle(self, f: fr.Frame) -> None:
-        if self.frames is not None:
-            self.frames.put_nowait(f)
-        if f.type in (fr.ACK, fr.NAK):
-            fut = self._answers.pop(f.seq, None)
-            if fut is not None and not fut.done():
-                fut.set_result(Answer(f.type == fr.ACK, f.seq, f.body.decode("ascii", "replace")))
-        elif f.type == fr.MESSAGE:
-            self.inbox.put_nowait(f.body.decode("ascii", "replace"))
-            if self.auto_ack:
-                if self.inbox.qsize() <= self.max_inbox and not self._unacked:
-                    self.writer.write(fr.encode_frame(fr.ACK, f.seq))
-                else:
-                    self._unacked.append(f.seq)
-        elif f.type == fr.HEARTBEAT:
-            self.writer.write(fr.encode_frame(fr.HEARTBEAT, f.seq))
+    def _handle(self, events: list[lk.LinkEvent]) -> None:
+        for ev in events:
+            if isinstance(ev, lk.MessageReceived):
+                if self.frames is not None:
+                    self.frames.put_nowait(fr.Frame(fr.MESSAGE, ev.seq, ev.body))
+                self.inbox.put_nowait(ev.body.decode("ascii", "replace"))
+                if self.auto_ack:
+                    if self.inbox.qsize() <= self.max_inbox and not self._unacked:
+                        self.link.send_ack(ev.seq)
+                    else:
+                        self._unacked.append(ev.seq)
+            elif isinstance(ev, lk.Acked | lk.Naked):
+                ok = isinstance(ev, lk.Acked)
+                if self.frames is not None:
+                    self.frames.put_nowait(fr.Frame(fr.ACK if ok else fr.NAK, ev.seq, ev.body))
+                fut = self._answers.pop(ev.seq, None)
+                if fut is not None and not fut.done():
+                    fut.set_result(Answer(ok, ev.seq, ev.body.decode("ascii", "replace")))
+            elif isinstance(ev, lk.SignedOff):
+                if self.frames is not None:
+                    self.frames.put_nowait(fr.Frame(fr.ACK, ev.seq))
+            elif isinstance(ev, lk.FramingError):
+                self.close_reason = "framing error"
+            elif isinstance(ev, lk.TimedOut):
+                self.close_reason = f"no answer to heartbeat ({ev.what})"
 
     def send_nowait(self, text: str | bytes) -> asyncio.Future[Answer]:
         """Send one message; the future resolves with the switch's A or N."""
         body = text.encode("ascii", "replace") if isinstance(text, str) else text
-        seq = self._next_seq()
-        fut: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        self._answers[seq] = fut
-        self.writer.write(fr.encode_frame(fr.MESSAGE, seq, body))
+        fut: asyncio.Future[Answer] = self._loop.create_future()
+        if self.closed.is_set():
+            fut.set_exception(ConnectionError(self.close_reason or "closed"))
+            return fut
+        self._answers[self.link.send_message(body)] = fut
+        self._flush()
         return fut
 
     async def send(self, text: str | bytes, timeout: float = 10.0) -> Answer:
@@ -147,8 +210,8 @@ class Client:
 
     def send_frame(self, ftype: int, body: bytes = b"", seq: int | None = None) -> int:
         """Send any frame (tests and tools); returns its seq."""
-        s = self._next_seq() if seq is None else seq
-        self.writer.write(fr.encode_frame(ftype, s, body))
+        s = self.link.send_frame(ftype, body, seq)
+        self._flush()
         return s
 
     async def receive(self, timeout: float | None = 5.0) -> str:
@@ -179,7 +242,8 @@ class Client:
     def _took(self, text: str) -> str:
         # The application read one: acknowledge what waited for room.
         while self._unacked and self.inbox.qsize() < self.max_inbox:
-            self.writer.write(fr.encode_frame(fr.ACK, self._unacked.popleft()))
+            self.link.send_ack(self._unacked.popleft())
+        self._flush()
         return text
 
     async def drain(self, quiet: float = 0.3) -> list[str]:
@@ -192,10 +256,11 @@ class Client:
                 return out
 
     async def close(self, sign_off: bool = True) -> None:
-        """Sign off (``D``) and close."""
+        """Sign off (``D``, and wait for the switch to close), then close."""
         if sign_off and not self.closed.is_set():
             with contextlib.suppress(Exception):
-                self.send_frame(fr.SIGN_OFF)
+                self.link.send_sign_off()
+                self._flush()
                 async with asyncio.timeout(2):
                     await self.writer.drain()
                     await self.closed.wait()
@@ -203,6 +268,7 @@ class Client:
             self._reader_task.cancel()
             with contextlib.suppress(BaseException):
                 await self._reader_task
+        self.link.close()
         self.writer.close()
         with contextlib.suppress(Exception):
             await self.writer.wait_closed()
