@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 
 from nlets_switch.commands._common import SubParsers, parse_hostport
@@ -90,14 +89,7 @@ def send(args: argparse.Namespace) -> int:
         print("send: no message (give it as an argument, --file or on standard input)",
               file=sys.stderr)
         return EXIT_NO_LINK
-    try:
-        return asyncio.run(_send(args, text))
-    except KeyboardInterrupt:
-        return 130  # Ctrl-C, as a shell reports it
-    except BrokenPipeError:
-        # The reader went away (`| head`): say nothing more, as Unix tools do.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
+    return asyncio.run(_send(args, text))
 
 
 def _say(text: str) -> None:
