@@ -28,7 +28,7 @@ from typing import Any, Final
 from nlets_switch.core.directory import Directory
 from nlets_switch.errors import MessageError
 from nlets_switch.services import leis_data, leis_model
-from nlets_switch.services.adapter import API_VERSION, Context, Inquiry
+from nlets_switch.services.adapter import API_VERSION, Context, Inquiry, NotTaken
 from nlets_switch.services.leis import DB_NAME, DEFAULT_LIMIT, LeisData
 from nlets_switch.store import leis as leis_store
 from nlets_switch.wire.domain import LESC_ORI
@@ -185,6 +185,8 @@ class LeisAdapter:
                 # Only the switch sends ER (part 4): LESC says why in its GPR.
                 text = f"GPQ REJECTED\n{e.code.wire}\n{e.detail}".rstrip()
             await ctx.answer(inquiry.reply("GPR", text))
+        else:
+            raise NotTaken(f"ICE LESC answers IAQ and GPQ, not {inquiry.key}")
 
     async def _iar_later(self, ctx: Context, inquiry: Inquiry) -> None:
         try:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from nlets_switch.core.directory import Directory
-from nlets_switch.services.adapter import API_VERSION, Context, Inquiry
+from nlets_switch.services.adapter import API_VERSION, Context, Inquiry, NotTaken
 from nlets_switch.services.statedata import INQUIRY_KEYS, STATES, StateData, response_key
 
 _KNOWN: Final = ("simulate", "latency_ms", "no_answer", "seed")
@@ -108,8 +108,10 @@ class StatesAdapter:
     async def handle(self, ctx: Context, inquiry: Inquiry) -> None:
         """Answer from the state's synthetic files, as the ORI it was sent to."""
         state = inquiry.receiver[:2]
-        if state not in STATES or self.silent(inquiry):
-            return
+        if state not in STATES:
+            raise NotTaken(f"no simulated data for {state}")
+        if self.silent(inquiry):
+            return  # the configured share of inquiries left unanswered (no_answer)
         if self.latency_s:
             # Like a real state: the inquiry is taken at once (its delivery slot
             # freed), the answer comes later.
