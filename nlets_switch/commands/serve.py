@@ -110,6 +110,12 @@ async def _serve(cfg: Config, args: argparse.Namespace) -> int:
     from nlets_switch.services.local import load_adapters
 
     log = get_logger("serve")
+    # From the start: a SIGTERM while the switch starts (its port may already be
+    # open) stops it gracefully once started, instead of killing it half-way.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     try:
         adapters = load_adapters(cfg.raw)
         switch = await build_switch(cfg, adapters)
@@ -144,10 +150,6 @@ async def _serve(cfg: Config, args: argparse.Namespace) -> int:
     pruning = asyncio.create_task(retention.retention_task(switch, cfg), name="retention")
     pid = pid_file(Path(cfg.data_dir))
     pid.write_text(f"{os.getpid()}\n")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
 
     def reload() -> None:
         # SIGHUP: read the configuration again; keep the old one on any error.
