@@ -6,10 +6,14 @@ ARGS ?=
 
 .PHONY: run test venv system-deps lint bench clean
 
+# setuptools prints an "Editable installation. Please be careful with folders ..."
+# notice on every editable install whose packages are not all below one directory
+# (adapters/ and schemas/ install inside nlets_switch): it is information about
+# editable installs, not a problem of this project, so the install does not show it.
 $(BIN)/nlets-switch: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,fast]'
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip install -q -e '.[test,fast]'
 	touch $@
 
 venv: $(BIN)/nlets-switch

@@ -32,7 +32,7 @@ from nlets_switch.config.model import Between, problems_of
 from nlets_switch.core.directory import Directory
 from nlets_switch.errors import MessageError
 from nlets_switch.services import leis_data, leis_model
-from nlets_switch.services.adapter import API_VERSION, Context, Inquiry
+from nlets_switch.services.adapter import API_VERSION, Context, Inquiry, NotTaken
 from nlets_switch.services.leis import DB_NAME, DEFAULT_LIMIT, LeisData
 from nlets_switch.services.settings import AdapterSettings
 from nlets_switch.store import leis as leis_store
@@ -179,6 +179,8 @@ class LeisAdapter:
                 # Only the switch sends ER (part 4): LESC says why in its GPR.
                 text = f"GPQ REJECTED\n{e.code.wire}\n{e.detail}".rstrip()
             await ctx.answer(inquiry.reply("GPR", text))
+        else:
+            raise NotTaken(f"ICE LESC answers IAQ and GPQ, not {inquiry.key}")
 
     async def _iar_later(self, ctx: Context, inquiry: Inquiry) -> None:
         try:

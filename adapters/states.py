@@ -30,7 +30,7 @@ from pydantic import BeforeValidator, Field
 
 from nlets_switch.config.model import Between, fail, problems_of
 from nlets_switch.core.directory import Directory
-from nlets_switch.services.adapter import API_VERSION, Context, Inquiry
+from nlets_switch.services.adapter import API_VERSION, Context, Inquiry, NotTaken
 from nlets_switch.services.settings import AdapterSettings
 from nlets_switch.services.statedata import INQUIRY_KEYS, STATES, StateData, response_key
 
@@ -112,8 +112,10 @@ class StatesAdapter:
     async def handle(self, ctx: Context, inquiry: Inquiry) -> None:
         """Answer from the state's synthetic files, as the ORI it was sent to."""
         state = inquiry.receiver[:2]
-        if state not in STATES or self.silent(inquiry):
-            return
+        if state not in STATES:
+            raise NotTaken(f"no simulated data for {state}")
+        if self.silent(inquiry):
+            return  # the configured share of inquiries left unanswered (no_answer)
         if self.settings.latency_ms:
             # Like a real state: the inquiry is taken at once (its delivery slot
             # freed), the answer comes later.

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs the outside programs the test suite talks to, when they are missing:
 # mosquitto (a real MQTT broker the tests start on a free port), Debian's
-# chromium (the dashboard test), openssl (TLS tests with s_client).
+# chromium (the dashboard test), openssl (TLS tests with s_client), tmux, and
+# sqlite3 (the tamper example of docs/records.md, run as written).
 set -euo pipefail
 need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
+command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

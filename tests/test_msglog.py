@@ -201,7 +201,7 @@ async def test_log_commands_work_while_the_switch_runs(world: World) -> None:
     assert "DQ0001" in table.stdout and "NYNLETS00 acked" in table.stdout
     assert "SMITH" not in table.stdout  # no text in a search
     assert js.returncode == 0 and all(json.loads(x) for x in js.stdout.splitlines())
-    assert show.returncode == 0 and "rejected: .22." in show.stdout
+    assert show.returncode == 0 and "refused: .22." in show.stdout  # was "rejected: .22."
     assert "caused     ER" in show.stdout
     assert exp.returncode == 0 and exp.stdout.startswith("id,received_at,key")
     assert "exporting [" in exp.stderr and "100%" in exp.stderr

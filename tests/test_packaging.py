@@ -1,8 +1,10 @@
-"""A plain, non-editable `pip install .` carries adapters/ and schemas/ inside nlets_switch."""
+"""A plain, non-editable `pip install .` carries adapters/ and schemas/ inside nlets_switch,
+and building it draws no warning from setuptools about the project's own packaging."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -14,12 +16,33 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The wheel, built as a packager would (``python -m build --wheel``), and what the
+    build printed."""
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out),
-                    str(ROOT)], check=True, timeout=300, capture_output=True)
+    # PYTHONDONTWRITEBYTECODE makes distutils say "byte-compiling is disabled": that
+    # is the environment's doing, not the project's.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    r = subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(out),
+                        str(ROOT)], timeout=300, capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
     [whl] = out.glob("nlets_switch-*.whl")
-    return whl
+    return whl, r.stdout + r.stderr
+
+
+@pytest.fixture(scope="module")
+def wheel(built: tuple[Path, str]) -> Path:
+    return built[0]
+
+
+def test_building_the_wheel_draws_no_setuptools_warning(built: tuple[Path, str]) -> None:
+    output = built[1]
+    # setuptools frames each of its warnings between "!!" lines ("Package ... is
+    # absent from the `packages` configuration", "`project.license` as a TOML
+    # table is deprecated", ...); build prints the backend's warnings as WARNING.
+    assert not re.search(r"^\s*!!\s*$", output, re.MULTILINE), output
+    warnings = [line for line in output.splitlines() if re.search(r"(?i)\bwarning\b", line)]
+    assert warnings == []
 
 
 def test_wheel_holds_schemas_and_adapters_inside_the_package(wheel: Path) -> None:
@@ -27,6 +50,7 @@ def test_wheel_holds_schemas_and_adapters_inside_the_package(wheel: Path) -> Non
     assert "nlets_switch/schemas/DQ.yaml" in names
     assert "nlets_switch/schemas/xml/nlets.xsd" in names  # XML.md's XSD (issue 12)
     assert "nlets_switch/adapters/__init__.py" in names
+    assert "nlets_switch/ops/static/dashboard.html" in names  # the dashboard's page
     tops = {n.split("/")[0] for n in names}
     assert "schemas" not in tops and "adapters" not in tops  # names taken on PyPI
     entry = next(n for n in names if n.endswith("entry_points.txt"))

@@ -156,6 +156,10 @@ def test_form_checks_each_field_before_sending(switch: str) -> None:
         for _ in ("RSN", "IMQ"):
             az.expect(r"(RSN|IMQ) [^\r\n]*:")
             type_line(az, "")
+        # The finished message is shown, and sent only when the operator says so.
+        az.expect(r"DQ\.AZNLETS20\.NY\.TXT NAM/SMITH,JOHN\.DOB/19500101\.SEX/M")
+        az.expect(r"send it\? \[y/N\]")
+        type_line(az, "y")
         # NY is not signed on: the inquiry goes through the switch and SM .04 comes back.
         az.expect(r">> #1 accepted, control \*T0001")
         az.expect(r"SM STATUS \.04\. .* answers #1")
@@ -186,3 +190,42 @@ def test_describe_matches_by_quote_when_there_is_no_control() -> None:
     assert style == "class:er"
     assert head == ("ER ERROR .19. INVALID DESTINATION ORIS -- INVALID: Q1  answers #1 "
                     "AM.AZNLETS20.Q1.TXT HI")
+
+
+def test_form_not_confirmed_is_not_sent_and_comes_back_with_the_up_arrow(switch: str) -> None:
+    az = spawn_term("AZNLETS20", switch)
+    try:
+        type_line(az, "/form AM")
+        az.expect("AM destinations:")
+        type_line(az, "NY")
+        az.expect("AM text:")
+        type_line(az, "MEET AT NOON")
+        az.expect(r"send it\? \[y/N\]")
+        type_line(az, "n")
+        az.expect(r"-- not sent \(the up arrow brings it back to edit\)")
+        az.send("\x1b[A")  # up arrow: the form's message, ready to edit or send
+        az.expect(r"AM\.AZNLETS20\.NY\.TXT MEET AT NOON")
+        az.send("\r")
+        az.expect(r">> #1 accepted")  # #1: nothing had been sent before
+        type_line(az, "/quit")
+        az.expect(pexpect.EOF)
+    finally:
+        if az.isalive():
+            az.terminate(force=True)
+
+
+@pytest.mark.parametrize("word", ["quit", "EXIT"])
+def test_quit_or_exit_typed_alone_signs_off_and_is_never_sent(switch: str, tmp_path: Path,
+                                                               word: str) -> None:
+    az = spawn_term("AZNLETS20", switch)
+    try:
+        type_line(az, word)
+        az.expect("signed off AZNLETS20")
+        az.expect(pexpect.EOF)
+    finally:
+        if az.isalive():
+            az.terminate(force=True)
+    r = subprocess.run([sys.executable, "-m", "nlets_switch", "log", "search",
+                        "--data-dir", str(tmp_path / "data")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "no messages found" in r.stderr  # nothing was sent

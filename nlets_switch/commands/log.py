@@ -159,16 +159,37 @@ def _local(iso_text: str | None, cfg: Config) -> str:
     return dt.strftime("%Y-%m-%d %H:%M:%S")
 
 
+def outcome(msg: dict[str, Any]) -> str:
+    """What became of a message, as ``log search`` and ``log show`` print it.
+
+    A message the switch refused shows as refused with the ER it caused,
+    whether the switch refused it on receipt (status ``rejected``, the ER's
+    reason) or a service of the switch did later (an ER among ``caused``,
+    which ``log show`` has): ``refused: .22. INVALID MESSAGE FORMAT (ER 4)``.
+    """
+    ers = [c for c in msg.get("caused") or () if c.get("key") == "ER"]
+    if msg["status"] != "rejected" and not ers:
+        return str(msg["status"]) + (f": {msg['reason']}" if msg["reason"] else "")
+    reason = msg["reason"] or (ers[0].get("code") or "" if ers else "")
+    return f"refused: {reason}" + (f" (ER {ers[0]['id']})" if ers else "")
+
+
 def _table(rows: list[dict[str, Any]], cfg: Config, out: TextIO) -> None:
     head = ("ID", f"RECEIVED ({cfg.timezone})", "KEY", "FROM", "TO", "CTL", "STATUS",
             "DELIVERIES")
     lines = [head]
+    # The ERs among the rows, by the message they answer: "refused: ... (ER 4)".
+    ers: dict[int, list[dict[str, Any]]] = {}
     for r in rows:
+        if r["key"] == "ER" and r["reply_to"]:
+            ers.setdefault(r["reply_to"], []).append({"key": "ER", "id": r["id"]})
+    for r in rows:
+        r = {**r, "caused": ers.get(r["id"], [])}
         dl = ", ".join(f"{d['receiver']} {d['state']}" for d in r["deliveries"]) or "-"
         lines.append((str(r["id"]), _local(r["received_at"], cfg), r["key"] or "?",
                       r["origin"] or r["link"], ",".join(r["destinations"]) or "-",
                       r["control"] or "-",
-                      r["status"] + (f" {r['reason']}" if r["reason"] else ""), dl))
+                      outcome(r), dl))
     widths = [max(len(line[i]) for line in lines) for i in range(len(head) - 1)]
     for line in lines:
         out.write("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=False)) +
@@ -222,8 +243,7 @@ def show_cmd(args: argparse.Namespace) -> int:
     out.write(f"  to         {','.join(msg['destinations']) or '-'}\n")
     if msg["control"]:
         out.write(f"  control    *{msg['control']}\n")
-    out.write(f"  status     {msg['status']}" + (f": {msg['reason']}" if msg["reason"] else "")
-              + "\n")
+    out.write(f"  status     {outcome(msg)}\n")
     if msg["reply_to"]:
         out.write(f"  about      message {msg['reply_to']}\n")
     for d in msg["deliveries"]:

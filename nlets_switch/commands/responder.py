@@ -30,7 +30,7 @@ from nlets_switch.commands._common import (
 )
 from nlets_switch.config import Config
 from nlets_switch.core.directory import Directory
-from nlets_switch.errors import AdapterError, ConfigError
+from nlets_switch.errors import AdapterError, ConfigError, SmCode
 from nlets_switch.log import configure, get_logger
 from nlets_switch.services import adapter as ad
 from nlets_switch.services import local as svc
@@ -200,15 +200,20 @@ class Responder:
             task.add_done_callback(self.tasks.discard)
 
     async def _handle(self, ori: str, client: Client, f: fr.Frame) -> None:
+        answer, body = fr.ACK, b""
         try:
             out = parse_output(f.body.decode("ascii", "replace"))
-            handler = self.handlers.get(ori, {}).get(out.key)
-            if handler is not None:
-                loaded, ctx = handler
-                await loaded.adapter.handle(ctx, ad.Inquiry.from_output(out, self.schemas))
+            loaded, ctx = self.handlers.get(ori, {}).get(out.key, (None, None))
+            sm = await ad.dispatch(loaded.adapter if loaded is not None else None, ctx,
+                                   ad.Inquiry.from_output(out, self.schemas),
+                                   schemas=self.schemas, log=self.log.bind(ori=ori))
+            if sm is not None:
+                # Only the switch sends SM (PROTOCOL part 4): the delivery is refused
+                # with the SM's reason, and the switch records it as refused.
+                answer, body = fr.NAK, SmCode.NOT_TAKEN.wire.encode()
         except asyncio.CancelledError:
             raise  # not acknowledged: the switch delivers it again
         except Exception as e:  # one failed inquiry must not stop the responder
             self.log.error("handler_failed", ori=ori, error=type(e).__name__)
         with contextlib.suppress(Exception):
-            client.send_frame(fr.ACK, seq=f.seq)
+            client.send_frame(answer, body, seq=f.seq)

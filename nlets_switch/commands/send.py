@@ -7,16 +7,32 @@ import asyncio
 import sys
 
 from nlets_switch.commands._common import SubParsers, parse_hostport
+from nlets_switch.errors import MessageError
 from nlets_switch.tools.client import Client, SignOnError
+from nlets_switch.wire.message import SWITCH_ORI, parse_output
 
 EPILOG = """examples:
-  nlets-switch send --ori NYNLETS00 --listen-only
   nlets-switch send --ori AZNLETS20 'AM.AZNLETS20.NY.TXT HELLO NEW YORK'
-  nlets-switch send --ori AZNLETS20 --file dq.txt --count 1
+  nlets-switch send --ori AZNLETS20 'DQ.AZNLETS20.TX.TXT\\nOLN/D11111111'   (\\n: a line break)
+  nlets-switch send --ori AZNLETS20 --file dq.txt --count 1     (stop at the first answer)
   printf 'DQ.AZNLETS20.TX.TXT\\nOLN/D11111111' | nlets-switch send --ori AZNLETS20
+  nlets-switch send --ori NYNLETS00 --listen-only                (print what comes, Ctrl-C)
 
-exit status: 0 sent (and acknowledged), 1 refused with N, 2 sign-on refused or no switch.
+After the switch accepts the message, send waits for what comes back (ER, SM,
+responses) until --timeout seconds (default 3) pass without a message, or
+--count messages arrived, or an ER refuses it. Messages go to standard output;
+what happened goes to standard error: "accepted", "refused: ..." or "status: SM ...".
+
+exit status:
+  0  accepted (and no ER or SM came back about it)
+  1  refused at link level (N), or no answer from the switch
+  2  sign-on refused, or no switch to talk to
+  3  an ER came back: the switch refused the message
+  4  an SM came back: a destination does not take it now (held or dropped)
 """
+
+#: Exit statuses (EPILOG).
+EXIT_OK, EXIT_N, EXIT_NO_LINK, EXIT_ER, EXIT_SM = 0, 1, 2, 3, 4
 
 
 def register(sub: SubParsers) -> None:
@@ -25,7 +41,8 @@ def register(sub: SubParsers) -> None:
         "send", help="sign on as an ORI, send a message, print what comes back",
         description="Sign on to the switch as ORI, send one message (argument, --file or "
         "standard input), and print every message that comes back (ER, SM, responses) until "
-        "--timeout seconds pass without one or --count messages arrived.",
+        "--timeout seconds pass without one, --count messages arrived, or an ER refused it. "
+        "The exit status says how it went (see below).",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("message", nargs="?", help="the message text ('-' for standard input)")
     p.add_argument("--ori", required=True, help="the ORI to sign on as (e.g. AZNLETS20)")
@@ -44,6 +61,8 @@ def register(sub: SubParsers) -> None:
                    help="stop after this many seconds without a message (default 3, "
                    "or none with --listen-only)")
     p.add_argument("--count", type=int, default=None, help="stop after this many messages")
+    p.add_argument("--verbose", "-v", action="store_true",
+                   help="also show the link frames' numbers (A 2, N 2)")
     p.set_defaults(func=send)
 
 
@@ -69,8 +88,38 @@ def send(args: argparse.Namespace) -> int:
     if text == "":
         print("send: no message (give it as an argument, --file or on standard input)",
               file=sys.stderr)
-        return 2
+        return EXIT_NO_LINK
     return asyncio.run(_send(args, text))
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def about(raw: str, sent: str) -> tuple[str, str] | None:
+    """``(key, reason)`` when ``raw`` is an ER or SM from the switch about ``sent``.
+
+    PROTOCOL part 4: the switch's ER or SM quotes the first 100 characters of
+    the input it answers, after ``ORIGINAL MESSAGE``; the reason is its first
+    line (an SM's second names the destination). Spacing and line breaks are
+    not compared: services quote the message as they read it.
+    """
+    try:
+        out = parse_output(raw)
+    except MessageError:
+        return None
+    if out.sender != SWITCH_ORI or out.key not in ("ER", "SM"):
+        return None
+    head, marker, quoted = out.text.partition("ORIGINAL MESSAGE")
+    if not marker or not _words(quoted) or not _words(sent).startswith(_words(quoted)):
+        return None
+    lines = [line.strip() for line in head.strip().splitlines()]
+    reason = " -- ".join(lines[:2] if out.key == "SM" else lines[:1])
+    return out.key, reason
 
 
 async def _send(args: argparse.Namespace, text: str | None) -> int:
@@ -83,43 +132,60 @@ async def _send(args: argparse.Namespace, text: str | None) -> int:
     try:
         client = await Client.connect(host, port, args.ori, args.credential, ssl_context=ctx)
     except SignOnError as e:
-        print(f"sign-on refused: {e}", file=sys.stderr)
-        return 2
+        _say(f"sign-on refused: {e}")
+        return EXIT_NO_LINK
     except (OSError, TimeoutError) as e:
         if ctx is not None:
             # The switch closes a refused TLS handshake without an alert.
-            print(f"TLS connection to {host}:{port} refused or failed: "
-                  f"{e or type(e).__name__} (certificate unknown, revoked or missing?)",
-                  file=sys.stderr)
+            _say(f"TLS connection to {host}:{port} refused or failed: "
+                 f"{e or type(e).__name__} (certificate unknown, revoked or missing?)")
         else:
-            print(f"cannot reach the switch at {host}:{port}: {e or type(e).__name__}",
-                  file=sys.stderr)
-        return 2
-    print(f"signed on as {args.ori} to {host}:{port}", file=sys.stderr)
-    status = 0
+            _say(f"cannot reach the switch at {host}:{port}: {e or type(e).__name__}")
+        return EXIT_NO_LINK
+    _say(f"signed on as {args.ori} to {host}:{port}")
     try:
-        if text is not None:
-            answer = await client.send(text)
-            if answer.ok:
-                print(f"accepted (A {answer.seq})", file=sys.stderr)
-            else:
-                print(f"refused: N {answer.text}", file=sys.stderr)
-                status = 1
-        timeout = args.timeout if args.timeout is not None else (
-            None if text is None else 3.0)
-        got = 0
-        while args.count is None or got < args.count:
-            try:
-                msg = await client.receive(timeout)
-            except TimeoutError:
-                break
-            except ConnectionError as e:
-                print(f"link closed: {e}", file=sys.stderr)
-                status = status or 2
-                break
-            got += 1
-            print(msg)
-            print(flush=True)
+        return await _exchange(args, client, text)
     finally:
         await client.close()
+
+
+async def _exchange(args: argparse.Namespace, client: Client, text: str | None) -> int:
+    timeout = args.timeout if args.timeout is not None else (None if text is None else 3.0)
+    status = EXIT_OK
+    if text is not None:
+        try:
+            answer = await client.send(text)
+        except (TimeoutError, ConnectionError) as e:
+            _say(f"no answer from the switch ({e or type(e).__name__}): not sent")
+            return EXIT_N
+        frame = f" ({'A' if answer.ok else 'N'} {answer.seq})" if args.verbose else ""
+        if not answer.ok:
+            _say(f"refused{frame}: {answer.text}")
+            return EXIT_N
+        until = (f"until {timeout:g} s pass without one" if timeout is not None
+                 else "until Ctrl-C")
+        count = f", at most {args.count}" if args.count is not None else ""
+        _say(f"accepted{frame}; waiting for answers (ER, SM, responses{count}) {until}")
+    elif timeout is None:
+        _say("listening; Ctrl-C stops")
+    got = 0
+    while args.count is None or got < args.count:
+        try:
+            msg = await client.receive(timeout)
+        except TimeoutError:
+            break
+        except ConnectionError as e:
+            _say(f"link closed: {e}")
+            status = status or EXIT_NO_LINK
+            break
+        got += 1
+        print(msg)
+        print(flush=True)
+        verdict = about(msg, text) if text is not None else None
+        if verdict is not None and verdict[0] == "ER":
+            _say(f"refused: ER {verdict[1]}")
+            return EXIT_ER  # nothing more comes about a refused message
+        if verdict is not None:
+            _say(f"status: SM {verdict[1]}")
+            status = status or EXIT_SM
     return status

@@ -10,10 +10,11 @@ import signal
 import sys
 from pathlib import Path
 
+from nlets_switch.commands import _start
 from nlets_switch.commands._common import SubParsers, add_config_args, config_or_exit
 from nlets_switch.config import Config, load_config
 from nlets_switch.errors import ConfigError
-from nlets_switch.log import configure, get_logger
+from nlets_switch.log import LOG_FORMATS, configure, get_logger, wants_console
 
 
 def register(sub: SubParsers) -> None:
@@ -29,9 +30,14 @@ def register(sub: SubParsers) -> None:
     p.add_argument("--http", default=None, metavar="HOST:PORT|off",
                    help="operator HTTP: metrics, API, dashboard (default 127.0.0.1:7331; "
                    "'off' turns it off)")
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                   help="debug also shows every ORI the switch answers for itself signing "
+                   "on and off (default info)")
+    p.add_argument("--log-format", default="auto", choices=LOG_FORMATS,
+                   help="console: a start banner and readable lines; json: one object per "
+                   "line; auto (default): console when standard output is a terminal")
     p.add_argument("--log-json", action="store_true", default=None,
-                   help="JSON log lines even on a terminal")
+                   help="the same as --log-format json")
     p.set_defaults(func=serve)
 
     r = sub.add_parser("reload", help="make the running switch reload its configuration",
@@ -64,17 +70,27 @@ def check_config(args: argparse.Namespace) -> int:
 
 def serve(args: argparse.Namespace) -> int:
     """Run the switch until SIGTERM/SIGINT."""
-    configure(args.log_level, args.log_json)
+    args.console = wants_console("json" if args.log_json else args.log_format)
+    configure(args.log_level, not args.console, banner=args.console)
     cfg = config_or_exit(args, args.listen)
     if cfg is None:
         return 1
     from nlets_switch.ops.monitor import http_address_from
 
     try:
-        http_address_from(args.http, cfg)
+        http = http_address_from(args.http, cfg)
     except ValueError as e:
         print(f"--http: {e}", file=sys.stderr)
         return 1
+    # Before anything starts: a port in use is one plain line, not line 53 of 105.
+    places = [_start.Place(lst.host, lst.port, "--listen HOST:PORT") for lst in cfg.listeners]
+    if http is not None:
+        places.append(_start.Place(http[0], http[1], "--http HOST:PORT (or --http off)"))
+    problem = _start.first_problem(places)
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return 1
+
     from nlets_switch.commands.journal import refuse_unfit_journal
 
     if refuse_unfit_journal(cfg):  # damaged, unreadable or read-only: one line, exit 2
@@ -96,37 +112,49 @@ async def _serve(cfg: Config, args: argparse.Namespace) -> int:
     from nlets_switch.ops import retention
     from nlets_switch.ops.monitor import attach_monitoring
     from nlets_switch.server.app import build_switch
+    from nlets_switch.services.local import load_adapters
 
     log = get_logger("serve")
+    # From the start: a SIGTERM while the switch starts (its port may already be
+    # open) stops it gracefully once started, instead of killing it half-way.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     try:
-        switch = await build_switch(cfg)
+        adapters = load_adapters(cfg)
+        switch = await build_switch(cfg, adapters)
     except ConfigError as e:
         print(e.render(), file=sys.stderr)
         return 1
     # The switch's own ports first, then the operators' (HTTP, then MQTT): a
     # switch that cannot start says nothing to the monitoring of one that runs.
+    # (The ports were checked before; this is for one taken in between.)
     try:
         await switch.start()
     except OSError as e:
+        print(f"cannot start: {e}; choose another with --listen HOST:PORT", file=sys.stderr)
         log.error("cannot_start", error=str(e))
         await switch.stop()
         return 1
     try:
         monitoring = await attach_monitoring(switch, cfg, http=args.http)
     except OSError as e:
+        print(f"cannot start: {e}; choose another with --http HOST:PORT (or --http off)",
+              file=sys.stderr)
         log.error("cannot_start", error=str(e), hint="--http HOST:PORT or --http off")
         await switch.stop()
         return 1
     if monitoring.http_address is not None:
         host, port = monitoring.http_address
         log.info("operator_http", url=f"http://{host}:{port}/")
+    if args.console:
+        services = ["NL", *(a.name for a in adapters)]
+        print(_start.banner(cfg, switch.addresses, monitoring.http_address, services),
+              flush=True)
     pruning = asyncio.create_task(retention.retention_task(switch, cfg), name="retention")
     pid = pid_file(Path(cfg.data_dir))
     pid.write_text(f"{os.getpid()}\n")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
 
     def reload() -> None:
         # SIGHUP: read the configuration again; keep the old one on any error.

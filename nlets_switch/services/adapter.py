@@ -22,6 +22,12 @@ sends one input message. In the switch's process that is
 a responder process (``nlets-switch responder``) it is a
 :class:`~nlets_switch.tools.client.Client` link signed on as the answering ORI.
 The same adapter code runs both ways.
+
+An inquiry nobody here can answer is never dropped in silence: the host
+hands every delivery to :func:`dispatch`, which logs it and gives back the
+``SM .01.`` ("USER DOES NOT RESPOND TO MSG TYPE, NLETS WILL NOT FORWARD",
+PROTOCOL part 4) the switch owes the sender, when no adapter claims the key
+or the adapter raises :class:`NotTaken`.
 """
 
 from __future__ import annotations
@@ -36,8 +42,14 @@ from pydantic import BaseModel
 
 from nlets_switch.config.model import validate
 from nlets_switch.core.directory import Directory
-from nlets_switch.errors import AdapterError, MessageError
-from nlets_switch.wire.message import OutputMessage, format_message, parse_message
+from nlets_switch.errors import AdapterError, MessageError, SmCode
+from nlets_switch.wire.message import (
+    SWITCH_ORI,
+    OutputMessage,
+    format_message,
+    parse_message,
+    sm_text,
+)
 from nlets_switch.wire.schema import SchemaSet, parse_fields
 
 #: The version of this interface. An adapter states the version it was
@@ -102,6 +114,66 @@ class Inquiry:
 
 Sender = Callable[[str, str], Awaitable[None]]
 M = TypeVar("M", bound=BaseModel)
+
+
+class NotTaken(Exception):
+    """Raised by :meth:`Adapter.handle` for an inquiry the adapter cannot answer.
+
+    The host logs it and the sender gets ``SM .01.`` from the switch
+    (:func:`dispatch`). The exception's text says why, for the log: never
+    put message text in it (criminal-justice information).
+    """
+
+
+def expects_answer(key: str, schemas: SchemaSet | None) -> bool:
+    """Whether a message of ``key`` is an inquiry, whose sender waits for an answer.
+
+    Only inquiries (schema kind ``inquiry``) get an SM when nobody takes
+    them: an ``AM`` is read, not answered, and an SM about an ``SM``, ``ER``
+    or a response could go back and forth for ever.
+    """
+    schema = schemas.get(key) if schemas is not None else None
+    return schema is not None and schema.kind == "inquiry"
+
+
+def not_taken(inquiry: Inquiry, addressed: str | None = None) -> str:
+    """The ``SM .01.`` the switch sends the inquirer when nobody here answers ``inquiry``.
+
+    An input message from ``NL0000000`` (only the switch sends SM, PROTOCOL
+    part 4) to the inquirer, echoing its control field, naming the
+    destination as the sender addressed it (``addressed``; default the ORI
+    it was delivered to) and quoting the inquiry.
+    """
+    dest = addressed or inquiry.receiver
+    original = format_message(inquiry.key, inquiry.sender, dest, inquiry.control, inquiry.text)
+    return format_message("SM", SWITCH_ORI, inquiry.sender, inquiry.control,
+                          sm_text(SmCode.NOT_TAKEN, dest, original))
+
+
+async def dispatch(adapter: Adapter | None, ctx: Context | None, inquiry: Inquiry, *,
+                   schemas: SchemaSet | None, log: Any,
+                   addressed: str | None = None) -> str | None:
+    """Hand ``inquiry`` to ``adapter`` (the one claiming its key, or None).
+
+    Returns None when it was handled (or needs no answer: not an inquiry),
+    else the ``SM .01.`` to send for the switch (:func:`not_taken`), after
+    logging ``inquiry_not_taken`` as a warning. Only :class:`NotTaken` is
+    caught; any other failure of ``handle`` is the host's to report.
+    """
+    if adapter is not None and ctx is not None:
+        try:
+            await adapter.handle(ctx, inquiry)
+            return None
+        except NotTaken as e:
+            reason = str(e) or f"adapter {ctx.name} cannot answer it"
+    else:
+        reason = f"no adapter here answers {inquiry.key}"
+    if not expects_answer(inquiry.key, schemas):
+        log.debug("not_handled", mke=inquiry.key, ori=inquiry.receiver)
+        return None
+    log.warning("inquiry_not_taken", mke=inquiry.key, ori=inquiry.receiver,
+                sender=inquiry.sender, reason=reason, sm=SmCode.NOT_TAKEN.wire[:4])
+    return not_taken(inquiry, addressed)
 
 
 class Context:
@@ -210,7 +282,8 @@ class Adapter(Protocol):
         """Answer one inquiry with ``await ctx.answer(...)`` (any number of times).
 
         The host runs at most ``window`` of these at once per ORI and counts
-        the inquiry delivered when this returns.
+        the inquiry delivered when this returns. Raise :class:`NotTaken` for
+        one it cannot answer: the sender is told (SM ``.01.``) and it is logged.
         """
         ...
 

@@ -45,6 +45,10 @@ from nlets_switch.wire.schema import SchemaSet
 
 COMMANDS = ("/help", "/form", "/resend", "/last", "/save", "/quit")
 
+#: Typed alone (any case), these leave like ``/quit``: a message always has a
+#: header (``KEY.ORIGIN.DEST.TXT``), so they can never be one.
+QUIT_WORDS = frozenset({"quit", "exit"})
+
 HELP = """\
 Type a message and press Enter, header and text on one line (a blank may follow TXT):
   DQ.AZNLETS20.TX.TXT OLN/D11111111
@@ -53,11 +57,11 @@ Type a message and press Enter, header and text on one line (a blank may follow 
 Inquiries get a control field (*T0001 ...) unless you give one; responses show which
 inquiry they answer. Tab completes keys, destinations and field tags.
 Commands:
-  /form KEY     fill in a KEY message field by field, checked before it is sent
+  /form KEY     fill in a KEY message field by field, checked, then sent if you say so
   /resend [N]   send message #N again (default: the last one sent)
   /last [N]     show the last N messages of this session (default 10)
   /save FILE    write the whole session to FILE
-  /quit         sign off and leave (Ctrl-D does the same)
+  /quit         sign off and leave (so do quit, exit and Ctrl-D)
   /help         this text"""
 
 
@@ -370,9 +374,22 @@ class Terminal:
             self.say("-- form abandoned", "class:info")
             return
         line = format_message(key, self.ori, dests.strip().upper(), None, body, separator=" ")
+        self.say(line, "class:info")
+        if not await self.confirm("send it? [y/N] "):
+            # Kept in the history: the up arrow brings it back to edit and send.
+            self.session.history.append_string(line)
+            self.say("-- not sent (the up arrow brings it back to edit)", "class:info")
+            return
         text, ctl = prepare(line, self.schemas, self.controls)
-        self.say(text, "class:info")
         await self.send(text, ctl)
+
+    async def confirm(self, question: str) -> bool:
+        """Ask a yes/no question; only y or yes is a yes (Ctrl-C and Ctrl-D are no)."""
+        try:
+            answer = await self.session.prompt_async(question)
+        except (KeyboardInterrupt, EOFError):
+            return False
+        return answer.strip().lower() in ("y", "yes")
 
     async def command(self, line: str) -> bool:
         """Run a /command; False to leave."""
@@ -440,6 +457,8 @@ class Terminal:
                     line = line.strip()
                     if not line:
                         continue
+                    if line.lower() in QUIT_WORDS:
+                        break  # never sent: it is not a message
                     if line.startswith("/"):
                         if not await self.command(line):
                             break
