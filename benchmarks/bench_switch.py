@@ -375,6 +375,34 @@ def fs_type(path: Path) -> str:
     return kind
 
 
+def fsync_probe(directory: Path, seconds: float = 1.0) -> dict[str, float]:
+    """Commit latency of a bare SQLite WAL database (synchronous=FULL) in ``directory``.
+
+    The switch's commits cannot be faster than this; on a shared machine it
+    moves a lot, and it says whether a run's latency is the switch's or the disk's.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "fsync-probe.sqlite"
+    times: list[float] = []
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("CREATE TABLE IF NOT EXISTS t (x TEXT)")
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            t0 = time.perf_counter()
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany("INSERT INTO t VALUES (?)", [("x" * 200,)] * 20)
+            db.execute("COMMIT")
+            times.append(time.perf_counter() - t0)
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(OSError):
+            os.unlink(f"{path}{suffix}")
+    times.sort()
+    return {"commits": len(times), "p50_ms": round(quantile(times, 0.5) * 1000, 3),
+            "p99_ms": round(quantile(times, 0.99) * 1000, 3)}
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line."""
     ap = argparse.ArgumentParser(
@@ -454,6 +482,8 @@ def report(r: dict[str, Any]) -> str:
         f"{s.get('journal_messages', '?')} messages journaled in "
         f"{s.get('journal_commits', '?')} commits of {f(s.get('journal_commit_ms_mean'), '.2f')} "
         "ms on average",
+        f"disk before the run: a bare SQLite commit takes {r['fsync_probe']['p50_ms']:.2f} ms "
+        f"(p50), {r['fsync_probe']['p99_ms']:.2f} ms (p99)",
         "",
         f"{'':30}{'switch':>14}{'bare relay':>14}",
     ]
@@ -475,6 +505,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("--links must be at least 2")
     work = Path(tempfile.mkdtemp(prefix="nlets-bench-"))
     load_before = os.getloadavg()[0]
+    probe = fsync_probe(args.data_dir if args.data_dir is not None else work)
     try:
         sw_target = Target("switch", switch_argv(args))
         if args.data_dir is not None:
@@ -508,6 +539,7 @@ def main(argv: list[str] | None = None) -> int:
         "rate": args.rate,
         "warmup": args.warmup,
         "journal_fs": fs_type(args.data_dir.resolve() if args.data_dir else work),
+        "fsync_probe": probe,
         "switch": sw,
         "relay": rl,
         "machine": mach,

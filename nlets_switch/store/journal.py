@@ -84,7 +84,8 @@ Finished = tuple[Done | None, Any, BaseException | None]
 
 log = get_logger("journal")
 
-_CHUNK: Final = 1 << 20
+#: Result frames are small (a write's result is None): 64 KiB per read is plenty.
+_CHUNK: Final = 1 << 16
 #: Socket buffers asked for (the kernel may grant less): a large batch goes in
 #: one send, and the loop is seldom told to wait for room.
 _SOCK_BUFFER: Final = 1 << 20
@@ -413,13 +414,10 @@ class Journal:
             self._gone(ended)
 
     def _deliver(self, count: int, payload: bytes) -> None:
-        finished = self._results(count, payload)
-        _complete(finished)
-        failed = sorted({type(e).__name__ for _d, _r, e in finished if e is not None})
+        failed = _complete(self._results(count, payload))
         if failed:
             # Once per batch; an error's text may quote data, so only its kind.
-            log.warning("journal_ops_failed", failed=sum(e is not None for _d, _r, e in finished),
-                        errors=failed)
+            log.warning("journal_ops_failed", failed=len(failed), errors=sorted(set(failed)))
 
     def _gone(self, error: OSError | None, deferred: bool = False) -> None:
         """The writer process ended (or its socket broke): fail what waits, refuse more."""
@@ -521,13 +519,19 @@ class Journal:
             proc.wait()
 
 
-def _complete(results: list[Finished]) -> None:
-    """Run callbacks in order (on the loop); one that fails does not stop the rest."""
+def _complete(results: list[Finished]) -> list[str]:
+    """Run callbacks in order (on the loop); one that fails does not stop the rest.
+
+    Returns the kinds of the operations' errors (usually none).
+    """
+    failed: list[str] = []
     for done, result, exc in results:
+        if exc is not None:
+            failed.append(type(exc).__name__)
         if done is not None:
             try:
                 done(result, exc)
             except Exception as e:
                 asyncio.get_running_loop().call_exception_handler(
                     {"message": "journal callback failed", "exception": e})
-
+    return failed
