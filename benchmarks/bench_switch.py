@@ -160,6 +160,22 @@ class Sampler:
                 children += t.user + t.system
         return time.monotonic(), own, children
 
+    def children_private(self) -> tuple[float, float] | None:
+        """The children's USS and PSS now (MiB): memory only they use, and their share.
+
+        RSS counts the shared libraries and Python's own pages in both
+        processes; USS is what the writer adds, PSS a fair split of the rest.
+        """
+        uss = pss = 0.0
+        try:
+            for c in self.children.values():
+                m = c.memory_full_info()
+                uss += m.uss / 2**20
+                pss += getattr(m, "pss", 0) / 2**20
+        except (psutil.Error, AttributeError):
+            return None
+        return uss, pss
+
     def children_hwm(self) -> float:
         """Sum of the children's peak RSS (VmHWM when readable), MiB."""
         total = 0.0
@@ -234,6 +250,7 @@ def measure(target: Target, args: argparse.Namespace, work: Path) -> dict[str, A
             stop_profiler(profiler)
         hwm = vm_hwm_mb(proc.pid)
         children_peak = sampler.children_hwm()
+        private = sampler.children_private()
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -278,6 +295,8 @@ def measure(target: Target, args: argparse.Namespace, work: Path) -> dict[str, A
         "peak_rss_mb": peak,
         "writer_peak_rss_mb": children_peak or None,
         "total_peak_rss_mb": peak + children_peak,
+        "writer_uss_mb": private[0] if private and children_peak else None,
+        "writer_pss_mb": private[1] if private and children_peak else None,
         "server_cpu_percent": server_cpu,
         "writer_cpu_percent": writer_cpu if children_peak else None,
         "server_cpu_s_per_10k": per_10k(server_cpu_s),
@@ -456,6 +475,7 @@ def report(r: dict[str, Any]) -> str:
         ("latency p99.9 (ms, DQ->DR)", *both("p999_ms", ".2f")),
         ("peak RSS (MiB)", *both("peak_rss_mb", ".1f")),
         ("  + writer process (MiB)", *both("writer_peak_rss_mb", ".1f")),
+        ("    of which its own (USS)", *both("writer_uss_mb", ".1f")),
         ("server CPU (%)", *both("server_cpu_percent", ".0f")),
         ("  writer process CPU (%)", *both("writer_cpu_percent", ".0f")),
         ("CPU s per 10k msgs: server", *both("server_cpu_s_per_10k", ".3f")),

@@ -474,7 +474,13 @@ class Journal:
                 if left <= 0:
                     log.error("journal_writer_timeout", waiting=len(self._waiting))
                     break
-                r, w, _ = select.select([sock], [sock] if self._out else [], [], left)
+                # poll, not select: a switch with many links may hold fds past 1024.
+                poller = select.poll()
+                poller.register(sock, select.POLLIN | (select.POLLOUT if self._out else 0))
+                events = poller.poll(left * 1000)
+                mask = events[0][1] if events else 0
+                r = mask & (select.POLLIN | select.POLLHUP | select.POLLERR)
+                w = mask & select.POLLOUT
                 if w:
                     with contextlib.suppress(BlockingIOError):
                         del self._out[:sock.send(self._out)]
