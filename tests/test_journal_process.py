@@ -313,3 +313,47 @@ def test_the_writer_ends_when_its_switch_is_killed(tmp_path: Path) -> None:
     while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not alive(pid)
+
+
+def test_owed_reads_use_the_partial_index_and_an_old_journal_is_migrated(
+        tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    # A journal as written before: its open-deliveries index stated with IN.
+    Journal(path).open()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("DROP INDEX deliveries_owed")
+        db.execute("CREATE INDEX deliveries_open ON deliveries(link, id) "
+                   "WHERE state IN ('queued', 'held', 'sent')")
+        db.commit()
+    j = Journal(path)
+    conn = j.open()
+    try:
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert "deliveries_owed" in names and "deliveries_open" not in names
+
+        from nlets_switch.store import tables
+
+        def plan_of(fn: Any, *args: Any) -> str:
+            """The query plan of the first statement ``fn`` runs (SQLite's trace)."""
+            seen: list[str] = []
+            conn.set_trace_callback(seen.append)
+            try:
+                fn(conn, *args)
+            finally:
+                conn.set_trace_callback(None)
+            return " ".join(str(r[-1]) for r in conn.execute("EXPLAIN QUERY PLAN " + seen[0]))
+
+        assert "USING INDEX deliveries_owed" in plan_of(tables.load_owed, "TX0000000", 0, 10)
+        assert "USING INDEX deliveries_owed" in plan_of(tables.held_counts)
+        # And the functions read what they should.
+        conn.execute("INSERT INTO messages (id, received_at, link, status, text) "
+                     "VALUES (1, 1.0, 'AZ0000000', 'accepted', 'DQ.AZ0000000.TX.TXT\nX')")
+        for i, state in enumerate(("queued", "held", "sent", "acked", "expired", "refused")):
+            conn.execute("INSERT INTO deliveries (id, msg_id, link, receiver, addressed, "
+                         "output_no, priority, state, created_at, expires_at) "
+                         "VALUES (?, 1, 'TX0000000', 'TX0000000', 'TX', ?, 1, ?, 1.0, 9e9)",
+                         (i + 1, i + 1, state))
+        assert [r.id for r in tables.load_owed(conn, "TX0000000", 0, 10)] == [1, 2, 3]
+        assert tables.held_counts(conn) == {"TX0000000": 3}
+    finally:
+        j.close()
