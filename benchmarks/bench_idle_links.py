@@ -262,7 +262,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             idle_proc.start()
             if not parent.poll(args.timeout):
                 raise SystemExit("the idle links did not sign on in time")
-            what, n = parent.recv()
+            _, n = parent.recv()
             result["sign_on_s"] = round(time.monotonic() - t0, 2)
             result["idle_signed_on"] = n
             result["many_idle"] = figures(_runner()(ping_pong(port, args.seconds)))
