@@ -65,3 +65,34 @@ async def test_a_read_error_alerts_stops_custody_and_clears(monitored: Monitored
     assert (await az.send("AM.AZNLETS20.NY.TXT AFTER")).ok
     await ny.close()
     await az.close()
+
+
+async def test_a_writer_that_fails_fast_stops_custody_with_one_alert(
+        monitored: MonitoredFactory) -> None:
+    # The journal's writer process gone (branch speed's rule: a failed batch's
+    # ops get its error, later submits raise at once): senders get N .05.
+    # every time, one alert, and the retry keeps trying without a flood.
+    sw, mon = await monitored()
+    port = sw.addresses[0][1]
+    az = await Client.connect("127.0.0.1", port, "AZNLETS20")
+    assert (await az.send("AM.AZNLETS20.NY.TXT BEFORE")).ok
+    real = sw.journal.write
+    calls = 0
+
+    def gone(batch: Any, done: Callable[[BaseException | None], None]) -> None:
+        nonlocal calls
+        calls += 1
+        raise RuntimeError("the journal writer process ended")
+
+    sw.journal.write = gone  # type: ignore[method-assign]
+    answers = [await az.send(f"AM.AZNLETS20.NY.TXT LOST {i}") for i in range(20)]
+    assert all(not a.ok and ".05." in a.text for a in answers)
+    await asyncio.sleep(1.5)
+    assert 1 <= calls <= 4                     # the first batch and a probe a second
+    faults = [e for e in mon.monitor.recent if e["event"] == "journal_fault"]
+    assert [(e["state"], e["op"], e["error"]) for e in faults] == [
+        ("failed", "write", "RuntimeError")]
+    sw.journal.write = real  # type: ignore[method-assign]
+    await asyncio.sleep(1.2)
+    assert (await az.send("AM.AZNLETS20.NY.TXT AFTER")).ok
+    await az.close()
