@@ -98,10 +98,13 @@ class Engine(SignOn):
             link.close()
             fx.append(Close(conn))
             return conn, fx
+        self._admit(host, now)
         if (len(self.conns) >= lim.max_connections
                 or self.peers.get(host, 0) >= lim.max_connections_per_peer):
             # Refused before any sign-on work: N .06. with seq 0, then close.
             self._log("warning", "too_many_connections", peer=host)
+            self._security("admission", "", "refused", now, peer=peer,
+                           reason="too many connections")
             link.send_nak(0, TooManyConnections())
             conn.closed = True
             link.close()
@@ -110,9 +113,44 @@ class Engine(SignOn):
         conn.registered = True
         self.conns[conn.id] = conn
         self.peers[host] = self.peers.get(host, 0) + 1
+        self.unauth[conn.id] = conn
+        self.unauth_by_host.setdefault(host, {})[conn.id] = conn
         self._log("debug", "connected", peer=peer, tls=cert_oris is not None)
         self._arm(conn)
         return conn, fx
+
+    def _admit(self, host: str, now: Now) -> None:
+        """Make room in the pool of connections not signed on (issue 11).
+
+        They have their own, smaller pool, per peer address and in all: when
+        it is full the oldest of them (that has not asked to sign on) gives
+        way with ``N .06.``, so idle connections cannot starve sign-ons, and an
+        agency that signs on promptly always gets in.
+        """
+        lim = self.config.limits
+        while len(self.unauth_by_host.get(host, ())) >= lim.max_unauthenticated_per_peer:
+            self._evict(next(iter(self.unauth_by_host[host].values())), now)
+        while len(self.unauth) >= lim.max_unauthenticated:
+            self._evict(next(iter(self.unauth.values())), now)
+
+    def _evict(self, conn: Conn, now: Now) -> None:
+        self._authenticating(conn)
+        if not conn.closed:
+            self._log("info", "connection_evicted", peer=conn.peer)
+            self._security("admission", "", "evicted", now, peer=conn.peer,
+                           reason="oldest connection not signed on")
+            conn.link.send_nak(0, TooManyConnections())
+            self._output(conn)
+            self._close(conn, now)
+
+    def _authenticating(self, conn: Conn) -> None:
+        """``conn`` leaves the pool of connections not signed on."""
+        if self.unauth.pop(conn.id, None) is not None:
+            mine = self.unauth_by_host.get(conn.host)
+            if mine is not None:
+                mine.pop(conn.id, None)
+                if not mine:
+                    del self.unauth_by_host[conn.host]
 
     def receive(self, conn: Conn, data: bytes, now: Now) -> list[Effect]:
         """Bytes read from ``conn``."""
@@ -120,6 +158,8 @@ class Engine(SignOn):
         if not conn.closed:
             self._link_events(conn, conn.link.receive_data(data, now.mono), now)
             self._after_input(conn, now)
+            if conn.link.frame_started is not None and not conn.closed:
+                self._arm(conn)  # a frame begun: its deadline may be the earliest
         return fx
 
     def eof(self, conn: Conn, now: Now) -> list[Effect]:
@@ -133,6 +173,7 @@ class Engine(SignOn):
     def lost(self, conn: Conn, now: Now) -> list[Effect]:
         """The transport is gone; what was owed to the link stays in the journal."""
         fx = self._fx = []
+        self._authenticating(conn)
         self._close(conn, now, effect=False)
         if conn.registered:
             conn.registered = False
@@ -344,6 +385,7 @@ class Engine(SignOn):
                         self._fx.append(RefusedByReceiver(d.msg_id, d.receiver, now.wall))
                     self._pump(ep, now)
             elif isinstance(e, lk.SignOnRequest):
+                self._authenticating(conn)
                 self._sign_on(conn, e, now)
             elif isinstance(e, lk.SignOffRequest):
                 # Answered after the A of every message before it; nothing more
@@ -353,6 +395,7 @@ class Engine(SignOn):
                 self._end_input(conn, now)
             elif isinstance(e, lk.FramingError):
                 # N .01. after the A of every good frame before it, then close.
+                self._security("bad_frame", conn.ori, "closed", now, peer=conn.peer)
                 conn.frame_error = True
                 self._end_input(conn, now)
             elif isinstance(e, lk.NotSignedOn | lk.AlreadySignedOn):
@@ -363,6 +406,11 @@ class Engine(SignOn):
                 if e.what == "sign_on":
                     self.stats.naks += 1
                     self._log("info", "sign_on_timeout", peer=conn.peer)
+                elif e.what == "frame":
+                    self.stats.naks += 1
+                    self._log("info", "frame_timeout", peer=conn.peer, ori=conn.ori)
+                    self._security("frame_timeout", conn.ori, "closed", now, peer=conn.peer,
+                                   seconds=self.config.limits.frame_timeout)
                 else:
                     self._log("info", "heartbeat_timeout", peer=conn.peer, ori=conn.ori)
                 self._close(conn, now)
@@ -404,6 +452,9 @@ class Engine(SignOn):
         if not self._take_token(ori, now):
             # Past the ORI's rate: N, and nothing is journaled.
             self._nak(conn, seq, RateLimited())
+            if not conn.rate_limited and not conn.rate_pause:
+                # Once per burst (the switch's log counts the rest), not per frame.
+                self._security("rate_limited", ori, "refused", now, peer=conn.peer)
             conn.rate_limited = True
             self.stats.count("?", "rate_limited")
             return
