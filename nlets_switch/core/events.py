@@ -177,7 +177,7 @@ class Audit(SwitchEvent):
 
 #: The kinds of :class:`Security` events (the last part of their MQTT topic).
 SECURITY_KINDS = frozenset({
-    "tls_refused",      # a TLS handshake refused (no certificate, another CA, revoked)
+    "sign_on",          # a sign-on refused (outcome failure), a TLS handshake refused
     "bad_frame",        # a framing error: N .01. INVALID FRAME and close
     "frame_timeout",    # a frame begun and not finished in limits.frame_timeout
     "rate_limited",     # N .04.: an ORI past its rate

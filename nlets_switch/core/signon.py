@@ -19,11 +19,19 @@ from nlets_switch.core.conn import Conn, Now
 from nlets_switch.core.delivery import Endpoint
 from nlets_switch.core.dispatch import Dispatch
 from nlets_switch.core.effects import CheckCredential, Effect
-from nlets_switch.errors import SignOnRejected
+from nlets_switch.errors import LinkError, SignOnRejected
 from nlets_switch.wire.message import SWITCH_ORI
 
 if TYPE_CHECKING:
     from nlets_switch.config import Entry
+
+class CertificateRevoked(LinkError):
+    """The client certificate of a live link was revoked (part 7): signed off."""
+
+    code = 1
+    text = "CERTIFICATE REVOKED"
+    close = True
+
 
 def is_service(entry: Entry) -> bool:
     """A service ORI (``role: service``, or a simulated state terminal)."""
@@ -274,6 +282,24 @@ class SignOn(Dispatch):
                        else "nothing_locked", now, target=target, lifted=lifted, by=by)
         return fx
 
+    def revoke(self, conn: Conn, serial: int, now: Now) -> list[Effect]:
+        """The CRL now revokes the certificate ``conn`` signed on with: signed off.
+
+        ``N .01. CERTIFICATE REVOKED`` (seq 0) names why; what the link was owed
+        stays held (PROTOCOL part 7; CJIS Security Policy 5.6.2.2.2).
+        """
+        fx = self._fx = []
+        if conn.closed:
+            return fx
+        ori = conn.ori
+        self._log("warning", "signed_off_revoked", ori=ori, peer=conn.peer, serial=f"{serial:x}")
+        self._security("revoked", ori, "signed_off", now, peer=conn.peer,
+                       serial=f"{serial:x}")
+        self._nak(conn, 0, CertificateRevoked())
+        self._output(conn)
+        self._close(conn, now)
+        return fx
+
     def lockouts(self, now: Now) -> list[dict[str, object]]:
         """What is locked out now (for the operator's status)."""
         return self.gate.lockouts(now.mono)
@@ -281,7 +307,7 @@ class SignOn(Dispatch):
     def _refuse(self, a: Attempt, reason: str, now: Now) -> None:
         """``N .01. SIGN-ON REJECTED`` and close; audited (part 1)."""
         conn = a.conn
-        self._audit("sign_on", a.ori[:9], "failure", now, peer=conn.peer, reason=reason)
+        self._security("sign_on", a.ori[:9], "failure", now, peer=conn.peer, reason=reason)
         self._log("info", "sign_on_rejected", peer=conn.peer, ori=a.ori[:9], reason=reason)
         self._reject(conn, now)
 

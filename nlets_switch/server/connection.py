@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 from nlets_switch.config import Listener, is_loopback
 from nlets_switch.core.conn import Conn
-from nlets_switch.server.tls_listener import peer_oris
+from nlets_switch.server.tls_listener import peer_oris, peer_serial
 
 if TYPE_CHECKING:
     from nlets_switch.server.switch import Switch
@@ -32,6 +32,8 @@ class LinkConnection(asyncio.Protocol):
         self.listener = listener
         self.transport: asyncio.Transport | None = None
         self.conn: Conn | None = None
+        #: The serial number of the client certificate (TLS), for revocation.
+        self.cert_serial: int | None = None
         self._over_ssl = False
 
     @property
@@ -72,6 +74,7 @@ class LinkConnection(asyncio.Protocol):
         sslobj = t.get_extra_info("ssl_object")
         self._over_ssl = sslobj is not None
         cert = peer_oris(sslobj)
+        self.cert_serial = peer_serial(sslobj)
         conn, effects = sw.engine.open(name, host, anonymous_ok, cert, sw.now())
         self.conn = conn
         sw.register(self)
