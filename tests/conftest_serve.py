@@ -57,12 +57,16 @@ class Served:
 
 @asynccontextmanager
 async def serving(tmp_path: Path, raw: dict[str, Any] | None = None, *, http: bool = False,
-                  extra: tuple[str, ...] = ()) -> AsyncIterator[Served]:
-    """``serve`` with the configuration ``raw`` (the demo world if None), stopped after."""
-    port = free_port()
+                  extra: tuple[str, ...] = (), port: int | None = None) -> AsyncIterator[Served]:
+    """``serve`` with the configuration ``raw`` (the demo world if None), stopped after.
+
+    ``port``: the configuration's own listeners are used, and this is one of them.
+    """
+    listen = ["--listen", f"127.0.0.1:{free_port()}"] if port is None else []
+    port = port if port is not None else int(listen[1].rsplit(":", 1)[1])
     hport = free_port() if http else 0
     data = tmp_path / "data"
-    args = [sys.executable, "-m", "nlets_switch", "serve", "--listen", f"127.0.0.1:{port}",
+    args = [sys.executable, "-m", "nlets_switch", "serve", *listen,
             "--data-dir", str(data), "--http", f"127.0.0.1:{hport}" if http else "off",
             "--log-level", "warning", *extra]
     if raw is not None:
@@ -71,7 +75,8 @@ async def serving(tmp_path: Path, raw: dict[str, Any] | None = None, *, http: bo
         args += ["--config", str(cfg)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     log = (tmp_path / "serve.log").open("wb")
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
+    proc = subprocess.Popen(  # noqa: ASYNC220 - started once, waited for in a thread
+        args, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         async with asyncio.timeout(20):
             while True:

@@ -34,7 +34,7 @@ async def test_a_strangers_guesses_do_not_lock_the_agency_out(tmp_path: Path) ->
         w.close()
         assert f is not None and f.body == REJECTED
         rows = await sw.wait_audit(lambda r: any(x["type"] == "lockout" for x in r))
-        lock = [r for r in rows if r["type"] == "lockout"][0]
+        lock = next(r for r in rows if r["type"] == "lockout")
         assert lock["subject"] == "AZNLETS20" and lock["detail"]["source"] == STRANGER
 
         # The operator lifts the stranger's lock-out (audited), by address.
@@ -63,7 +63,7 @@ async def test_many_sources_lock_the_ori_with_an_alert_and_unlock_lifts_it(
         for i in range(8):
             f, w = await sign_on(sw.port, b"AZNLETS20 wrong", f"127.0.0.{10 + i}")
             w.close()
-        rows = await sw.wait_audit(
+        await sw.wait_audit(
             lambda r: any(x["type"] == "lockout" and x["detail"].get("alert") for x in r))
         f, w = await sign_on(sw.port, b"AZNLETS20 right-secret", AGENCY)
         w.close()
