@@ -1,4 +1,4 @@
-"""Attack: connection slots starved by idle connections, against a real ``serve`` (issue 11, hole 7).
+"""Attack: connection slots starved by idle connections, on a real ``serve`` (issue 11, hole 7).
 
 Before: 512 idle connections that never signed on blocked every new sign-on
 (``N .06. TOO MANY CONNECTIONS``) in 10-second cycles, and an agency sharing
