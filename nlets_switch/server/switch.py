@@ -184,14 +184,14 @@ class Switch:
         for hook in self.on_start:
             await hook()
         for lst in self.config.listeners:
-            tls = tls_listener(lst, self.security)
-            ctx = tls.context if tls is not None else None
+            tls = tls_listener(lst)
             if tls is not None:
                 self.upkeep.tls.append(tls)
+            # TLS is done by each connection over memory BIOs (server/connection.py),
+            # so a refused handshake is audited with the peer's address.
             server = await loop.create_server(
-                functools.partial(LinkConnection, self, lst), lst.host, lst.port,
-                reuse_address=True, ssl=ctx,
-                ssl_handshake_timeout=self.config.limits.signon_timeout if ctx else None)
+                functools.partial(LinkConnection, self, lst, tls), lst.host, lst.port,
+                reuse_address=True)
             self.servers.append(server)
             for s in server.sockets:
                 name = s.getsockname()
@@ -205,7 +205,7 @@ class Switch:
 
     def tls_context(self, lst: Listener) -> ssl.SSLContext | None:
         """The TLS context of a listener (PROTOCOL part 7), or None for plain TCP."""
-        return tls_context(lst, self.audit)
+        return tls_context(lst)
 
     async def stop(self) -> None:
         """Graceful stop: no new links, finish custody and writing, close links."""

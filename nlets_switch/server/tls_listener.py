@@ -8,7 +8,8 @@ so ``pki revoke`` applies from the next connection without a restart.
 (Upgrading accepted plain connections with ``start_tls`` lost ClientHellos
 that arrived before the upgrade: under uvloop most fast clients hung.)
 A refused handshake (no certificate, another CA, revoked) is audited by the
-SSL object class itself.
+connection, which does the TLS over memory BIOs and knows the peer's address
+(``server/connection.py``).
 
 :meth:`TlsListener.poll` (once a second, from ``server.security``) notices a
 changed CRL and gives the serial numbers it revokes, so live links signed on
@@ -18,7 +19,6 @@ with a revoked certificate are signed off too, not only new connections.
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +26,6 @@ from nlets_switch.config import Listener
 from nlets_switch.log import get_logger
 
 log = get_logger("tls")
-
-#: ``security(event, subject, outcome, **detail)``, as :meth:`Switch.security`.
-AuditFn = Callable[..., None]
 
 
 class TlsListener:
@@ -68,16 +65,16 @@ def revoked_serials(crl: Path | None) -> set[int]:
     return {r.serial_number for r in parsed}
 
 
-def tls_context(lst: Listener, audit: AuditFn) -> ssl.SSLContext | None:
+def tls_context(lst: Listener) -> ssl.SSLContext | None:
     """The TLS context of a listener, or None for plain TCP.
 
     Raises at start-up (not at the first connection) when the files are wrong.
     """
-    t = tls_listener(lst, audit)
+    t = tls_listener(lst)
     return t.context if t is not None else None
 
 
-def tls_listener(lst: Listener, audit: AuditFn) -> TlsListener | None:
+def tls_listener(lst: Listener) -> TlsListener | None:
     """The TLS context of a listener and its CRL watch, or None for plain TCP."""
     if not lst.tls:
         return None
@@ -101,22 +98,6 @@ def tls_listener(lst: Listener, audit: AuditFn) -> TlsListener | None:
 
     base.sni_callback = hello
 
-    class AuditedSSLObject(ssl.SSLObject):
-        """Audits a refused handshake: no certificate, another CA, revoked."""
-
-        def do_handshake(self) -> None:
-            try:
-                super().do_handshake()
-            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
-                raise
-            except ssl.SSLError as e:
-                # A security event (published, bounded per second in a flood).
-                audit("sign_on", "", "failure", listener=lst.address, tls=True,
-                      reason=f"tls: {e.reason or type(e).__name__}")
-                log.info("tls_handshake_failed", listener=lst.address, reason=e.reason)
-                raise
-
-    base.sslobject_class = AuditedSSLObject
     return TlsListener(lst, base, cache, files.crl)
 
 
