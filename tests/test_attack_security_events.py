@@ -1,4 +1,4 @@
-"""Security events: audited and published on MQTT, never with text or credentials (issue 11, hole 9).
+"""Security events: audited and published on MQTT, never text or credentials (issue 11, hole 9).
 
 Before: framing errors, rate limiting and lock-outs were neither audited
 nor published. Now each is a :class:`~nlets_switch.core.events.Security`
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from nlets_switch.server.credentials import hash_credential
 from nlets_switch.wire import frames as fr
-from tests.conftest_security import read_to_close
+from tests.conftest_security import eventually, read_to_close
 from tests.test_mqtt import mqtt_raw
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ async def test_security_events_are_audited_and_published(
     await link(b"NYNLETS00", b"\x00\x00\x00\x02XX")
     flood = b"".join(fr.encode_frame(fr.MESSAGE, i, b"AM.NYNLETS00.NYNLETS00.TXT SECRET TEXT")
                      for i in range(2, 6))
-    r, wr = await asyncio.open_connection(host, port)
+    _, wr = await asyncio.open_connection(host, port)
     wr.write(fr.encode_frame(fr.SIGN_ON, 1, b"NYNLETS00") + flood)
     await asyncio.sleep(0.5)
     wr.close()
@@ -93,9 +93,7 @@ async def test_a_refused_tls_handshake_is_audited_with_the_peers_address(
         wr.close()
     except (ssl.SSLError, ConnectionError):
         pass
-    async with asyncio.timeout(5):
-        while not any(e.get("tls") for e in events):
-            await asyncio.sleep(0.02)
+    await eventually(lambda: any(e.get("tls") for e in events), 5)
     [ev] = [e for e in events if e.get("tls")]
     assert (ev["type"], ev["outcome"], ev["security"]) == ("sign_on", "failure", True)
     assert ev["peer"].startswith("127.0.0.1:") and ev["reason"].startswith("tls: ")
