@@ -43,7 +43,7 @@ async def _idle(port: int, host: str) -> asyncio.StreamWriter | None:
 @pytest.mark.usefixtures("many_files")
 async def test_3000_idle_connections_do_not_keep_agencies_out(tmp_path: Path) -> None:
     # The switch needs the descriptors as much as the attacker (it inherits ours).
-    async with serving(tmp_path) as sw:
+    async with serving(tmp_path, extra=("--log-level", "info", "--log-format", "json")) as sw:
         held: list[asyncio.StreamWriter] = []
         signed: list[asyncio.StreamWriter] = []
         t0 = time.monotonic()
@@ -76,5 +76,10 @@ async def test_3000_idle_connections_do_not_keep_agencies_out(tmp_path: Path) ->
         assert ev and len(ev) < 300, len(ev)
         assert any(x["outcome"] == "evicted" for x in ev)
         assert time.monotonic() - t0 < 120
+        # The log says it once a second with a count, not once per connection.
+        lines = (tmp_path / "serve.log").read_text().splitlines()
+        evicted = [ln for ln in lines if "connection_evicted" in ln]
+        assert evicted and len(evicted) < 300, len(evicted)
+        assert any('"repeated"' in ln for ln in evicted)
         for hw in held + signed + [w]:
             hw.close()
