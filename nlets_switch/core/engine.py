@@ -119,39 +119,6 @@ class Engine(SignOn):
         self._arm(conn)
         return conn, fx
 
-    def _admit(self, host: str, now: Now) -> None:
-        """Make room in the pool of connections not signed on (issue 11).
-
-        They have their own, smaller pool, per peer address and in all: when
-        it is full the oldest of them (that has not asked to sign on) gives
-        way with ``N .06.``, so idle connections cannot starve sign-ons, and an
-        agency that signs on promptly always gets in.
-        """
-        lim = self.config.limits
-        while len(self.unauth_by_host.get(host, ())) >= lim.max_unauthenticated_per_peer:
-            self._evict(next(iter(self.unauth_by_host[host].values())), now)
-        while len(self.unauth) >= lim.max_unauthenticated:
-            self._evict(next(iter(self.unauth.values())), now)
-
-    def _evict(self, conn: Conn, now: Now) -> None:
-        self._authenticating(conn)
-        if not conn.closed:
-            self._log("info", "connection_evicted", peer=conn.peer)
-            self._security("admission", "", "evicted", now, peer=conn.peer,
-                           reason="oldest connection not signed on")
-            conn.link.send_nak(0, TooManyConnections())
-            self._output(conn)
-            self._close(conn, now)
-
-    def _authenticating(self, conn: Conn) -> None:
-        """``conn`` leaves the pool of connections not signed on."""
-        if self.unauth.pop(conn.id, None) is not None:
-            mine = self.unauth_by_host.get(conn.host)
-            if mine is not None:
-                mine.pop(conn.id, None)
-                if not mine:
-                    del self.unauth_by_host[conn.host]
-
     def receive(self, conn: Conn, data: bytes, now: Now) -> list[Effect]:
         """Bytes read from ``conn``."""
         fx = self._fx = []

@@ -19,7 +19,7 @@ from nlets_switch.core.conn import Conn, Now
 from nlets_switch.core.delivery import Endpoint
 from nlets_switch.core.dispatch import Dispatch
 from nlets_switch.core.effects import CheckCredential, Effect
-from nlets_switch.errors import LinkError, SignOnRejected
+from nlets_switch.errors import LinkError, SignOnRejected, TooManyConnections
 from nlets_switch.wire.message import SWITCH_ORI
 
 if TYPE_CHECKING:
@@ -37,6 +37,9 @@ def is_service(entry: Entry) -> bool:
     """A service ORI (``role: service``, or a simulated state terminal)."""
     return entry.role == "service" or entry.simulated
 
+
+#: Source counts kept before those that lock nothing are forgotten.
+_MAX_TRACKED: Final = 100_000
 
 #: The body of the A that accepts a sign-on (PROTOCOL part 1).
 _ACCEPTED: Final = SWITCH_ORI.encode("ascii")
@@ -109,6 +112,9 @@ class Gate:
             src = True
         else:
             self.source_fails[(host, ori)] = (fails, 0.0)
+        if len(self.source_fails) > _MAX_TRACKED:
+            # Many addresses guessing: forget the counts that lock nothing (bounded memory).
+            self.source_fails = {k: v for k, v in self.source_fails.items() if v[1] > now}
         total, until = self.ori_fails.get(ori, (0, 0.0))
         total += 1
         if total >= ori_after:
@@ -317,6 +323,41 @@ class SignOn(Dispatch):
             self.stats.naks += 1
             self._output(conn)
             self._close(conn, now)
+
+    # -- admission: connections not signed on have their own pool ----------------------
+
+    def _admit(self, host: str, now: Now) -> None:
+        """Make room in the pool of connections not signed on (issue 11).
+
+        They have their own, smaller pool, per peer address and in all: when
+        it is full the oldest of them (that has not asked to sign on) gives
+        way with ``N .06.``, so idle connections cannot starve sign-ons, and an
+        agency that signs on promptly always gets in.
+        """
+        lim = self.config.limits
+        while len(self.unauth_by_host.get(host, ())) >= lim.max_unauthenticated_per_peer:
+            self._evict(next(iter(self.unauth_by_host[host].values())), now)
+        while len(self.unauth) >= lim.max_unauthenticated:
+            self._evict(next(iter(self.unauth.values())), now)
+
+    def _evict(self, conn: Conn, now: Now) -> None:
+        self._authenticating(conn)
+        if not conn.closed:
+            self._log("info", "connection_evicted", peer=conn.peer)
+            self._security("admission", "", "evicted", now, peer=conn.peer,
+                           reason="oldest connection not signed on")
+            conn.link.send_nak(0, TooManyConnections())
+            self._output(conn)
+            self._close(conn, now)
+
+    def _authenticating(self, conn: Conn) -> None:
+        """``conn`` leaves the pool of connections not signed on."""
+        if self.unauth.pop(conn.id, None) is not None:
+            mine = self.unauth_by_host.get(conn.host)
+            if mine is not None:
+                mine.pop(conn.id, None)
+                if not mine:
+                    del self.unauth_by_host[conn.host]
 
     # -- provided by the engine ---------------------------------------------------
 
