@@ -83,3 +83,31 @@ async def test_3000_idle_connections_do_not_keep_agencies_out(tmp_path: Path) ->
         assert any('"repeated"' in ln for ln in evicted)
         for hw in held + signed + [w]:
             hw.close()
+
+
+async def test_idle_connections_on_a_tls_listener_give_way_too(tmp_path: Path) -> None:
+    """Connections still in (or never starting) their TLS handshake are in the same pool."""
+    from nlets_switch.server import pki
+    from tests.conftest import free_port
+    from tests.test_attack_revoked_link import _tls_sign_on
+
+    d = tmp_path / "pki"
+    pki.init_ca(d)
+    pki.issue_client(d, "AZNLETS20")
+    p = pki.pki_paths(d)
+    port = free_port()
+    raw = {"listeners": [{"address": f"127.0.0.1:{port}", "tls": {
+        "ca": str(p.ca), "cert": str(p.cert), "key": str(p.key), "crl": str(p.crl),
+        "require_client_cert": True}}]}
+    async with serving(tmp_path, raw, port=port) as sw:
+        held = [w for w in await asyncio.gather(*(_idle(sw.port, "127.0.0.1")
+                                                  for _ in range(300))) if w is not None]
+        assert len(held) > 250
+        r, w = await _tls_sign_on(port, d, "AZNLETS20")  # gets in, from the same address
+        w.write(fr.encode_frame(fr.MESSAGE, 2, b"AM.AZNLETS20.AZNLETS20.TXT TLS IN"))
+        got = fr.FrameBuffer().feed(await asyncio.wait_for(r.read(4096), 10))
+        assert ("A", 2) in [(f.letter, f.seq) for f in got]
+        rows = await sw.wait_audit(lambda x: any(y["type"] == "admission" for y in x))
+        assert any(y["detail"].get("tls") for y in rows if y["type"] == "admission")
+        for hw in [*held, w]:
+            hw.close()

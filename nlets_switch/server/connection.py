@@ -51,6 +51,7 @@ class LinkConnection(asyncio.Protocol):
         self._outgoing = ssl.MemoryBIO()
         self._handshake_timer: asyncio.TimerHandle | None = None
         self._peer = ""
+        self._host = ""
         #: The serial number of the client certificate (TLS), for revocation.
         self.cert_serial: int | None = None
         self._over_ssl = False
@@ -82,8 +83,11 @@ class LinkConnection(asyncio.Protocol):
         self.transport = t = cast(asyncio.Transport, transport)
         peer = t.get_extra_info("peername")
         self._peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self._host = str(peer[0]) if isinstance(peer, tuple) else str(peer)
         if self.tls is not None:
             self._over_ssl = True
+            # Until it has signed on, it is in the pool of connections not signed on.
+            self.switch.upkeep.handshake_started(self, self._host)
             self._sslobj = self.tls.context.wrap_bio(self._incoming, self._outgoing,
                                                      server_side=True)
             self._handshake_timer = asyncio.get_running_loop().call_later(
@@ -139,9 +143,7 @@ class LinkConnection(asyncio.Protocol):
                 self._refused(f"tls: {getattr(e, 'reason', None) or type(e).__name__}")
                 return b""
             self._tls_flush()
-            if self._handshake_timer is not None:
-                self._handshake_timer.cancel()
-                self._handshake_timer = None
+            self._handshake_over()
             self._open(sslobj)
             if self.conn is None or self.conn.closed:
                 return b""
@@ -180,11 +182,23 @@ class LinkConnection(asyncio.Protocol):
         log.info("tls_handshake_failed", listener=lst.address, peer=self._peer,
                  reason=reason)
         self._tls_flush()  # the alert, when OpenSSL made one
+        self._handshake_over()
+        if self.transport is not None:
+            self.transport.close()
+
+    def _handshake_over(self) -> None:
         if self._handshake_timer is not None:
             self._handshake_timer.cancel()
             self._handshake_timer = None
+        self.switch.upkeep.handshake_ended(self, self._host)
+
+    def evict(self) -> None:
+        """The oldest handshake gives way to a newcomer (issue 11): closed, counted."""
+        self._handshake_over()
+        self.switch.security("admission", "", "evicted", peer=self._peer, tls=True,
+                             reason="oldest connection not signed on")
         if self.transport is not None:
-            self.transport.close()
+            self.transport.abort()
 
     def _handshake_timed_out(self) -> None:
         self._handshake_timer = None
@@ -206,9 +220,8 @@ class LinkConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Gone: the engine detaches the link; what it was owed stays held."""
-        if self._handshake_timer is not None:
-            self._handshake_timer.cancel()
-            self._handshake_timer = None
+        if self._sslobj is not None and self.conn is None:
+            self._handshake_over()
         sw = self.switch
         if self.conn is not None:
             sw.unregister(self)

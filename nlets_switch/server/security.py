@@ -25,6 +25,7 @@ from nlets_switch.log import get_logger
 from nlets_switch.ops.ratelog import RateLog
 
 if TYPE_CHECKING:
+    from nlets_switch.server.connection import LinkConnection
     from nlets_switch.server.switch import Switch
     from nlets_switch.server.tls_listener import TlsListener
 
@@ -55,6 +56,32 @@ class Upkeep:
         self.logs = RateLog(1.0, max_keys=1000)
         self.tls: list[TlsListener] = []
         self._task: asyncio.Task[None] | None = None
+        #: TLS connections still in their handshake, oldest first (in all, per host):
+        #: they belong to the pool of connections not signed on too.
+        self._handshaking: dict[int, LinkConnection] = {}
+        self._handshaking_by_host: dict[str, dict[int, LinkConnection]] = {}
+
+    # -- TLS handshakes in the pool of connections not signed on ------------------
+
+    def handshake_started(self, proto: LinkConnection, host: str) -> None:
+        """A TLS connection begins its handshake; the oldest give way past the limits."""
+        lim = self.switch.config.limits
+        mine = self._handshaking_by_host.setdefault(host, {})
+        while len(mine) >= lim.max_unauthenticated_per_peer:
+            next(iter(mine.values())).evict()
+        while len(self._handshaking) >= lim.max_unauthenticated:
+            next(iter(self._handshaking.values())).evict()
+        self._handshaking[id(proto)] = proto
+        self._handshaking_by_host.setdefault(host, {})[id(proto)] = proto
+
+    def handshake_ended(self, proto: LinkConnection, host: str) -> None:
+        """The handshake is done, refused, or the connection is gone."""
+        self._handshaking.pop(id(proto), None)
+        mine = self._handshaking_by_host.get(host)
+        if mine is not None:
+            mine.pop(id(proto), None)
+            if not mine:
+                del self._handshaking_by_host[host]
 
     # -- events and logs ---------------------------------------------------------
 
