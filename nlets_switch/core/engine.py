@@ -98,10 +98,13 @@ class Engine(Faults):
             link.close()
             fx.append(Close(conn))
             return conn, fx
+        self._admit(host, now)
         if (len(self.conns) >= lim.max_connections
                 or self.peers.get(host, 0) >= lim.max_connections_per_peer):
             # Refused before any sign-on work: N .06. with seq 0, then close.
             self._log("warning", "too_many_connections", peer=host)
+            self._security("admission", "", "refused", now, peer=peer,
+                           reason="too many connections")
             link.send_nak(0, TooManyConnections())
             conn.closed = True
             link.close()
@@ -110,6 +113,8 @@ class Engine(Faults):
         conn.registered = True
         self.conns[conn.id] = conn
         self.peers[host] = self.peers.get(host, 0) + 1
+        self.unauth[conn.id] = conn
+        self.unauth_by_host.setdefault(host, {})[conn.id] = conn
         self._log("debug", "connected", peer=peer, tls=cert_oris is not None)
         self._arm(conn)
         return conn, fx
@@ -121,6 +126,8 @@ class Engine(Faults):
         if not conn.closed:
             self._link_events(conn, conn.link.receive_data(data, now.mono), now)
             self._after_input(conn, now)
+            if conn.link.frame_started is not None and not conn.closed:
+                self._arm(conn)  # a frame begun: its deadline may be the earliest
         return fx
 
     def eof(self, conn: Conn, now: Now) -> list[Effect]:
@@ -134,6 +141,7 @@ class Engine(Faults):
     def lost(self, conn: Conn, now: Now) -> list[Effect]:
         """The transport is gone; what was owed to the link stays in the journal."""
         fx = self._fx = []
+        self._authenticating(conn)
         self._close(conn, now, effect=False)
         if conn.registered:
             conn.registered = False
@@ -340,6 +348,7 @@ class Engine(Faults):
                         self._fx.append(RefusedByReceiver(d.msg_id, d.receiver, now.wall))
                     self._pump(ep, now)
             elif isinstance(e, lk.SignOnRequest):
+                self._authenticating(conn)
                 self._sign_on(conn, e, now)
             elif isinstance(e, lk.SignOffRequest):
                 # Answered after the A of every message before it; nothing more
@@ -349,6 +358,7 @@ class Engine(Faults):
                 self._end_input(conn, now)
             elif isinstance(e, lk.FramingError):
                 # N .01. after the A of every good frame before it, then close.
+                self._security("bad_frame", conn.ori, "closed", now, peer=conn.peer)
                 conn.frame_error = True
                 self._end_input(conn, now)
             elif isinstance(e, lk.NotSignedOn | lk.AlreadySignedOn):
@@ -359,6 +369,11 @@ class Engine(Faults):
                 if e.what == "sign_on":
                     self.stats.naks += 1
                     self._log("info", "sign_on_timeout", peer=conn.peer)
+                elif e.what == "frame":
+                    self.stats.naks += 1
+                    self._log("info", "frame_timeout", peer=conn.peer, ori=conn.ori)
+                    self._security("frame_timeout", conn.ori, "closed", now, peer=conn.peer,
+                                   seconds=self.config.limits.frame_timeout)
                 else:
                     self._log("info", "heartbeat_timeout", peer=conn.peer, ori=conn.ori)
                 self._close(conn, now)
@@ -400,6 +415,9 @@ class Engine(Faults):
         if not self._take_token(ori, now):
             # Past the ORI's rate: N, and nothing is journaled.
             self._nak(conn, seq, RateLimited())
+            if not conn.rate_limited and not conn.rate_pause:
+                # Once per burst (the switch's log counts the rest), not per frame.
+                self._security("rate_limited", ori, "refused", now, peer=conn.peer)
             conn.rate_limited = True
             self.stats.count("?", "rate_limited")
             return

@@ -217,6 +217,8 @@ class ApiToken:
     name: str
     sha256: str
     see_text: bool = False
+    #: May act on the switch (``POST /api/unlock``).
+    admin: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +256,7 @@ def http_address_from(arg: str | None, cfg: Config) -> tuple[str, int] | None:
 
 def http_settings(cfg: Config, listen: tuple[str, int] | None) -> HttpSettings:
     """The HTTP/API settings of a (checked) configuration."""
-    tokens = [ApiToken(t.name, t.sha256, t.see_text) for t in cfg.api.tokens]
+    tokens = [ApiToken(t.name, t.sha256, t.see_text, t.admin) for t in cfg.api.tokens]
     return HttpSettings(listen=listen, tokens=tuple(tokens), open_loopback=not cfg.api.configured,
                         tokens_by_hash={t.sha256: t for t in tokens})
 
