@@ -200,7 +200,8 @@ class Engine(SignOn):
         fx = self._fx = []
         ep.loading = False
         if not ep.closed and error is None and rows is not None:
-            ep.loaded(rows)
+            # What an XML link sent is journaled as its document: its text again.
+            ep.loaded([self.formats.owed_text(r) for r in rows])
             self._pump(ep, now)
         return fx
 
@@ -290,11 +291,14 @@ class Engine(SignOn):
         self.directory = self.ledger.directory = Directory(config.entries)
         self.router = self.ledger.router = Router(self.directory, self.schemas, config.hold)
         lim = config.limits
+        self.formats.reconfigure(self.directory, lim.max_message)
         for conn in list(self.conns.values()):
             self._configure(conn.link)
         for ori, ep in list(self.links.items()):
             ep.window = lim.window
             ep.max_queued = lim.max_queued
+            if ep.conn is not None:
+                ep.xml = self.formats.is_xml(ori)
             if ep.conn is not None and self.directory.sign_on_entry(ori) is None:
                 self._log("info", "signed_off_by_reload", ori=ori)
                 self._close(ep.conn, now)
@@ -407,8 +411,14 @@ class Engine(SignOn):
             conn.rate_limited = True
             self.stats.count("?", "rate_limited")
             return
+        xml = conn.endpoint is not None and conn.endpoint.xml
         try:
-            text = decode_body(body, self.config.limits.max_message)
+            if xml:
+                # An XML link (XML.md): the document is read and translated
+                # here; its text then runs the same checks as a text message.
+                got = self.formats.read(body)
+            else:
+                text = decode_body(body, self.config.limits.max_message)
         except LinkError as e:
             self._nak(conn, seq, e)
             self.stats.count("?", "refused")
@@ -420,7 +430,13 @@ class Engine(SignOn):
         conn.inflight += 1
         g = self.ledger.group()
         g.acks.append((conn, seq))
-        _, event = self.ledger.accept(ori, text, now.wall)
+        if not xml:
+            _, event = self.ledger.accept(ori, text, now.wall)
+        elif got.text is not None:
+            _, event = self.ledger.accept(ori, got.text, now.wall, original=got.document)
+        else:
+            assert got.error is not None
+            _, event = self.ledger.reject(ori, got.error, got.header, got.document, now.wall)
         self._fx.append(event)
 
     # -- closing -------------------------------------------------------------------------

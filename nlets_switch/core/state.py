@@ -19,6 +19,7 @@ from nlets_switch.core.delivery import Delivery, Endpoint
 from nlets_switch.core.directory import Directory
 from nlets_switch.core.effects import Effect, Log, Output, PauseReading, ResumeReading
 from nlets_switch.core.events import Audit
+from nlets_switch.core.formats import Formats
 from nlets_switch.core.ledger import Ledger, Stats
 from nlets_switch.core.router import Router
 from nlets_switch.core.timers import Timers
@@ -61,6 +62,9 @@ class EngineState:
         self.stats = Stats()
         self.ledger = Ledger(self.router, self.directory, schemas, self.stats, self.online,
                              recovered or Recovered(0, 0, {}))
+        #: The XML codec and the rules of XML links (XML.md).
+        self.formats = Formats(schemas, self.directory, config.limits.max_message)
+        self.ledger.check_plan = self.formats.check_plan
         #: ORI -> its live endpoint (a link or a local service).
         self.links: dict[str, Endpoint] = {}
         #: Connections open (until the server reports them lost).
@@ -88,6 +92,12 @@ class EngineState:
         return format_output(d.key, d.sender, self._stamp(d.received_at), d.input_no,
                              self._stamp(d.sent_at), d.output_no, d.receiver, d.control,
                              d.body)
+
+    def render_for(self, ep: Endpoint, d: Delivery) -> bytes:
+        """The bytes of a delivery to ``ep``'s link: text, or a document for an XML link."""
+        assert d.sent_at is not None
+        return self.formats.render(d, self._stamp(d.received_at), self._stamp(d.sent_at),
+                                   ep.xml)
 
     def write_limits(self) -> tuple[int, int]:
         """(high, low) water marks for a transport's write buffer.
