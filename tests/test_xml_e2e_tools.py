@@ -1,0 +1,67 @@
+"""`term` on an XML link (XML.md), as a person drives it through a pseudo-terminal,
+and how it shows documents."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from nlets_switch.tools.term import Transcript, describe
+from nlets_switch.wire.message import OutputMessage
+from tests.test_term import quit_term, type_line
+from tests.test_xml_e2e import CODEC, XML_ORI, Serve
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Serve]:
+    s = Serve(tmp_path)
+    yield s
+    s.stop()
+
+
+def test_describe_shows_a_document_as_the_text_it_stands_for() -> None:
+    tr = Transcript()
+    tr.add(">>", "DQ.AZ0070500.TX.*T0001.TXT OLN/D1", control="T0001")
+    doc = CODEC.output_to_xml(OutputMessage(
+        "DR", "TXNLETS00", "08:00 01/01/2030", 1, "08:00 01/01/2030", 2, XML_ORI, "T0001",
+        "OLN/D1 & MORE")).decode()
+    style, head, text = describe(doc, tr, CODEC)
+    assert style == "class:in"
+    assert head == ("DR (XML) from TXNLETS00 to AZ0070500  answers #1 "
+                    "DQ.AZ0070500.TX.*T0001.TXT OLN/D1")
+    assert text.endswith("*T0001\nTXT\nOLN/D1 & MORE")
+    # Without a codec that knows it: pretty-printed, not one long line.
+    style, head, text = describe(doc, tr, None)
+    assert head == "XML document"
+    assert "\n  <n2:NLETSMessageHeader>\n" in text
+
+
+def test_term_on_an_xml_link_types_text_and_reads_answers(serve: Serve) -> None:
+    env = dict(os.environ, TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1", COLUMNS="120",
+               LINES="40")
+    # --config names the directory, where AZ0070500 has format: xml.
+    child = pexpect.spawn(sys.executable, ["-m", "nlets_switch", "term", "--ori", XML_ORI,
+                                           "--connect", f"127.0.0.1:{serve.port}",
+                                           "--config", str(serve.config)],
+                          cwd=str(ROOT), env=env, encoding="utf-8", timeout=15,
+                          dimensions=(40, 120))
+    try:
+        child.expect(f"signed on as {XML_ORI}")
+        child.expect(f"{XML_ORI}>")
+        type_line(child, "DQ.AZ0070500.TX.TXT OLN/D11111111")
+        child.expect(r"accepted, control \*T0001")
+        child.expect(r"DR \(XML\) from TXNLETS00 to AZ0070500  answers #1")
+        child.expect("OLN/D11111111")
+        type_line(child, "DQ.AZ0070500.TX.TXT DOB/19500230.NAM/SMITH,JOHN.SEX/M")
+        child.expect(r"ER \(XML\) ERROR \.05\. DOB INVALID OR MISSING")
+        type_line(child, "NOT A MESSAGE")
+        child.expect("cannot write it as XML")
+    finally:
+        quit_term(child)
