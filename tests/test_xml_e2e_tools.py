@@ -1,9 +1,10 @@
 """`term` on an XML link (XML.md), as a person drives it through a pseudo-terminal,
-and how it shows documents."""
+and how it shows documents; scenarios that send and expect XML."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,8 @@ from pathlib import Path
 import pexpect
 import pytest
 
+from nlets_switch.tools.scenario import ScenarioError, parse_scenario
+from nlets_switch.tools.scenario_parse import xml_form
 from nlets_switch.tools.term import Transcript, describe
 from nlets_switch.wire.message import OutputMessage
 from tests.test_term import quit_term, type_line
@@ -65,3 +68,37 @@ def test_term_on_an_xml_link_types_text_and_reads_answers(serve: Serve) -> None:
         child.expect("cannot write it as XML")
     finally:
         quit_term(child)
+
+
+# -- scenarios: XML sent and expected, compared in canonical form ------------------
+
+SUITE = ROOT / "scenarios"
+
+
+def run_scenarios(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "nlets_switch", "scenario", "run", *args],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+
+
+def test_xml_expectations_ignore_prefixes_and_layout_but_not_data(tmp_path: Path) -> None:
+    good = (SUITE / "xml_text_terminal_exchange.scn").read_text()
+    # Other prefixes, attributes reordered, everything on one line: still a match.
+    relaid = tmp_path / "relaid.scn"
+    relaid.write_text(good.replace("n2:", "x:").replace("xmlns:n2=", "xmlns:x=")
+                      .replace("    <nh2:Message", "<nh2:Message"))
+    proc = run_scenarios(str(relaid))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # One character of data changed: a failure whose diff points at it.
+    broken = tmp_path / "broken.scn"
+    broken.write_text(good.replace("LICENSE VALID</n2:ResponseText>",
+                                   "LICENSE VALIX</n2:ResponseText>"))
+    proc = run_scenarios(str(broken))
+    assert proc.returncode == 1
+    assert "expected 'X', got 'D'" in proc.stdout
+    assert "- LICENSE VALIX</n2:ResponseText>" in proc.stdout
+
+
+def test_an_expected_document_that_is_not_well_formed_names_its_line() -> None:
+    with pytest.raises(ScenarioError, match=r"x.scn:2: .*not well-formed"):
+        parse_scenario("connect ag AZ0070500\nexpect ag <<\n<n2:NLETS><a>\n.\n", "x.scn")
+    assert xml_form("AM.AZNLETS20.NY.TXT HI") is None
