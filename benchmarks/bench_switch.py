@@ -15,6 +15,10 @@ The same driver then pushes the same traffic through ``benchmarks/relay.py``
 (same framing, no journal, no validation) and the ratio of the two rates is
 printed: how much of a bare relay's speed the switch keeps.
 
+``--format xml`` makes the inquirers XML links (``format: xml``, docs/xml.md;
+the answerers stay text) and measures the switch with text inquirers, then
+with XML ones: the cost of XML beside text (``benchmarks/bench_xml.py``).
+
 Run ``python benchmarks/bench_switch.py`` (table) or ``--json`` (one object).
 Everything runs on 127.0.0.1 and stops by itself.
 """
@@ -48,6 +52,9 @@ import yaml
 
 from nlets_switch.errors import FrameError
 from nlets_switch.wire import frames as fr
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_xml  # beside this file (benchmarks/ is not a package)
 
 HERE = Path(__file__).resolve().parent
 CONFIG = HERE / "bench.yaml"
@@ -101,6 +108,7 @@ class Plan:
     seconds: float
     messages: int  # 0: run for ``seconds``; else stop once this many are counted
     max_seconds: float
+    xml: bool = False  # the inquirers send and receive XML documents (--format xml)
 
 
 @dataclass
@@ -141,8 +149,10 @@ def _sender_and_control(body: bytes) -> tuple[bytes, bytes, bytes | None]:
     """Key, sender and control of a delivered message, from either header form.
 
     The switch delivers the output header of PROTOCOL part 3; the bare relay
-    forwards the input header of part 2 unchanged.
+    forwards the input header of part 2 unchanged. An XML link gets documents.
     """
+    if body[:1] == b"<":
+        return bench_xml.header(body)
     first, _, rest = body.partition(b"\n")
     if first.endswith(b".TXT"):
         parts = first.split(b".")
@@ -172,6 +182,8 @@ class DriverLink(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.lost = asyncio.Event()
         self.out: list[bytes] = []
+        self.xml = (bench_xml.Inquiries(ori, states, DQ_TEXT) if inquirer and run.plan.xml
+                    else None)
 
     # -- frames -------------------------------------------------------------
 
@@ -208,6 +220,9 @@ class DriverLink(asyncio.Protocol):
         self.next_state = (self.next_state + 1) % len(self.states)
         self.sent[ctl] = now
         self.run.outstanding += 1
+        if self.xml is not None:
+            self._frame(_C_M, self.xml.document(st, ctl))
+            return
         self._frame(_C_M, b"DQ.%s.%s.*%s.TXT\n%s" % (self.ori_b, st, ctl, DQ_TEXT.encode()))
 
     def start(self) -> None:
@@ -383,6 +398,7 @@ class Target:
 
     name: str
     argv: Callable[[int, Path], list[str]]
+    xml: bool = False
 
 
 def bench_oris(n_links: int) -> list[str]:
@@ -420,7 +436,7 @@ def measure(target: Target, args: argparse.Namespace, work: Path) -> dict[str, A
         children = []
         for i in range(procs):
             plan = Plan("127.0.0.1", port, inq_parts[i], states, ans_parts[i], args.inflight,
-                        args.warmup, args.seconds, msgs_each, args.max_seconds)
+                        args.warmup, args.seconds, msgs_each, args.max_seconds, target.xml)
             parent_end, child_end = ctx.Pipe()
             p = ctx.Process(target=_driver_main, args=(plan, child_end), daemon=True)
             p.start()
@@ -530,10 +546,11 @@ def stop_profiler(p: subprocess.Popen[bytes]) -> None:
         p.kill()
 
 
-def switch_argv(args: argparse.Namespace) -> Callable[[int, Path], list[str]]:
+def switch_argv(args: argparse.Namespace,
+                config: Path | None = None) -> Callable[[int, Path], list[str]]:
     """The command line of the switch under test."""
     return lambda port, data: [
-        sys.executable, "-m", "nlets_switch", "serve", "--config", str(args.config),
+        sys.executable, "-m", "nlets_switch", "serve", "--config", str(config or args.config),
         "--listen", f"127.0.0.1:{port}", "--data-dir", str(data), "--log-level", "warning",
         "--http", "off"]
 
@@ -591,6 +608,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--profile", type=Path, default=None,
                     help="py-spy the switch during the measured window into this file "
                     "(.svg flame graph, or .txt collapsed stacks)")
+    ap.add_argument("--format", choices=("text", "xml"), default="text",
+                    help="xml: measure the switch again with XML inquirers (format: xml; "
+                    "answerers stay text) and print its figures beside the text run's")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     return ap.parse_args(argv)
 
@@ -653,6 +673,12 @@ def main(argv: list[str] | None = None) -> int:
             with contextlib.closing(sqlite3.connect(args.data_dir / "journal.sqlite")) as db:
                 sw["journal_messages"] = db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
         rl = None if args.skip_relay else measure(Target("relay", relay_argv), args, work)
+        xml = None
+        if args.format == "xml":
+            oris = bench_oris(args.links)
+            cfg = bench_xml.xml_config(args.config, oris[:max(1, len(oris) // 2)],
+                                       work / "bench-xml.yaml")
+            xml = measure(Target("switch-xml", switch_argv(args, cfg), xml=True), args, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     ratio = sw["msgs_per_s"] / rl["msgs_per_s"] if rl and rl["msgs_per_s"] else None
@@ -674,11 +700,20 @@ def main(argv: list[str] | None = None) -> int:
         "relay": rl,
         "machine": machine(),
     }
+    if xml is not None:
+        result["xml"] = xml
+        result["xml_msgs_per_s"] = round(xml["msgs_per_s"], 1)
+        # What one message costs with XML inquirers, relative to text (goal: < 2).
+        result["xml_cost"] = (round(sw["msgs_per_s"] / xml["msgs_per_s"], 3)
+                              if xml["msgs_per_s"] else None)
     if args.json:
         print(json.dumps(result))
     else:
         print(report(result))
+        if xml is not None:
+            print(bench_xml.report(sw, xml, result["xml_cost"]))
     bad = sw["errors"] or sw["naks"] or (rl is not None and (rl["errors"] or rl["naks"]))
+    bad = bad or (xml is not None and (xml["errors"] or xml["naks"] or not xml["messages"]))
     return 1 if bad or not sw["messages"] else 0
 
 

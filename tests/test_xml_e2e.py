@@ -6,6 +6,7 @@ answered with the switch's memory flat; `send`, `log show --as` as a user runs t
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import subprocess
 import sys
@@ -365,3 +366,38 @@ async def test_log_keeps_the_document_and_shows_either_form(serve: Serve,
     er = await asyncio.to_thread(serve.cli, "log", "show", er_id, "--as", "xml", *args)
     assert er.returncode == 0, er.stderr
     assert "<nh2:OriginatingORIID>NL0000000</nh2:OriginatingORIID>" in er.stdout
+
+
+# -- configuration and the benchmark ----------------------------------------------
+
+
+def test_format_is_checked_and_names_its_key() -> None:
+    from nlets_switch.config import config_from_dict
+    from nlets_switch.errors import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        config_from_dict({"links": [{"ori": "AZ0070500", "format": "json"}]})
+    assert any(p.startswith("links[0].format: expected text or xml") for p in e.value.problems)
+    # A served ORI's messages travel on its control terminal's link, in that link's format.
+    with pytest.raises(ConfigError) as e:
+        config_from_dict({"links": [
+            {"ori": "AZNLETS20", "role": "control_terminal"},
+            {"ori": "AZ0070500", "signon": "control_terminal", "format": "xml"}]})
+    assert any(p.startswith("links[1].format: only an ORI that signs on")
+               for p in e.value.problems), e.value.problems
+    cfg = config_from_dict({"links": LINKS})
+    assert [e.ori for e in cfg.entries if e.xml] == [XML_ORI]
+
+
+def test_benchmark_with_xml_inquirers_reports_both_runs() -> None:
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "bench_switch.py"), "--json", "--format",
+         "xml", "--skip-relay", "--messages", "200", "--warmup", "0.2", "--links", "4",
+         "--inflight", "4", "--max-seconds", "30"],
+        capture_output=True, text=True, timeout=120, cwd=root, check=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    r = json.loads(out.stdout)
+    assert r["msgs_per_s"] > 0 and r["xml_msgs_per_s"] > 0 and r["xml_cost"] > 0
+    assert r["xml"]["messages"] >= 200
+    assert (r["xml"]["errors"], r["xml"]["naks"], r["xml"]["unanswered"]) == (0, 0, 0)
