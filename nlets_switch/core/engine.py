@@ -41,7 +41,6 @@ from nlets_switch.core.signon import SignOn
 from nlets_switch.core.state import CHECKPOINT, EXPIRY, SENT
 from nlets_switch.errors import FrameError, LinkError, RateLimited, SwitchBusy, TooManyConnections
 from nlets_switch.store.records import ExpiredRow, OwedRow, Recovered
-from nlets_switch.wire.message import decode_body
 from nlets_switch.wire.schema import SchemaSet
 
 if TYPE_CHECKING:
@@ -411,14 +410,8 @@ class Engine(SignOn):
             conn.rate_limited = True
             self.stats.count("?", "rate_limited")
             return
-        xml = conn.endpoint is not None and conn.endpoint.xml
         try:
-            if xml:
-                # An XML link (XML.md): the document is read and translated
-                # here; its text then runs the same checks as a text message.
-                got = self.formats.read(body)
-            else:
-                text = decode_body(body, self.config.limits.max_message)
+            got = self._read_body(conn, body)
         except LinkError as e:
             self._nak(conn, seq, e)
             self.stats.count("?", "refused")
@@ -430,14 +423,7 @@ class Engine(SignOn):
         conn.inflight += 1
         g = self.ledger.group()
         g.acks.append((conn, seq))
-        if not xml:
-            _, event = self.ledger.accept(ori, text, now.wall)
-        elif got.text is not None:
-            _, event = self.ledger.accept(ori, got.text, now.wall, original=got.document)
-        else:
-            assert got.error is not None
-            _, event = self.ledger.reject(ori, got.error, got.header, got.document, now.wall)
-        self._fx.append(event)
+        self._fx.append(self._take(ori, got, now))
 
     # -- closing -------------------------------------------------------------------------
 
