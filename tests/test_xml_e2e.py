@@ -340,6 +340,11 @@ async def test_send_prints_xml_answers_pretty(serve: Serve, tmp_path: Path) -> N
                                 "--ori", XML_ORI, "--file", str(f))
     assert r.returncode == 3, (r.stdout, r.stderr)
     assert "refused: ER .01. INVALID HEADER INFORMATION" in r.stderr
+    # Legacy text on an XML link: refused, and send says what the link wants.
+    r = await asyncio.to_thread(serve.cli, "send", "--connect", f"127.0.0.1:{serve.port}",
+                                "--ori", XML_ORI, "AM.AZ0070500.AZ0070500.TXT HI")
+    assert r.returncode == 3, (r.stdout, r.stderr)
+    assert "the link of AZ0070500 speaks XML: send a document" in r.stderr
 
 
 async def test_log_keeps_the_document_and_shows_either_form(serve: Serve,

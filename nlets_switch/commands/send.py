@@ -214,6 +214,10 @@ async def _exchange(args: argparse.Namespace, client: Client, text: str | None) 
         verdict = about(msg, text) if text is not None else None
         if verdict is not None and verdict[0] == "ER":
             _say(f"refused: ER {verdict[1]}")
+            if is_xml(msg.encode("ascii", "replace")) and not is_xml(
+                    (text or "").encode("ascii", "replace")):
+                _say(f"(the link of {args.ori} speaks XML: send a document, e.g. "
+                     "nlets-switch xml to-xml FILE; docs/xml.md)")
             return EXIT_ER  # nothing more comes about a refused message
         if verdict is not None:
             _say(f"status: SM {verdict[1]}")
