@@ -252,7 +252,7 @@ def show_cmd(args: argparse.Namespace) -> int:
         print(json.dumps(msg, indent=2))
         return 0
     out = sys.stdout
-    out.write(f"message {msg['id']}: {msg['key']} from {msg['origin'] or msg['link']} "
+    out.write(f"message {msg['id']}: {msg['key'] or '?'} from {msg['origin'] or msg['link']} "
               f"(link {msg['link']}, input {msg['input_no']:05d})\n")
     out.write(f"  received   {_local(msg['received_at'], cfg)} {cfg.timezone}\n")
     out.write(f"  to         {','.join(msg['destinations']) or '-'}\n")
