@@ -196,9 +196,9 @@ class Ledger:
         """Journal a message refused before it had a text (an XML document the
         codec refused) and answer it with an ER; ``header`` is its header as
         far as it was read."""
-        self.group()
+        b = self.group().batch
         self.msg_id += 1
-        input_no = self._number(f"in:{link_ori}", self.group().batch.counters)
+        input_no = self._number(f"in:{link_ori}", b.counters)
         return self.msg_id, self._rejected(link_ori, err, header,
                                            header.key if header else None, original,
                                            self.msg_id, input_no, wall)
@@ -282,8 +282,7 @@ class Ledger:
             if r.key in ("SM", "ER") or r.link == SWITCH_ORI:
                 continue
             self.switch_message("SM", sm_text(SmCode.DROPPED, r.addressed, _quotable(r.text)),
-                                r.msg_id,
-                                r.link, r.origin, r.control, wall)
+                                r.msg_id, r.link, r.origin, r.control, wall)
         return events
 
     # -- delivery records -------------------------------------------------------
