@@ -26,7 +26,7 @@ from nlets_switch.config.model import (
     fail,
     one_of,
 )
-from nlets_switch.core.entries import ROLES, Entry, HoldOverride
+from nlets_switch.core.entries import FORMATS, ROLES, Entry, HoldOverride
 from nlets_switch.wire.domain import SWITCH_ORI, is_ori
 
 
@@ -294,6 +294,10 @@ class LinkSection(Section):
         lambda v: isinstance(v, str) and is_ori(v), "not a 9-character ORI: {got}")], ...],
         Check(lambda v: isinstance(v, list), "expected a list of ORIs", "list of ORIs")] = Field(
         (), description="ORIs it may send as, beyond its state's")
+    format: Annotated[Literal["text", "xml"], one_of(
+        FORMATS, "expected text or xml, got {got}")] = Field(
+        "text", description="what its link speaks: legacy text (PROTOCOL.md) or XML "
+        "documents (XML.md); the switch translates every delivery")
 
     @field_validator("ori")
     @classmethod
@@ -307,7 +311,7 @@ class LinkSection(Section):
         return Entry(self.ori, self.name if self.name is not None else self.ori,
                      (self.state or self.ori[:2]).upper(), self.role, self.signon == "self",
                      self.credential, frozenset(self.keys) if self.keys is not None else None,
-                     frozenset(self.speaks_for))
+                     frozenset(self.speaks_for), format=self.format)
 
 
 def check_directory(links: Mapping[int, LinkSection],
@@ -337,4 +341,8 @@ def check_directory(links: Mapping[int, LinkSection],
         if not e.signs_on and e.state not in cts and e.state not in simulated_states:
             found.append(((i, "signon"),
                           f"served through a control terminal, but state {e.state} has none"))
+        if not e.signs_on and e.xml:
+            # Its messages travel on its control terminal's link, in that link's format.
+            found.append(((i, "format"), "only an ORI that signs on has a link format; "
+                          "set it on its state's control terminal"))
     return found
