@@ -27,6 +27,9 @@ def register(sub: SubParsers) -> None:
     add_config_args(p)
     p.add_argument("--listen", action="append", default=[], metavar="HOST:PORT",
                    help="address to accept links on (repeatable; overrides the config)")
+    p.add_argument("--store", default=None, metavar="postgresql://USER@HOST/DB",
+                   help="keep the journal and every table in this PostgreSQL database "
+                   "(default: the SQLite file in the data directory; docs/cluster.md)")
     p.add_argument("--http", default=None, metavar="HOST:PORT|off",
                    help="operator HTTP: metrics, API, dashboard (default 127.0.0.1:7331; "
                    "'off' turns it off)")
@@ -91,10 +94,16 @@ def serve(args: argparse.Namespace) -> int:
         print(problem, file=sys.stderr)
         return 1
 
-    from nlets_switch.commands.journal import refuse_unfit_journal
+    if cfg.store.url:
+        from nlets_switch.commands.store import refuse_unfit_store
 
-    if refuse_unfit_journal(cfg):  # damaged, unreadable or read-only: one line, exit 2
-        return 2
+        if refuse_unfit_store(cfg.store.url):  # unreachable or newer: one line, exit 2
+            return 2
+    else:
+        from nlets_switch.commands.journal import refuse_unfit_journal
+
+        if refuse_unfit_journal(cfg):  # damaged, unreadable or read-only: one line, exit 2
+            return 2
     try:
         import uvloop  # optional extra: faster event loop
 

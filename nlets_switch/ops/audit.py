@@ -48,7 +48,7 @@ from nlets_switch.ops.settings import MIN_KEY_BYTES as MIN_KEY_BYTES  # re-expor
 from nlets_switch.ops.settings import decode_key as decode_key  # re-exported
 from nlets_switch.store.audit import ANCHOR_KEY
 from nlets_switch.store.base import AuditAnchor, AuditEvent, AuditStore
-from nlets_switch.store.journal import Journal
+from nlets_switch.store.postgres_journal import AnyJournal
 from nlets_switch.store.sqlite import Connection, as_store, open_store
 
 KEY_FILE_NAME: Final = "audit.key"
@@ -181,7 +181,7 @@ def record_from_tool(cfg: Config, type_: str, outcome: str, detail: Mapping[str,
 class AuditTrail:
     """Appends audit records through the switch's journal, without blocking the loop."""
 
-    def __init__(self, journal: Journal, key: bytes) -> None:
+    def __init__(self, journal: AnyJournal, key: bytes) -> None:
         self.journal = journal
         self._key = key
         #: Records that could not be queued (journal already closed).
@@ -207,7 +207,7 @@ class AuditTrail:
                     event.ts or None)
 
 
-def trail_for(cfg: Config, journal: Journal) -> AuditTrail:
+def trail_for(cfg: Config, journal: AnyJournal) -> AuditTrail:
     """The audit trail of a switch (its sink): load (or create) the key and record
     the configuration load. Records queue until the journal's writer runs."""
     key = load_key(cfg)

@@ -17,6 +17,7 @@ Three ways in:
 from __future__ import annotations
 
 import contextlib
+import functools
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -109,7 +110,9 @@ def journal_op(fn: Callable[[Store], T]) -> Callable[[sqlite3.Connection], T]:
     """An operation for :meth:`Journal.submit`/:meth:`Journal.call` that runs ``fn``
     against the store on the writer's connection, inside its batch."""
 
-    def op(conn: sqlite3.Connection) -> T:
-        return fn(SqliteStore(conn))
+    return functools.partial(_on_store, fn)
 
-    return op
+
+def _on_store(fn: Callable[[Store], T], conn: sqlite3.Connection) -> T:
+    # as_store: a PostgreSQL journal hands its operations a store already.
+    return fn(as_store(conn))

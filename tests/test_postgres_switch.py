@@ -1,0 +1,70 @@
+"""One switch node on PostgreSQL passes the switch's behaviour: a subset of test_switch.py
+run with the journal in a throwaway PostgreSQL (tests/conftest_postgres.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nlets_switch.config import config_from_dict, demo_config, with_overrides
+from nlets_switch.core.events import MemoryAudit
+from nlets_switch.server.switch import Switch
+from nlets_switch.store.postgres_journal import PostgresJournal
+from tests.conftest import SwitchFactory
+
+pytest_plugins = ["tests.conftest_postgres"]
+
+
+@pytest.fixture
+async def make_switch(tmp_path: Path, pg_url: str) -> AsyncIterator[SwitchFactory]:
+    """conftest's make_switch, each switch on the test's own PostgreSQL database."""
+    started: list[Switch] = []
+
+    async def factory(raw: dict[str, Any] | None = None, data_dir: Path | None = None,
+                      build: bool = False) -> Switch:
+        cfg = config_from_dict(raw) if raw is not None else demo_config()
+        cfg = with_overrides(cfg, ["127.0.0.1:0"], str(data_dir or tmp_path / "data"),
+                             store=pg_url)
+        if build:
+            from nlets_switch.server.app import build_switch
+
+            sw = await build_switch(cfg)
+        else:
+            sw = Switch(cfg, audit=MemoryAudit())
+        assert isinstance(sw.journal, PostgresJournal)
+        await sw.start()
+        started.append(sw)
+        return sw
+
+    yield factory
+    for sw in started:
+        await sw.stop()
+
+
+# The switch's behaviour, unchanged, on PostgreSQL: these run with the make_switch above.
+from tests.test_switch import (  # noqa: E402
+    test_am_from_az_to_ny_with_output_header,
+    test_hold_expiry_gives_sm_04,
+    test_malformed_messages_get_a_and_the_named_er,
+    test_numbers_count_per_link,
+    test_several_destinations,
+    test_sm_02_then_delivery_when_ny_signs_on,
+    test_sm_04_inquiry_to_a_state_not_signed_on,
+    test_sm_goes_ahead_of_other_traffic,
+    test_window_limits_outstanding_and_unacked_are_redelivered,
+)
+
+__all__ = [
+    "test_am_from_az_to_ny_with_output_header",
+    "test_hold_expiry_gives_sm_04",
+    "test_malformed_messages_get_a_and_the_named_er",
+    "test_numbers_count_per_link",
+    "test_several_destinations",
+    "test_sm_02_then_delivery_when_ny_signs_on",
+    "test_sm_04_inquiry_to_a_state_not_signed_on",
+    "test_sm_goes_ahead_of_other_traffic",
+    "test_window_limits_outstanding_and_unacked_are_redelivered",
+]
