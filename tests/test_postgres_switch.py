@@ -7,13 +7,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from nlets_switch.config import config_from_dict, demo_config, with_overrides
 from nlets_switch.core.events import MemoryAudit
 from nlets_switch.server.switch import Switch
 from nlets_switch.store.postgres_journal import PostgresJournal
-from tests.conftest import SwitchFactory
+from tests.conftest import ClientFactory, SwitchFactory
+from tests.conftest_services import FAST
+from tests.test_services import ask
 
 pytest_plugins = ["tests.conftest_postgres"]
 
@@ -45,6 +48,9 @@ async def make_switch(tmp_path: Path, pg_url: str) -> AsyncIterator[SwitchFactor
 
 
 # The switch's behaviour, unchanged, on PostgreSQL: these run with the make_switch above.
+from tests.test_log_wire import (  # noqa: E402
+    test_nlq_lists_and_nfq_fetches_only_what_the_ori_sent_or_received,
+)
 from tests.test_switch import (  # noqa: E402
     test_am_from_az_to_ny_with_output_header,
     test_hold_expiry_gives_sm_04,
@@ -61,6 +67,7 @@ __all__ = [
     "test_am_from_az_to_ny_with_output_header",
     "test_hold_expiry_gives_sm_04",
     "test_malformed_messages_get_a_and_the_named_er",
+    "test_nlq_lists_and_nfq_fetches_only_what_the_ori_sent_or_received",
     "test_numbers_count_per_link",
     "test_several_destinations",
     "test_sm_02_then_delivery_when_ny_signs_on",
@@ -68,3 +75,20 @@ __all__ = [
     "test_sm_goes_ahead_of_other_traffic",
     "test_window_limits_outstanding_and_unacked_are_redelivered",
 ]
+
+
+async def test_help_files_are_kept_in_postgres(make_switch: SwitchFactory,
+                                               connect: ClientFactory, pg_url: str) -> None:
+    sw = await make_switch(raw={"services": FAST}, build=True)
+    az = await connect(sw, "AZNLETS20")
+    ny = await connect(sw, "NYNLETS00")
+    got = await ask(az, "AM.AZNLETS20.NLNLEHELP.*H1.TXT\nSEND")
+    assert "HELP FILE NLNLE" in got.text  # seeded into the database at start
+    ok = await ask(ny, "AM.NYNLETS00.NYDRVUPDT.TXT\nNY DRIVER FILE: USE OLN/")
+    assert "UPDATED" in ok.text
+    got = await ask(az, "AM.AZNLETS20.NYDRVHELP.TXT\nSEND")
+    assert got.text.endswith("NY DRIVER FILE: USE OLN/")
+    with psycopg.connect(pg_url) as c:
+        rows = c.execute("SELECT updated_by FROM help_files WHERE state = 'NY' "
+                         "AND file = 'DRV'").fetchall()
+    assert rows == [("NYNLETS00",)]
