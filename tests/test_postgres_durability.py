@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -171,3 +172,31 @@ async def test_message_log_and_audit_of_a_switch_on_postgres(tmp_path: Path, pg_
     with open_pg_store(pg_url, readonly=True) as store:
         res = audit.verify(store, KEY)
         assert not res.ok and res.first_bad_id == rid
+
+
+async def test_an_ori_signing_on_during_an_outage_gets_what_is_owed_when_it_returns(
+        make_switch: SwitchFactory, connect: ClientFactory, pg_server: PgServer) -> None:
+    sw = await make_switch()
+    az = await connect(sw, "AZNLETS20")
+    for i in range(3):
+        assert (await az.send(f"AM.AZNLETS20.NY.TXT\nHELD {i}")).ok
+        assert parse_output(await az.receive(5)).key == "SM"  # NY not signed on: held
+    pg_server.stop("fast")
+    try:
+        ny = await connect(sw, "NYNLETS00")  # signs on; its read-back cannot run yet
+        assert not [t async for t in _within(ny, 1.0)]
+    finally:
+        pg_server.start()
+    # Nothing new is sent: the read-back waited for the database and runs now.
+    got = [parse_output(await ny.receive(10)).text for _ in range(3)]
+    assert got == ["HELD 0", "HELD 1", "HELD 2"]
+
+
+async def _within(c: Client, seconds: float) -> AsyncIterator[str]:
+    """What ``c`` receives within ``seconds``."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        try:
+            yield await c.receive(left)
+        except TimeoutError:
+            return

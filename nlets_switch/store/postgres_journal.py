@@ -20,7 +20,9 @@ When the connection is lost, every operation of the batch fails (the switch
 answers ``N``, PROTOCOL part 1: the sender keeps custody) and the next batch
 connects again; while the database stays unreachable, batches fail at once
 between attempts (:data:`RETRY_S`), so senders hear ``N`` quickly and the
-loop is never blocked.
+loop is never blocked. A read-back of what is owed to a link (an ORI signing
+on meanwhile) is not failed but waits for the database, so the link gets its
+deliveries when the database returns, with no new traffic needed to ask again.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ __all__ = ["AnyJournal", "PostgresJournal", "expire_due", "journal_for", "load_o
 
 Op = Callable[[Any], Any]
 Done = Callable[[Any, BaseException | None], None]
+#: An operation, its callback, and whether it waits out an outage (a read-back).
+Entry = tuple[Op, "Done | None", bool]
 Finished = list[tuple[Done | None, Any, BaseException | None]]
 
 #: Least seconds between two attempts to reach a database that is gone.
@@ -80,7 +84,9 @@ class PostgresJournal:
         self.url = url
         #: What logs and the status show as the journal's place (no password).
         self.path = redact(url)
-        self._queue: deque[tuple[Op, Done | None]] = deque()
+        self._queue: deque[Entry] = deque()
+        #: Read-backs waiting for the database to return.
+        self._parked: list[Entry] = []
         self._cv = threading.Condition()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -144,13 +150,14 @@ class PostgresJournal:
 
     # -- submitting -------------------------------------------------------
 
-    def submit(self, op: Op, done: Done | None = None) -> None:
+    def submit(self, op: Op, done: Done | None = None, *, wait_out: bool = False) -> None:
         """Queue ``op`` (a function of a store); ``done(result, error)`` runs on the loop
-        after the commit."""
+        after the commit. ``wait_out``: while the database is unreachable, keep the
+        operation for when it returns instead of failing it (reads only)."""
         with self._cv:
             if self._closing:
                 raise RuntimeError("journal is closed")
-            self._queue.append((op, done))
+            self._queue.append((op, done, wait_out))
             if len(self._queue) == 1:
                 self._cv.notify()
 
@@ -198,7 +205,8 @@ class PostgresJournal:
     def owed(self, link: str, after: int, limit: int,
              done: Callable[[list[OwedRow] | None, BaseException | None], None]) -> None:
         """Deliveries still owed to ``link`` with id above ``after``, in id order."""
-        self.submit(functools.partial(load_owed, link=link, after=after, limit=limit), done)
+        self.submit(functools.partial(load_owed, link=link, after=after, limit=limit), done,
+                    wait_out=True)
 
     def expire(self, now: float, limit: int,
                done: Callable[[list[ExpiredRow] | None, BaseException | None], None]) -> None:
@@ -212,13 +220,17 @@ class PostgresJournal:
         loop = self._loop
         while True:
             with self._cv:
-                while not self._queue and not self._closing:
+                while not self._queue and not self._closing and not self._parked:
                     self._cv.wait()
-                if not self._queue and self._closing:
+                if self._parked and not self._queue and not self._closing:
+                    self._cv.wait(RETRY_S)  # then try the database again
+                if not self._queue and not self._parked and self._closing:
                     return
-                batch = list(self._queue)
+                batch = self._parked + list(self._queue)
+                self._parked = []
                 self._queue.clear()
-            results = self._commit(batch)
+                closing = self._closing
+            results = self._commit(batch, closing)
             try:
                 loop.call_soon_threadsafe(_complete, results)
             except RuntimeError:
@@ -254,18 +266,25 @@ class PostgresJournal:
             log.error("database_unreachable", database=self.path,
                       error=type(error).__name__)
 
-    def _commit(self, batch: list[tuple[Op, Done | None]]) -> Finished:
+    def _unavailable(self, batch: list[Entry], error: BaseException,
+                     closing: bool) -> Finished:
+        """Fail the batch, except the read-backs that wait for the database's return."""
+        self.unavailable += 1
+        if not closing:
+            self._parked = [e for e in batch if e[2]]
+        return [(done, None, error) for _, done, wait in batch if closing or not wait]
+
+    def _commit(self, batch: list[Entry], closing: bool = False) -> Finished:
         t0 = time.perf_counter()
         try:
             conn = self._connection()
         except DatabaseUnavailable as e:
-            self.unavailable += 1
-            return [(done, None, e) for _, done in batch]
+            return self._unavailable(batch, e, closing)
         store = PostgresStore(conn)
         results: Finished = []
         try:
             with conn.transaction():
-                for op, done in batch:
+                for op, done, _ in batch:
                     results.append((done, op(store), None))
                 if conn.info.transaction_status == _INERROR:
                     raise StoreError("an operation's error aborted the batch")
@@ -273,10 +292,9 @@ class PostgresJournal:
             if conn.closed or conn.broken:
                 # Lost while committing: nothing of the batch may be acknowledged.
                 self._went_down(e)
-                self.unavailable += 1
                 err = DatabaseUnavailable(f"{self.path}: connection lost")
                 err.__cause__ = e
-                return [(done, None, err) for _, done in batch]
+                return self._unavailable(batch, err, closing)
             results = self._one_by_one(store, batch)
         dt = time.perf_counter() - t0
         self.batches += 1
@@ -287,10 +305,10 @@ class PostgresJournal:
             self.on_commit(dt, len(batch))
         return results
 
-    def _one_by_one(self, store: PostgresStore, batch: list[tuple[Op, Done | None]]) -> Finished:
+    def _one_by_one(self, store: PostgresStore, batch: list[Entry]) -> Finished:
         """One bad operation must not cost the others their custody: each on its own."""
         results: Finished = []
-        for op, done in batch:
+        for op, done, _ in batch:
             try:
                 with store.conn.transaction():
                     r = op(store)
