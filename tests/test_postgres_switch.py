@@ -47,7 +47,31 @@ async def make_switch(tmp_path: Path, pg_url: str) -> AsyncIterator[SwitchFactor
         await sw.stop()
 
 
+@pytest.fixture
+async def monitored(tmp_path: Path, pg_url: str) -> AsyncIterator[Any]:
+    """conftest_monitoring's monitored, the switch on the test's own PostgreSQL database."""
+    from nlets_switch.ops.monitor import attach_monitoring
+
+    started: list[Any] = []
+
+    async def factory(raw: dict[str, Any] | None = None, http: str = "127.0.0.1:0") -> Any:
+        cfg = with_overrides(config_from_dict(raw or {}), ["127.0.0.1:0"],
+                             str(tmp_path / "data"), store=pg_url)
+        sw = Switch(cfg, audit=MemoryAudit())
+        assert isinstance(sw.journal, PostgresJournal)
+        await sw.start()
+        mon = await attach_monitoring(sw, cfg, http=http)
+        started.append((sw, mon))
+        return sw, mon
+
+    yield factory
+    for sw, mon in started:
+        await sw.stop()
+        await mon.stop()
+
+
 # The switch's behaviour, unchanged, on PostgreSQL: these run with the make_switch above.
+from tests.test_http import test_message_text_only_for_a_token_that_may_see_it  # noqa: E402
 from tests.test_log_wire import (  # noqa: E402
     test_nlq_lists_and_nfq_fetches_only_what_the_ori_sent_or_received,
 )
@@ -67,6 +91,7 @@ __all__ = [
     "test_am_from_az_to_ny_with_output_header",
     "test_hold_expiry_gives_sm_04",
     "test_malformed_messages_get_a_and_the_named_er",
+    "test_message_text_only_for_a_token_that_may_see_it",
     "test_nlq_lists_and_nfq_fetches_only_what_the_ori_sent_or_received",
     "test_numbers_count_per_link",
     "test_several_destinations",
