@@ -13,7 +13,7 @@ from pathlib import Path
 from nlets_switch.commands import _start
 from nlets_switch.commands._common import SubParsers, add_config_args, config_or_exit
 from nlets_switch.config import Config, load_config
-from nlets_switch.errors import ConfigError
+from nlets_switch.errors import ConfigError, StoreError
 from nlets_switch.log import LOG_FORMATS, configure, get_logger, wants_console
 
 
@@ -141,6 +141,11 @@ async def _serve(cfg: Config, args: argparse.Namespace) -> int:
     # (The ports were checked before; this is for one taken in between.)
     try:
         await switch.start()
+    except StoreError as e:  # the database went away since the check, say
+        print(f"nlets-switch: {e}", file=sys.stderr)
+        log.error("cannot_start", error=str(e))
+        await switch.stop()
+        return 2
     except OSError as e:
         print(f"cannot start: {e}; choose another with --listen HOST:PORT", file=sys.stderr)
         log.error("cannot_start", error=str(e))

@@ -87,9 +87,14 @@ def connect(url: str, *, application: str = "nlets-switch") -> Any:
     server is configured for synchronous replication)."""
     psycopg = driver()
     try:
+        # TCP keepalives: a database that vanished without closing the connection
+        # (a network partition, a host powered off) is noticed in about 10 s rather
+        # than the kernel's two hours, so senders hear N instead of waiting.
         return psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
                                application_name=application,
-                               options="-c synchronous_commit=on")
+                               options="-c synchronous_commit=on", keepalives=1,
+                               keepalives_idle=5, keepalives_interval=2, keepalives_count=3,
+                               tcp_user_timeout=10_000)
     except psycopg.Error as e:
         raise StoreError(f"{redact(url)}: cannot connect: {_reason(e)}") from e
 
