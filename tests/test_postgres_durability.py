@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import psycopg
+import pytest
 
+from nlets_switch.cli import main
 from nlets_switch.config import demo_config, with_overrides
 from nlets_switch.ops import audit, msglog
 from nlets_switch.server.switch import Switch
@@ -135,8 +137,9 @@ async def test_database_outage_under_load_means_n_and_traffic_resumes(
     assert set(acked) <= texts
 
 
-async def test_message_log_and_audit_of_a_switch_on_postgres(tmp_path: Path, pg_url: str,
-                                                             connect: ClientFactory) -> None:
+async def test_message_log_and_audit_of_a_switch_on_postgres(
+        tmp_path: Path, pg_url: str, connect: ClientFactory,
+        capsys: pytest.CaptureFixture[str]) -> None:
     from nlets_switch.server.app import build_switch
 
     (tmp_path / "audit.key").write_text(KEY.hex())
@@ -165,6 +168,16 @@ async def test_message_log_and_audit_of_a_switch_on_postgres(tmp_path: Path, pg_
         kinds = [(r.type, r.subject) for r in store.audit_records()]
         assert ("sign_on", "AZNLETS20") in kinds and ("log_access", "NYNLETS00") in kinds
         assert audit.verify(store, KEY).ok
+    # The tools read the same store (--store), and their own access is audited there.
+    where = ["--store", pg_url, "--data-dir", str(tmp_path)]
+    capsys.readouterr()
+    assert main(["log", "search", "--key", "DQ", "--text", "SMITH", *where]) == 0
+    assert "AZNLETS20" in capsys.readouterr().out
+    assert main(["audit", "verify", *where]) == 0
+    assert "records verified" in capsys.readouterr().out
+    assert not (tmp_path / "journal.sqlite").exists()
+    with open_pg_store(pg_url, readonly=True) as store:
+        assert [r.type for r in store.audit_records()][-2:] == ["log_access", "audit_verify"]
     # A hand edit breaks the chain at that record.
     with psycopg.connect(pg_url, autocommit=True) as c:
         rid = c.execute("SELECT min(id) FROM audit WHERE type = 'sign_on'").fetchone()[0]
@@ -172,6 +185,8 @@ async def test_message_log_and_audit_of_a_switch_on_postgres(tmp_path: Path, pg_
     with open_pg_store(pg_url, readonly=True) as store:
         res = audit.verify(store, KEY)
         assert not res.ok and res.first_bad_id == rid
+    assert main(["audit", "verify", *where]) == 1
+    assert f"BROKEN at record {rid}" in capsys.readouterr().out
 
 
 async def test_an_ori_signing_on_during_an_outage_gets_what_is_owed_when_it_returns(

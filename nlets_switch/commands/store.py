@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from nlets_switch.commands._common import SubParsers, add_config_args, config_or_exit
 from nlets_switch.errors import StoreError
+
+if TYPE_CHECKING:
+    from nlets_switch.store.postgres import PostgresStore
 
 EPILOG = """examples:
   nlets-switch store migrate --store postgresql://nlets@db1/nlets
@@ -107,6 +111,18 @@ def version_command(args: argparse.Namespace) -> int:
         return 2
     print(f"{redact(url)}: schema version {version} (this nlets-switch: {SCHEMA_VERSION})")
     return 2 if version > SCHEMA_VERSION else 0
+
+
+def open_configured(url: str, who: str) -> PostgresStore | None:
+    """The PostgreSQL store at ``url``, read-only, for a tool; None (after printing why,
+    prefixed with ``who``) when it cannot be opened."""
+    from nlets_switch.store.postgres import open_pg_store
+
+    try:
+        return open_pg_store(url, readonly=True)
+    except StoreError as e:
+        print(f"{who}: {e}", file=sys.stderr)
+        return None
 
 
 def refuse_unfit_store(url: str) -> bool:

@@ -172,6 +172,13 @@ def record_from_tool(cfg: Config, type_: str, outcome: str, detail: Mapping[str,
     try:
         key = load_key(cfg)
         assert key is not None
+        if cfg.store.url:  # the PostgreSQL store (docs/cluster.md)
+            from nlets_switch.store.postgres import open_pg_store
+
+            with open_pg_store(cfg.store.url) as store:
+                append(store, key, iso_utc(time.time()), component, type_, user, outcome,
+                       detail)
+            return None
         record_now(path, key, type_, user, outcome, component, detail)
     except (OSError, StoreError, ConfigError, ValueError) as e:
         return f"warning: could not write the audit record: {e}"
