@@ -52,7 +52,7 @@ def register(sub: SubParsers) -> None:
         c.add_argument("--store", metavar="postgresql://USER@HOST/DB",
                        help="the database (default: the configuration's store.url)")
         c.set_defaults(func=fn)
-    p.set_defaults(func=lambda _args: p.print_help() or 1)
+    p.set_defaults(func=lambda _args: (p.print_help(), 2)[1])
 
 
 def _url(args: argparse.Namespace) -> str | None:
