@@ -468,6 +468,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="xml: measure the switch again with XML inquirers (format: xml; "
                     "answerers stay text) and print its figures beside the text run's")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite",
+                    help="postgresql: start a throwaway PostgreSQL and measure the SQLite "
+                    "node and one PostgreSQL node in one run (benchmarks/bench_postgres.py)")
     args = ap.parse_args(argv)
     if args.rate < 0:
         ap.error("--rate must be positive")
@@ -541,6 +544,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.links < 2:
         raise SystemExit("--links must be at least 2")
     work = Path(tempfile.mkdtemp(prefix="nlets-bench-"))
+    if args.store == "postgresql":
+        return _postgres(args, work)
     load_before = os.getloadavg()[0]
     probe = fsync_probe(args.data_dir if args.data_dir is not None else work)
     try:
@@ -602,6 +607,21 @@ def main(argv: list[str] | None = None) -> int:
     bad = sw["errors"] or sw["naks"] or (rl is not None and (rl["errors"] or rl["naks"]))
     bad = bad or (xml is not None and (xml["errors"] or xml["naks"] or not xml["messages"]))
     return 1 if bad or not sw["messages"] else 0
+
+
+def _postgres(args: argparse.Namespace, work: Path) -> int:
+    """``--store postgresql``: the SQLite node and one PostgreSQL node, one table."""
+    sys.path.insert(0, str(HERE))
+    import bench_postgres
+
+    try:
+        r = bench_postgres.compare(args, work, measure, Target, switch_argv(args))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(r) if args.json else bench_postgres.report(r))
+    bad = any(x["errors"] or x["naks"] or not x["messages"]
+              for x in (r["sqlite"], r["postgresql"]))
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":

@@ -73,7 +73,7 @@ def register(sub: SubParsers) -> None:
                         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     _filters(s, msglog.DEFAULT_LIMIT)
     s.add_argument("--json", action="store_true", help="one JSON object per line")
-    add_config_args(s)
+    add_config_args(s, store=True)
     s.set_defaults(func=search_cmd)
 
     sh = lsub.add_parser("show", help="one message and what became of it")
@@ -84,7 +84,7 @@ def register(sub: SubParsers) -> None:
                     help="include the message text as legacy text or as an XML document "
                     "(translated when it was sent in the other form)")
     sh.add_argument("--json", action="store_true", help="as JSON")
-    add_config_args(sh)
+    add_config_args(sh, store=True)
     sh.set_defaults(func=show_cmd)
 
     e = lsub.add_parser("export", help="write messages as JSON lines or CSV (oldest first)",
@@ -96,7 +96,7 @@ def register(sub: SubParsers) -> None:
                    help="include each message's text (criminal-justice information)")
     e.add_argument("--progress", action="store_true",
                    help="show a progress bar on standard error even when it is not a terminal")
-    add_config_args(e)
+    add_config_args(e, store=True)
     e.set_defaults(func=export_cmd)
 
 
@@ -104,6 +104,10 @@ def register(sub: SubParsers) -> None:
 
 
 def _open(cfg: Config) -> Store | None:
+    if cfg.store.url:
+        from nlets_switch.commands.store import open_configured
+
+        return open_configured(cfg.store.url, "log")
     path = Path(cfg.data_dir) / "journal.sqlite"
     if not path.exists():
         print(f"log: no journal at {path} (has the switch run with this --data-dir?)",

@@ -232,6 +232,26 @@ class Security(Section):
         "the ORI itself is locked out, with an alert (absent: 10 x lockout_after)")
 
 
+def _is_store_url(value: Any) -> bool:
+    return isinstance(value, str) and value.split("://", 1)[0] in ("postgresql", "postgres") \
+        and "://" in value
+
+
+class StoreSection(Section):
+    """``store``: where the journal and the other tables live (docs/cluster.md).
+
+    Absent (the default): the embedded SQLite file ``<data_dir>/journal.sqlite``.
+    """
+
+    _expected = "expected a mapping (url)"
+
+    url: Annotated[str | None, Check(
+        lambda v: v is None or _is_store_url(v), "expected postgresql://USER@HOST/DB, "
+        "got {got}", "a postgresql:// URL")] = Field(
+        None, description="a PostgreSQL database (`postgresql://USER@HOST[:PORT]/DB`); "
+        "absent: the SQLite file in switch.data_dir")
+
+
 class HoldSection(Section):
     """``hold.<KEY>``: held (SM .02) or not (SM .04), and for how long (PROTOCOL part 4)."""
 
