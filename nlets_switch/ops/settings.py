@@ -107,11 +107,15 @@ def _http_listen(value: Any) -> str:
 class HttpSection(Section):
     """The ``http:`` section: the operator HTTP server (metrics, API, dashboard)."""
 
-    _expected = "expected a mapping (listen)"
+    _expected = "expected a mapping (listen, sse_max, session_minutes)"
 
     listen: Annotated[str, BeforeValidator(_http_listen)] = Field(
         f"{DEFAULT_HTTP[0]}:{DEFAULT_HTTP[1]}",
         description="HOST:PORT, or off; `serve --http` overrides it")
+    sse_max: Annotated[int, Between(1, 100_000, whole=True)] = Field(
+        64, description="dashboards (/events streams) at once; past it: 503")
+    session_minutes: Annotated[float, Between(1, 24 * 60)] = Field(
+        30.0, description="a dashboard sign-in lasts this long unused (CJIS 5.5.5)")
 
 
 def _hex64(v: Any) -> bool:
