@@ -41,7 +41,7 @@ log = get_logger("mqtt")
 #: The events that go to MQTT (audit events go to the audit trail, not here).
 MQTT_EVENTS: Final = frozenset(
     {"routed", "held", "status", "rejected", "refused", "delivered", "expired",
-     "refused_by_receiver", "link", "stats"})
+     "refused_by_receiver", "link", "stats", "audit_checkpoint"})
 _RECEIVED_FROM: Final = frozenset({"routed", "held", "status", "rejected"})
 _TOPIC_UNSAFE: Final = str.maketrans({"/": "_", "#": "_", "+": "_", "\0": "_"})
 
@@ -200,6 +200,12 @@ class MqttPublisher:
                                  _dumps({"ori": ori, "state": ev.get("state"),
                                          "kind": ev.get("kind"), "ts": ev.get("ts")}),
                                  qos=1, retain=True, timeout=5)
+        elif name == "audit_checkpoint":
+            # The signed head of the audit chain (ops/checkpoint.py), kept by the
+            # broker: a copy of the anchor outside the switch's machine.
+            cp = {k: v for k, v in ev.items() if k != "event"}
+            await client.publish(f"{self.base}/audit/checkpoint", _dumps(cp), qos=1,
+                                 retain=True, timeout=5)
         elif name == "stats":
             now = time.monotonic()
             if now - self._last_stats < self.settings.stats_interval * 0.9:

@@ -197,7 +197,7 @@ def _audit_key(value: Any) -> str:
 class AuditSettings(Section):
     """The ``audit:`` section: the key of the audit chain (docs/records.md)."""
 
-    _expected = "expected a mapping (key, key_file)"
+    _expected = "expected a mapping (key, key_file, signing_key_file, checkpoint_dir, checkpoint_s)"
     _unknown = "unknown setting (known: {known})"
 
     key: Annotated[str, BeforeValidator(_audit_key)] | None = Field(
@@ -205,7 +205,17 @@ class AuditSettings(Section):
     key_file: Annotated[str, Check(lambda v: isinstance(v, str) and bool(v),
                                    "expected a file path")] | None = Field(
         None, description="a file holding the key (absent, and no key: "
-        "<data_dir>/audit.key, made on first use)")
+        "audit.key in the key directory, made on first use)")
+    signing_key_file: Annotated[str, Check(lambda v: isinstance(v, str) and bool(v),
+                                           "expected a file path")] | None = Field(
+        None, description="Ed25519 key signing checkpoints (absent: audit-signing.key in "
+        "the key directory, made on first use)")
+    checkpoint_dir: Annotated[str, Check(lambda v: isinstance(v, str) and bool(v),
+                                         "expected a directory path")] | None = Field(
+        None, description="where signed checkpoints go (absent: checkpoints/ in the key "
+        "directory); keep it off the data directory's volume")
+    checkpoint_s: Annotated[float, Between(1, 86_400)] = Field(
+        60.0, description="seconds between checkpoints of the chain's head")
 
     @classmethod
     def _reshape(cls, data: dict[str, Any],
