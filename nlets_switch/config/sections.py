@@ -210,14 +210,21 @@ class Limits(Section):
 
 
 class Security(Section):
-    """``security``: sign-on lock-out (CJIS Security Policy 5.5.3)."""
+    """``security``: sign-on lock-out (CJIS Security Policy 5.5.3); text at rest (5.10.1.2)."""
 
-    _expected = "expected a mapping (lockout_after, lockout_minutes)"
+    _expected = ("expected a mapping (lockout_after, lockout_minutes, encrypt_text, "
+                 "text_key_file)")
 
     lockout_after: Annotated[int, Between(1, 1000, whole=True)] = Field(
         5, description="failed sign-ons before an ORI is locked out")
     lockout_minutes: Annotated[float, Between(0.001, 100_000)] = Field(
         10.0, description="how long a lock-out lasts")
+    encrypt_text: Annotated[bool, FLAG] = Field(
+        True, description="message text sealed at rest, AES-256-GCM (CJIS 5.10.1.2)")
+    text_key_file: Annotated[str, Check(lambda v: isinstance(v, str) and bool(v),
+                                        "expected a file path")] | None = Field(
+        None, description="the text keyring, outside the data directory (absent: "
+        "$XDG_CONFIG_HOME/nlets-switch/text.keys, made at first start)")
 
 
 class HoldSection(Section):

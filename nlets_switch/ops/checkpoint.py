@@ -158,7 +158,9 @@ def write_checkpoint(cfg: Config, store: AuditStore | None = None) -> Checkpoint
         path = Path(cfg.data_dir) / "journal.sqlite"
         if not path.exists():
             return None
-        with open_store(path, readonly=True) as opened:
+        # Not read-only: the last connection to close removes the WAL (after the
+        # switch stopped, this one), which a read-only one cannot do.
+        with open_store(path) as opened:
             last = opened.last_audit_record()
     else:
         last = store.last_audit_record()

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-__all__ = ["KEY_BYTES", "Keyring", "key_dir", "load_keyring", "private_dir", "rotate_keyring",
-           "write_secret"]
+__all__ = ["KEY_BYTES", "Keyring", "key_dir", "load_keyring", "private_dir", "private_tree",
+           "rotate_keyring", "write_secret"]
 
 #: AES-256: 32-byte keys.
 KEY_BYTES: Final = 32
@@ -44,6 +44,20 @@ def private_dir(path: Path) -> Path:
     """Make ``path`` (and missing parents) and set it to 0700; returns it."""
     path.mkdir(parents=True, exist_ok=True)
     os.chmod(path, 0o700)
+    return path
+
+
+def private_tree(path: Path) -> Path:
+    """The data directory: made if missing, 0700, and everything in it the owner's
+    alone (directories 0700, files 0600), whatever the umask was when they were made."""
+    private_dir(path)
+    for root, dirs, files in os.walk(path):
+        for d in dirs:
+            os.chmod(os.path.join(root, d), 0o700)
+        for f in files:
+            p = os.path.join(root, f)
+            if not os.path.islink(p):
+                os.chmod(p, 0o600)
     return path
 
 
