@@ -65,6 +65,11 @@ def protect_data(cfg: Config) -> None:
     except (OSError, ValueError) as e:
         raise ConfigError([str(e) if str(e).startswith("security.") else
                            f"security.text_key_file: {e}"], cfg.source) from None
+    if not cfg.audit.key and not cfg.audit.key_file and audit.legacy_key_path(cfg).exists():
+        # Kept for the chain it sealed; but beside the journal it lets whoever
+        # reads the data directory rewrite the chain.
+        log.warning("audit_key_in_data_dir", path=str(audit.legacy_key_path(cfg)),
+                    hint="move it out of the data directory and name it in audit.key_file")
     if made and ring is not None:
         log.warning("text_key_created", path=str(ring.path),
                     note="message text is encrypted under this key: back it up, apart "
