@@ -121,3 +121,24 @@ async def test_every_response_carries_security_headers_and_no_version(tmp_path: 
         assert head.startswith("HTTP/1.") and " 400 " in head.split("\r\n")[0], head
         assert "aiohttp" not in head and "Python" not in head
 
+
+
+def test_sessions_lapse_unused_and_are_bounded() -> None:
+    from nlets_switch.ops.http_guard import Sessions
+    from nlets_switch.ops.monitor import ApiToken
+
+    now = [0.0]
+    s = Sessions(60.0, clock=lambda: now[0], max_sessions=3)
+    tok = ApiToken("ops", "x")
+    sid = s.open(tok)
+    now[0] = 59.0
+    assert s.get(sid) is tok  # used: its minute starts again
+    now[0] = 118.0
+    assert s.get(sid) is tok
+    now[0] = 179.0
+    assert s.get(sid) is None  # a minute unused
+    ids = [s.open(tok) for _ in range(5)]
+    assert len(s) == 3 and s.get(ids[0]) is None and s.get(ids[-1]) is tok
+    s.close(ids[-1])
+    assert s.get(ids[-1]) is None
+    assert s.get("") is None and s.get("forged") is None
