@@ -41,7 +41,7 @@ log = get_logger("mqtt")
 #: The events that go to MQTT (audit events go to the audit trail, not here).
 MQTT_EVENTS: Final = frozenset(
     {"routed", "held", "status", "rejected", "refused", "delivered", "expired",
-     "refused_by_receiver", "link", "stats", "audit_checkpoint"})
+     "refused_by_receiver", "link", "stats", "journal_fault", "audit_checkpoint"})
 _RECEIVED_FROM: Final = frozenset({"routed", "held", "status", "rejected"})
 _TOPIC_UNSAFE: Final = str.maketrans({"/": "_", "#": "_", "+": "_", "\0": "_"})
 
@@ -206,6 +206,11 @@ class MqttPublisher:
             cp = {k: v for k, v in ev.items() if k != "event"}
             await client.publish(f"{self.base}/audit/checkpoint", _dumps(cp), qos=1,
                                  retain=True, timeout=5)
+        elif name == "journal_fault":
+            # An alert: retained, so a monitoring system that connects later
+            # still sees the journal failing (and its recovery replaces it).
+            await client.publish(f"{self.base}/alert", _dumps({**ev, "switch_id": sid}),
+                                 qos=1, retain=True, timeout=5)
         elif name == "stats":
             now = time.monotonic()
             if now - self._last_stats < self.settings.stats_interval * 0.9:
