@@ -43,6 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 2
+    # What nlets-switch writes (the journal and its WAL, LEIS data, the pid file,
+    # exports) may hold CJI: the owner's alone, whatever the umask (CJIS 5.10.1.2).
+    os.umask(os.umask(0o077) | 0o077)
     try:
         return handler(args)
     except KeyboardInterrupt:

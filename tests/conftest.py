@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,11 @@ from nlets_switch.config import config_from_dict, demo_config, with_overrides
 from nlets_switch.core.events import MemoryAudit
 from nlets_switch.server.switch import Switch
 from nlets_switch.tools.client import Client
+
+# Keys live outside the data directory, in $XDG_CONFIG_HOME/nlets-switch
+# (issue 11): the tests (and the processes they start) keep theirs in a
+# directory of their own, never in the user's.
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="nlets-test-keys-")
 
 SwitchFactory = Callable[..., Awaitable[Switch]]
 

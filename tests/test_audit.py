@@ -59,7 +59,11 @@ async def test_switch_events_are_recorded_and_verify_then_fails_after_a_hand_edi
     assert ("sign_on", "ZZ0000000", "failure") in kinds
     assert ("admin", "NYNLETS00", "success") in kinds
     assert "peer" in json.loads(str(rows[1][5]))
-    key_file = tmp_path / "audit.key"
+    # The key is kept outside the data directory (issue 11), 0600.
+    from nlets_switch.store.keys import key_dir
+
+    assert not (tmp_path / "audit.key").exists()
+    key_file = key_dir() / "audit.key"
     assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
 
     assert main(["audit", "verify", "--data-dir", str(tmp_path)]) == 0

@@ -78,3 +78,40 @@ async def test_dashboard_shows_sign_on_and_routing_live(monitored: MonitoredFact
     assert "SECRET" not in await page.content()
     assert loads == ["load"], "the page must update without reloading"
     await az.close()
+
+
+async def test_dashboard_signs_in_once_with_a_token(monitored: MonitoredFactory,
+                                                    page: Any) -> None:
+    """With API tokens configured the page asks for one, then lives on a session cookie."""
+    from playwright.async_api import expect
+
+    token = "dashboard-token-0123456789"
+    sw, mon = await monitored({"api": {"tokens": [{"name": "ops", "token": token}]}})
+    assert mon.http_address is not None
+    h, p = mon.http_address
+    await page.goto(f"http://{h}:{p}/")
+    await expect(page.locator("#signin")).to_be_visible()
+    await expect(page.locator("#conn")).to_have_text("signed out")
+
+    await page.fill("#token", "not-the-token-0123456789")
+    await page.click("#signin button")
+    await expect(page.locator("#signin-error")).to_have_text("that token is not valid")
+
+    await page.fill("#token", token)
+    await page.click("#signin button")
+    await expect(page.locator("#conn")).to_have_text("live")
+    await expect(page.locator("#signin")).to_be_hidden()
+    cookies = await page.context.cookies()
+    (cookie,) = [c for c in cookies if c["name"] == "nlets_session"]
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert token not in cookie["value"]
+
+    # Live events flow on the session; a reload needs no token again.
+    host, port = sw.addresses[0]
+    ny = await Client.connect(host, port, "NYNLETS00")
+    ny_row = page.locator('#links tr[data-ori="NYNLETS00"]')
+    await expect(ny_row).to_have_attribute("data-state", "online")
+    await page.reload()
+    await expect(page.locator("#conn")).to_have_text("live")
+    await expect(page.locator("#signin")).to_be_hidden()
+    await ny.close()

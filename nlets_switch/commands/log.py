@@ -25,6 +25,7 @@ from nlets_switch.commands._common import SubParsers, add_config_args, config_or
 from nlets_switch.config import Config
 from nlets_switch.errors import MessageError, NletsError, StoreError
 from nlets_switch.ops import audit, msglog
+from nlets_switch.store import textcrypt
 from nlets_switch.store.base import Store
 from nlets_switch.store.sqlite import open_store
 from nlets_switch.wire.schema import load_schemas
@@ -112,6 +113,13 @@ def _open(cfg: Config) -> Store | None:
     if not path.exists():
         print(f"log: no journal at {path} (has the switch run with this --data-dir?)",
               file=sys.stderr)
+        return None
+    try:
+        # The keyring that opens sealed text (store/textcrypt.py); never made here.
+        textcrypt.configure_for(cfg.security.text_key_file, cfg.security.encrypt_text,
+                                create=False)
+    except (OSError, ValueError) as e:
+        print(f"log: {e}", file=sys.stderr)
         return None
     try:
         return open_store(path, readonly=True)

@@ -138,7 +138,7 @@ def make_service_credential(data_dir: Path) -> tuple[str, Path]:
 
 
 async def _serve(cfg: Config, args: argparse.Namespace) -> int:
-    from nlets_switch.ops import retention
+    from nlets_switch.ops import checkpoint, retention
     from nlets_switch.ops.monitor import attach_monitoring
     from nlets_switch.server.app import build_switch
     from nlets_switch.services.local import load_adapters
@@ -190,6 +190,9 @@ async def _serve(cfg: Config, args: argparse.Namespace) -> int:
     log.info("service_credential", file=str(secret_file),
              hint="responders: --credential-file FILE")
     pruning = asyncio.create_task(retention.retention_task(switch, cfg), name="retention")
+    # Signed checkpoints of the audit chain, outside the data directory (issue 11).
+    checkpoints = asyncio.create_task(
+        checkpoint.checkpoint_task(cfg, monitoring.monitor.publish), name="audit-checkpoint")
     pid = pid_file(Path(cfg.data_dir))
     pid.write_text(f"{os.getpid()}\n")
 
@@ -206,9 +209,19 @@ async def _serve(cfg: Config, args: argparse.Namespace) -> int:
     await stop.wait()
     log.info("stopping")
     pruning.cancel()
+    checkpoints.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await pruning
+    with contextlib.suppress(asyncio.CancelledError):
+        await checkpoints
     await switch.stop()
+    # The last head, with the sign-offs of the stop in it; MQTT still runs.
+    try:
+        cp = await asyncio.to_thread(checkpoint.write_checkpoint, cfg)
+        if cp is not None:
+            monitoring.monitor.publish({"event": "audit_checkpoint", **cp.to_dict()})
+    except (OSError, ValueError, StoreError) as e:
+        log.error("audit_checkpoint_failed", error=f"{type(e).__name__}: {e}")
     # After the switch: its links' offline events and the final status reach MQTT.
     await monitoring.stop()
     with contextlib.suppress(OSError):

@@ -219,9 +219,10 @@ class Limits(Section):
 
 
 class Security(Section):
-    """``security``: sign-on lock-out (CJIS Security Policy 5.5.3)."""
+    """``security``: sign-on lock-out (CJIS Security Policy 5.5.3); text at rest (5.10.1.2)."""
 
-    _expected = "expected a mapping (lockout_after, lockout_minutes, ori_lockout_after)"
+    _expected = ("expected a mapping (lockout_after, lockout_minutes, ori_lockout_after, "
+                 "encrypt_text, text_key_file)")
 
     lockout_after: Annotated[int, Between(1, 1000, whole=True)] = Field(
         5, description="failed sign-ons before an ORI is locked out")
@@ -230,6 +231,12 @@ class Security(Section):
     ori_lockout_after: Annotated[int, Between(1, 1_000_000, whole=True)] | None = Field(
         None, description="failed sign-ons for one ORI from every address together before "
         "the ORI itself is locked out, with an alert (absent: 10 x lockout_after)")
+    encrypt_text: Annotated[bool, FLAG] = Field(
+        True, description="message text sealed at rest, AES-256-GCM (CJIS 5.10.1.2)")
+    text_key_file: Annotated[str, Check(lambda v: isinstance(v, str) and bool(v),
+                                        "expected a file path")] | None = Field(
+        None, description="the text keyring, outside the data directory (absent: "
+        "$XDG_CONFIG_HOME/nlets-switch/text.keys, made at first start)")
 
 
 def _is_store_url(value: Any) -> bool:

@@ -6,8 +6,12 @@ of the journal. Records are chained: ``mac = HMAC-SHA256(key, previous mac ||
 canonical JSON of the record)``, so editing, inserting or removing a record
 breaks the chain at that point and :func:`verify` names it. The key comes
 from the configuration (``audit.key`` or ``audit.key_file``) or, when none is
-configured, from ``<data_dir>/audit.key``, generated on first use with mode
-0600.
+configured, from ``audit.key`` in the key directory outside the data directory
+(``$XDG_CONFIG_HOME/nlets-switch/``, :mod:`nlets_switch.store.keys`),
+generated on first use with mode 0600; a ``<data_dir>/audit.key`` made by an
+older version is still used (the chain it sealed must verify), with a
+warning to move it. Signed checkpoints of the chain's head, kept outside the
+data directory too, are :mod:`nlets_switch.ops.checkpoint`.
 
 The MAC is computed inside the journal operation, on the writer thread, in
 the same transaction as the insert, and from the previous row as committed,
@@ -48,6 +52,7 @@ from nlets_switch.ops.settings import MIN_KEY_BYTES as MIN_KEY_BYTES  # re-expor
 from nlets_switch.ops.settings import decode_key as decode_key  # re-exported
 from nlets_switch.store.audit import ANCHOR_KEY
 from nlets_switch.store.base import AuditAnchor, AuditEvent, AuditStore
+from nlets_switch.store.keys import key_dir, private_dir
 from nlets_switch.store.postgres_journal import AnyJournal
 from nlets_switch.store.sqlite import Connection, as_store, open_store
 
@@ -66,10 +71,19 @@ def iso_utc(ts: float) -> str:
 # --------------------------------------------------------------------------
 
 
+def legacy_key_path(cfg: Config) -> Path:
+    """Where versions before issue 11 kept the key: inside the data directory."""
+    return Path(cfg.data_dir) / KEY_FILE_NAME
+
+
 def key_path(cfg: Config) -> Path:
-    """Where the key is read from: ``audit.key_file`` or ``<data_dir>/audit.key``."""
+    """Where the key is read from: ``audit.key_file``, else an older
+    ``<data_dir>/audit.key`` that exists, else ``<key dir>/audit.key``."""
     kf = cfg.audit.key_file
-    return Path(kf) if kf else Path(cfg.data_dir) / KEY_FILE_NAME
+    if kf:
+        return Path(kf)
+    legacy = legacy_key_path(cfg)
+    return legacy if legacy.exists() else key_dir() / KEY_FILE_NAME
 
 
 def load_key(cfg: Config, create: bool = True) -> bytes | None:
@@ -93,7 +107,7 @@ def load_key(cfg: Config, create: bool = True) -> bytes | None:
             return None
     except (OSError, ValueError) as e:
         raise ConfigError([f"audit.key_file: {path}: {e}"], cfg.source) from None
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     key = secrets.token_bytes(32)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -266,6 +280,10 @@ def verify(db: AuditSource, key: bytes) -> VerifyResult:
                             "before it may have been removed")
     prev_id, prev_mac = (anchor.id, anchor.mac) if anchor is not None else (0, "")
     checked = 0
+    try:
+        high = store.audit_high()
+    except StoreError:
+        high = 0
     for rec in store.audit_records():
         if rec.id != prev_id + 1:
             return VerifyResult(False, checked, rec.id,
@@ -278,4 +296,9 @@ def verify(db: AuditSource, key: bytes) -> VerifyResult:
                                 "it was removed or changed")
         checked += 1
         prev_id, prev_mac = rec.id, rec.mac
+    if high > prev_id:
+        # Ids once given are gone from the end (or the table was emptied).
+        return VerifyResult(False, checked, prev_id + 1,
+                            f"records {prev_id + 1}..{high} are missing (the newest "
+                            "records were removed)")
     return VerifyResult(True, checked)

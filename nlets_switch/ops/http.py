@@ -3,6 +3,7 @@
 Routes (docs/operators.md has curl examples)::
 
     GET /                    the dashboard (static HTML + vanilla JS, no build step)
+    GET/POST/DELETE /session the dashboard's sign-in: a token in, a session cookie out
     GET /events              Server-Sent Events: snapshot, routing events, stats every second
     GET /metrics             Prometheus text format
     GET /api/links           links and their state              (bearer token)
@@ -12,9 +13,16 @@ Routes (docs/operators.md has curl examples)::
     GET /api/messages/{id}   one message; its text only for a token with see_text
 
 The dashboard, ``/events`` and ``/metrics`` carry counters, ORIs and message
-ids, never message text, and are not token-guarded (the server listens on
-loopback by default). Every ``/api`` request is audited
-(``switch.audit("api_access", ...)``), allowed or not.
+ids, never message text. When ``api.tokens`` is configured they need a
+token too, as the API does: ``/metrics`` a bearer token, ``/events`` a bearer
+token or the session cookie the dashboard gets by signing in (the page itself
+holds no data). With no tokens configured they stay open, and the API open
+to loopback (the demo world). A control field (``*CONTROL``, which agencies
+fill with their own references) is shown on ``/events`` only to a token with
+``see_text``. At most ``http.sse_max`` streams at once; past it 503. Every
+``/api`` request and every sign-in is audited (``switch.audit("api_access",
+...)``), allowed or not. Every response carries a CSP, X-Frame-Options and
+X-Content-Type-Options, and the server names no version (issue 11).
 """
 
 from __future__ import annotations
@@ -24,14 +32,17 @@ import contextlib
 import hmac
 import ipaddress
 import json
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Final
 
+import aiohttp.web_response
 from aiohttp import web
 
 from nlets_switch.log import get_logger
+from nlets_switch.ops.http_guard import COOKIE, SECURITY_HEADERS, OneLineLogger, Sessions, csp
 from nlets_switch.ops.metrics import CONTENT_TYPE
 from nlets_switch.ops.monitor import (
     ApiToken,
@@ -46,6 +57,11 @@ if TYPE_CHECKING:
 
 log = get_logger("http")
 
+# aiohttp names itself and its version in a default ``Server`` header on every
+# response, its own error pages included (they bypass middlewares): one name,
+# no version, tells a scanner nothing to look up.
+aiohttp.web_response.SERVER_SOFTWARE = "nlets-switch"  # type: ignore[attr-defined]
+
 _SSE_EVENTS: Final = frozenset(
     {"routed", "held", "status", "rejected", "refused", "delivered", "expired",
      "refused_by_receiver", "link", "stats"})
@@ -53,6 +69,9 @@ _LOOPBACK_TOKEN: Final = ApiToken("loopback", "", see_text=False)
 _TOKEN: Final = web.RequestKey("token", ApiToken)
 _SEARCH_PARAMS: Final = ("ori", "key", "control", "since", "until", "text", "limit")
 _MAX_LIMIT: Final = 1000
+#: Paths that need a token (or a session) once tokens are configured.
+_GUARDED: Final = ("/api/", "/events", "/metrics")
+_NONCE: Final = web.RequestKey("nonce", str)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -71,6 +90,13 @@ def _is_loopback(host: str | None) -> bool:
         return host == "localhost"
 
 
+def _without_control(ev: dict[str, Any]) -> dict[str, Any]:
+    """``ev`` without its control field (for a viewer not allowed message details)."""
+    if ev.get("control") is None:
+        return ev
+    return {k: v for k, v in ev.items() if k != "control"}
+
+
 class HttpServer:
     """The aiohttp application and its runner; ``start()`` then ``stop()``."""
 
@@ -82,9 +108,15 @@ class HttpServer:
         self._runner: web.AppRunner | None = None
         self._streams: set[web.StreamResponse] = set()
         self._closing = asyncio.Event()
-        app = web.Application(middlewares=[self._api_guard])
+        self.sessions = Sessions(settings.session_s)
+        #: ``/events`` streams open now (at most ``settings.sse_max``).
+        self.sse_open = 0
+        app = web.Application(middlewares=[self._headers, self._api_guard])
         app.router.add_get("/", self.dashboard)
         app.router.add_get("/dashboard", self.dashboard)
+        app.router.add_get("/session", self.session_state)
+        app.router.add_post("/session", self.sign_in)
+        app.router.add_delete("/session", self.sign_out)
         app.router.add_get("/events", self.events)
         app.router.add_get("/metrics", self.metrics)
         app.router.add_get("/api/links", self.api_links)
@@ -99,7 +131,8 @@ class HttpServer:
         """Listen on the configured address (port 0 picks a free one)."""
         assert self.settings.listen is not None
         host, port = self.settings.listen
-        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
+        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0,
+                                     logger=OneLineLogger())
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, reuse_address=True)
         await site.start()
@@ -128,13 +161,45 @@ class HttpServer:
                 if hmac.compare_digest(sha, digest):
                     return tok
             return None
+        session = self.sessions.get(request.cookies.get(COOKIE))
+        if session is not None:
+            return session
         if self.settings.open_loopback and _is_loopback(request.remote):
             return _LOOPBACK_TOKEN
         return None
 
+    @property
+    def guarded(self) -> bool:
+        """Whether tokens are configured, so monitoring needs one too."""
+        return not self.settings.open_loopback
+
+    @web.middleware
+    async def _headers(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        nonce = secrets.token_urlsafe(16)
+        request[_NONCE] = nonce
+        try:
+            resp = await handler(request)
+        except web.HTTPException as e:
+            e.headers.update(SECURITY_HEADERS)
+            e.headers["Content-Security-Policy"] = csp()
+            raise
+        if not resp.prepared:  # an SSE stream set its own before it started
+            resp.headers.update(SECURITY_HEADERS)
+            resp.headers.setdefault("Content-Security-Policy", csp())
+        return resp
+
     @web.middleware
     async def _api_guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.path.startswith("/api/"):
+            if request.path in ("/events", "/metrics"):
+                tok = self.authenticate(request)
+                if tok is None and self.guarded:
+                    self.switch.audit("api_access", "(no valid token)", "denied",
+                                      path=request.path, peer=request.remote or "",
+                                      component="http")
+                    return web.json_response({"error": "a valid bearer token is required"},
+                                             status=401, headers={"WWW-Authenticate": "Bearer"})
+                request[_TOKEN] = tok or _LOOPBACK_TOKEN
             return await handler(request)
         tok = self.authenticate(request)
         # Which search criteria were used, never their values (a text search is CJI).
@@ -167,10 +232,57 @@ class HttpServer:
     # -- pages and streams -------------------------------------------------
 
     async def dashboard(self, request: web.Request) -> web.Response:
-        """The dashboard page (package data nlets_switch/ops/static/dashboard.html)."""
+        """The dashboard page (package data nlets_switch/ops/static/dashboard.html).
+
+        Its scripts run by the nonce of this response's CSP.
+        """
         html = resources.files("nlets_switch.ops").joinpath("static/dashboard.html").read_text()
+        nonce = request[_NONCE]
+        html = html.replace("<script>", f'<script nonce="{nonce}">')
         return web.Response(text=html, content_type="text/html",
-                            headers={"Cache-Control": "no-store"})
+                            headers={"Cache-Control": "no-store",
+                                     "Content-Security-Policy": csp(nonce)})
+
+    # -- the dashboard's sign-in --------------------------------------------
+
+    async def session_state(self, request: web.Request) -> web.Response:
+        """``{"signed_in": bool, "needed": bool}``: whether the page must ask for a token."""
+        tok = self.authenticate(request)
+        return _json({"signed_in": tok is not None or not self.guarded,
+                      "needed": self.guarded})
+
+    async def sign_in(self, request: web.Request) -> web.Response:
+        """A token (JSON ``{"token": ...}``) in, a session cookie out; audited."""
+        try:
+            body = await request.json()
+            token = body.get("token") if isinstance(body, dict) else None
+        except (ValueError, UnicodeDecodeError):
+            token = None
+        tok = None
+        if isinstance(token, str) and token.strip():
+            digest = token_hash(token.strip())
+            for sha, t in self.settings.tokens_by_hash.items():
+                if hmac.compare_digest(sha, digest):
+                    tok = t
+        peer = request.remote or ""
+        if tok is None:
+            self.switch.audit("api_access", "(no valid token)", "denied", path="/session",
+                              peer=peer, component="http")
+            return _json({"error": "that token is not valid"}, 401)
+        self.switch.audit("api_access", tok.name, "success", path="/session", peer=peer,
+                          component="http")
+        resp = _json({"signed_in": True, "name": tok.name})
+        resp.set_cookie(COOKIE, self.sessions.open(tok), httponly=True, samesite="Strict",
+                        path="/", max_age=int(self.settings.session_s),
+                        secure=request.secure)
+        return resp
+
+    async def sign_out(self, request: web.Request) -> web.Response:
+        """End this browser's session."""
+        self.sessions.close(request.cookies.get(COOKIE))
+        resp = _json({"signed_in": False})
+        resp.del_cookie(COOKIE, path="/")
+        return resp
 
     async def metrics(self, request: web.Request) -> web.Response:
         """Prometheus text exposition."""
@@ -179,17 +291,33 @@ class HttpServer:
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     async def events(self, request: web.Request) -> web.StreamResponse:
-        """Server-Sent Events: a snapshot first, then events as they happen."""
+        """Server-Sent Events: a snapshot first, then events as they happen.
+
+        At most ``sse_max`` at once: past it a 503 before anything is kept.
+        """
+        if self.sse_open >= self.settings.sse_max:
+            return _json({"error": "too many event streams"}, 503)
+        self.sse_open += 1
+        try:
+            return await self._stream(request, request[_TOKEN].see_text)
+        finally:
+            self.sse_open -= 1
+
+    async def _stream(self, request: web.Request, see_control: bool) -> web.StreamResponse:
         mon = self.monitoring
         sub = mon.monitor.subscribe("sse", self.settings.sse_queue, _SSE_EVENTS)
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                            "Cache-Control": "no-store",
-                                           "X-Accel-Buffering": "no"})
-        await resp.prepare(request)
+                                           "X-Accel-Buffering": "no",
+                                           "Content-Security-Policy": csp(),
+                                           **SECURITY_HEADERS})
+        frame = self._frame if see_control else self._frame_without_control
         try:
+            await resp.prepare(request)
+            recent = [ev if see_control else _without_control(ev) for ev in mon.monitor.recent]
             snap = {"event": "snapshot", "switch_id": self.switch.config.switch_id,
                     "links": list(link_states(self.switch).values()),
-                    "recent": list(mon.monitor.recent),
+                    "recent": recent,
                     "stats": mon.last_stats or stats_snapshot(self.switch, mon.monitor,
                                                               mon.held)}
             await self._send(resp, "snapshot", snap)
@@ -208,13 +336,15 @@ class HttpServer:
                         batch = [getter.result()]
                         while not sub.queue.empty() and len(batch) < 500:
                             batch.append(sub.queue.get_nowait())
-                        await resp.write(b"".join(self._frame(ev) for ev in batch))
+                        await resp.write(b"".join(frame(ev) for ev in batch))
                     else:
                         getter.cancel()
                         await resp.write(b": keep-alive\n\n")
             finally:
                 closing.cancel()
         except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        except OSError:  # the peer went away as the stream started
             pass
         finally:
             sub.close()
@@ -232,6 +362,10 @@ class HttpServer:
         name = "stats" if ev.get("event") == "stats" else "event"
         payload = json.dumps(ev, separators=(",", ":"), default=str)
         return f"event: {name}\ndata: {payload}\n\n".encode()
+
+    @classmethod
+    def _frame_without_control(cls, ev: dict[str, Any]) -> bytes:
+        return cls._frame(_without_control(ev))
 
     # -- the JSON API --------------------------------------------------------
 

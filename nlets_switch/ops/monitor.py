@@ -239,6 +239,10 @@ class HttpSettings:
     #: message text), as the demo world lets loopback links sign on.
     open_loopback: bool = True
     sse_queue: int = 500
+    #: ``/events`` streams at once (``http.sse_max``); past it a client gets 503.
+    sse_max: int = 64
+    #: How long a dashboard session lasts unused (``http.session_minutes``).
+    session_s: float = 1800.0
     stats_interval: float = 1.0
     tokens_by_hash: dict[str, ApiToken] = field(default_factory=dict)
 
@@ -266,6 +270,7 @@ def http_settings(cfg: Config, listen: tuple[str, int] | None) -> HttpSettings:
     """The HTTP/API settings of a (checked) configuration."""
     tokens = [ApiToken(t.name, t.sha256, t.see_text, t.admin) for t in cfg.api.tokens]
     return HttpSettings(listen=listen, tokens=tuple(tokens), open_loopback=not cfg.api.configured,
+                        sse_max=cfg.http.sse_max, session_s=cfg.http.session_minutes * 60,
                         tokens_by_hash={t.sha256: t for t in tokens})
 
 

@@ -42,7 +42,8 @@ log = get_logger("mqtt")
 #: security events come here too, on ``<base>/security/<type>``).
 MQTT_EVENTS: Final = frozenset(
     {"routed", "held", "status", "rejected", "refused", "delivered", "expired",
-     "refused_by_receiver", "link", "stats", "journal_fault", "audit"})
+     "refused_by_receiver", "link", "stats", "journal_fault", "audit",
+     "audit_checkpoint"})
 _RECEIVED_FROM: Final = frozenset({"routed", "held", "status", "rejected"})
 _TOPIC_UNSAFE: Final = str.maketrans({"/": "_", "#": "_", "+": "_", "\0": "_"})
 
@@ -207,6 +208,12 @@ class MqttPublisher:
                                  _dumps({"ori": ori, "state": ev.get("state"),
                                          "kind": ev.get("kind"), "ts": ev.get("ts")}),
                                  qos=1, retain=True, timeout=5)
+        elif name == "audit_checkpoint":
+            # The signed head of the audit chain (ops/checkpoint.py), kept by the
+            # broker: a copy of the anchor outside the switch's machine.
+            cp = {k: v for k, v in ev.items() if k != "event"}
+            await client.publish(f"{self.base}/audit/checkpoint", _dumps(cp), qos=1,
+                                 retain=True, timeout=5)
         elif name == "journal_fault":
             # An alert: retained, so a monitoring system that connects later
             # still sees the journal failing (and its recovery replaces it).

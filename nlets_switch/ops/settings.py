@@ -107,11 +107,15 @@ def _http_listen(value: Any) -> str:
 class HttpSection(Section):
     """The ``http:`` section: the operator HTTP server (metrics, API, dashboard)."""
 
-    _expected = "expected a mapping (listen)"
+    _expected = "expected a mapping (listen, sse_max, session_minutes)"
 
     listen: Annotated[str, BeforeValidator(_http_listen)] = Field(
         f"{DEFAULT_HTTP[0]}:{DEFAULT_HTTP[1]}",
         description="HOST:PORT, or off; `serve --http` overrides it")
+    sse_max: Annotated[int, Between(1, 100_000, whole=True)] = Field(
+        64, description="dashboards (/events streams) at once; past it: 503")
+    session_minutes: Annotated[float, Between(1, 24 * 60)] = Field(
+        30.0, description="a dashboard sign-in lasts this long unused (CJIS 5.5.5)")
 
 
 def _hex64(v: Any) -> bool:
@@ -195,7 +199,7 @@ def _audit_key(value: Any) -> str:
 class AuditSettings(Section):
     """The ``audit:`` section: the key of the audit chain (docs/records.md)."""
 
-    _expected = "expected a mapping (key, key_file)"
+    _expected = "expected a mapping (key, key_file, signing_key_file, checkpoint_dir, checkpoint_s)"
     _unknown = "unknown setting (known: {known})"
 
     key: Annotated[str, BeforeValidator(_audit_key)] | None = Field(
@@ -203,7 +207,17 @@ class AuditSettings(Section):
     key_file: Annotated[str, Check(lambda v: isinstance(v, str) and bool(v),
                                    "expected a file path")] | None = Field(
         None, description="a file holding the key (absent, and no key: "
-        "<data_dir>/audit.key, made on first use)")
+        "audit.key in the key directory, made on first use)")
+    signing_key_file: Annotated[str, Check(lambda v: isinstance(v, str) and bool(v),
+                                           "expected a file path")] | None = Field(
+        None, description="Ed25519 key signing checkpoints (absent: audit-signing.key in "
+        "the key directory, made on first use)")
+    checkpoint_dir: Annotated[str, Check(lambda v: isinstance(v, str) and bool(v),
+                                         "expected a directory path")] | None = Field(
+        None, description="where signed checkpoints go (absent: checkpoints/ in the key "
+        "directory); keep it off the data directory's volume")
+    checkpoint_s: Annotated[float, Between(1, 86_400)] = Field(
+        60.0, description="seconds between checkpoints of the chain's head")
 
     @classmethod
     def _reshape(cls, data: dict[str, Any],

@@ -8,20 +8,26 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from pathlib import Path
 
 from nlets_switch.config import Config
 from nlets_switch.core.delivery import Delivery
-from nlets_switch.errors import MessageError
+from nlets_switch.errors import ConfigError, MessageError
+from nlets_switch.log import get_logger
 from nlets_switch.ops import audit, msglog
 from nlets_switch.server.switch import Switch
 from nlets_switch.services import adapter as ad
 from nlets_switch.services import local as svc
+from nlets_switch.store import textcrypt
+from nlets_switch.store.keys import private_tree
 from nlets_switch.store.postgres_journal import journal_for
 from nlets_switch.wire.message import SWITCH_ORI, OutputMessage, format_message
 from nlets_switch.wire.schema import load_schemas
 
 #: The message-log services on the wire (Nlets' RAND): inquiry key -> response key.
 LOG_KEYS = {"NLQ": "NLR", "NFQ": "NFR"}
+
+log = get_logger("switch")
 
 
 async def build_switch(cfg: Config, adapters: Sequence[ad.Loaded] | None = None, *,
@@ -36,6 +42,7 @@ async def build_switch(cfg: Config, adapters: Sequence[ad.Loaded] | None = None,
     own sign on with (out-of-process responders; ``serve`` makes one).
     """
     loaded = svc.load_adapters(cfg) if adapters is None else list(adapters)
+    protect_data(cfg)
     extra = ad.schema_dirs(loaded)
     schemas = load_schemas(extra) if extra else None
     journal = journal_for(cfg.store.url, cfg.data_dir)
@@ -47,6 +54,30 @@ async def build_switch(cfg: Config, adapters: Sequence[ad.Loaded] | None = None,
     for key in LOG_KEYS:
         services.nl.handlers[key] = functools.partial(_log_query, switch)
     return switch
+
+
+def protect_data(cfg: Config) -> None:
+    """CJI at rest (CJIS 5.10.1.2, issue 11): the data directory 0700 and its files
+    0600, and message text sealed under the keyring outside it (made, and said
+    where, at the first start). Raises ConfigError for a key file that is missing
+    or unreadable."""
+    data = Path(cfg.data_dir)
+    private_tree(data)
+    sec = cfg.security
+    try:
+        ring, made = textcrypt.configure_for(sec.text_key_file, sec.encrypt_text, create=True)
+    except (OSError, ValueError) as e:
+        raise ConfigError([str(e) if str(e).startswith("security.") else
+                           f"security.text_key_file: {e}"], cfg.source) from None
+    if not cfg.audit.key and not cfg.audit.key_file and audit.legacy_key_path(cfg).exists():
+        # Kept for the chain it sealed; but beside the journal it lets whoever
+        # reads the data directory rewrite the chain.
+        log.warning("audit_key_in_data_dir", path=str(audit.legacy_key_path(cfg)),
+                    hint="move it out of the data directory and name it in audit.key_file")
+    if made and ring is not None:
+        log.warning("text_key_created", path=str(ring.path),
+                    note="message text is encrypted under this key: back it up, apart "
+                    "from the data directory")
 
 
 async def _log_query(switch: Switch, out: OutputMessage, p: Delivery) -> None:

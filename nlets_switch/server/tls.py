@@ -28,6 +28,7 @@ from nlets_switch.wire.domain import is_ori
 
 __all__ = [
     "ORI_URI_PREFIX",
+    "TLS12_CIPHERS",
     "ServerContextCache",
     "ServerTlsFiles",
     "TlsFiles",
@@ -41,6 +42,12 @@ __all__ = [
 
 #: The prefix of the subjectAltName URI that carries an ORI.
 ORI_URI_PREFIX: Final = "urn:nlets-switch:ori:"
+
+#: TLS 1.2 cipher suites offered: forward-secret AEAD only (no CBC, no RSA key
+#: exchange; issue 11). TLS 1.3's suites are all AEAD and are not set here.
+TLS12_CIPHERS: Final = ("ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                        "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+                        "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256")
 
 
 class ServerTlsFiles(Protocol):
@@ -147,7 +154,7 @@ def is_revoked(crl: x509.CertificateRevocationList, cert: x509.Certificate) -> b
 def server_ssl_context(
     paths: ServerTlsFiles, require_client_cert: bool = True
 ) -> ssl.SSLContext:
-    """A server context: TLS 1.2 or newer, client certificates checked.
+    """A server context: TLS 1.2 (AEAD suites only) or newer, client certificates checked.
 
     With ``require_client_cert`` a client without a certificate from
     ``paths.ca`` fails the handshake (CERT_REQUIRED); without it a client
@@ -161,6 +168,7 @@ def server_ssl_context(
     """
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(TLS12_CIPHERS)
     ctx.load_cert_chain(certfile=paths.cert, keyfile=paths.key)
     ctx.load_verify_locations(cafile=paths.ca)
     # Python 3.13 turns strict X.509 checks on by default; ask for them now.
@@ -183,6 +191,7 @@ def client_ssl_context(
     name given to ``pki init --host``), presenting ``cert``/``key`` if given."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(TLS12_CIPHERS)
     ctx.load_verify_locations(cafile=ca)
     if cert is not None:
         ctx.load_cert_chain(certfile=cert, keyfile=key)

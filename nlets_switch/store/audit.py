@@ -8,6 +8,11 @@ tool) appends at the same time.
 
 The retention anchor lives in the ``meta`` row :data:`ANCHOR_KEY` as JSON
 ``{"id": ..., "mac": ..., "tag": ...}``.
+
+Ids are never reused (issue 11): the highest id ever given is kept in the
+``meta`` row :data:`HIGH_KEY`, updated with each insert, and the next id is
+one above the highest of it, the newest row and the anchor. Removing the
+newest rows then leaves a gap the next record (and ``audit verify``) shows.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from nlets_switch.store.schema import migrate
 
 #: The ``meta`` row holding the retention anchor.
 ANCHOR_KEY: Final = "audit_anchor"
+#: The ``meta`` row holding the highest audit id ever given.
+HIGH_KEY: Final = "audit_high"
 
 _COLUMNS: Final = "id, ts, component, type, subject, outcome, detail, mac"
 
@@ -57,6 +64,17 @@ def write_anchor(conn: sqlite3.Connection, anchor: AuditAnchor) -> None:
                                           "tag": anchor.tag})))
 
 
+def read_high(conn: sqlite3.Connection) -> int:
+    """The highest audit id ever given (0 when none, or on a journal older than it)."""
+    if not has_table(conn, "meta"):
+        return 0
+    row = conn.execute("SELECT value FROM meta WHERE name = ?", (HIGH_KEY,)).fetchone()
+    try:
+        return int(row[0]) if row is not None else 0
+    except (TypeError, ValueError):
+        return 0
+
+
 class SqliteAudit:
     """:class:`~nlets_switch.store.base.AuditStore` on a SQLite connection."""
 
@@ -76,12 +94,16 @@ class SqliteAudit:
             else:
                 anchor = read_anchor(conn)
                 prev_id, prev_mac = (anchor.id, anchor.mac) if anchor is not None else (0, "")
-            rec = AuditRecord(prev_id + 1, event.ts, event.component, event.type,
+            # Never an id given before, even when its row is gone.
+            new_id = max(prev_id, read_high(conn)) + 1
+            rec = AuditRecord(new_id, event.ts, event.component, event.type,
                               event.subject, event.outcome, event.detail,
-                              seal(prev_id + 1, prev_mac))
+                              seal(new_id, prev_mac))
             conn.execute(f"INSERT INTO audit ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)",
                          (rec.id, rec.ts, rec.component, rec.type, rec.subject, rec.outcome,
                           rec.detail, rec.mac))
+            conn.execute("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT(name) "
+                         "DO UPDATE SET value = excluded.value", (HIGH_KEY, str(new_id)))
         return rec
 
     def audit_records(self) -> Iterator[AuditRecord]:
@@ -98,6 +120,11 @@ class SqliteAudit:
     def audit_anchor(self) -> AuditAnchor | None:
         """The retention anchor, or None."""
         return read_anchor(self.conn)
+
+    @translated
+    def audit_high(self) -> int:
+        """The highest audit id ever given (see :data:`HIGH_KEY`)."""
+        return read_high(self.conn)
 
     @translated
     def last_audit_record(self) -> AuditRecord | None:

@@ -207,6 +207,10 @@ class AuditStore(Protocol):
         """The newest record, or None."""
         ...
 
+    def audit_high(self) -> int:
+        """The highest audit id ever given, its row kept or not (0: none yet)."""
+        ...
+
     def list_audit_records(self, *, type: str | None = None, subject: str | None = None,
                            since: str | None = None, limit: int = 50) -> list[AuditRecord]:
         """Records of that type and subject, at or after ``since`` (ISO UTC text),

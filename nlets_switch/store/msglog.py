@@ -59,7 +59,7 @@ def _where(q: MessageQuery) -> tuple[list[str], list[Any]]:
         conds.append("m.received_at <= ?")
         args.append(q.until)
     if q.text:
-        conds.append("m.text LIKE ? ESCAPE '\\'")
+        conds.append("ns_open(m.text, m.id) LIKE ? ESCAPE '\\'")
         args.append(like_pattern(q.text))
     return conds, args
 
@@ -113,7 +113,7 @@ class SqliteMessageLog:
             conds.append("m.id > ?")
             args.append(after_id)
         where = (" WHERE " + " AND ".join(conds)) if conds else ""
-        cols = _COLUMNS + (", m.text" if with_text else "")
+        cols = _COLUMNS + (", ns_open(m.text, m.id)" if with_text else "")
         sql = (f"SELECT {cols} FROM messages m{where} ORDER BY m.id "
                f"{'ASC' if oldest_first else 'DESC'}")
         if q.limit is not None:
@@ -138,7 +138,7 @@ class SqliteMessageLog:
         """One message with its deliveries (see the protocol)."""
         if not 0 <= msg_id <= _MAX_ID or not has_table(self.conn, "messages"):
             return None
-        sql = f"SELECT {_COLUMNS}, m.text FROM messages m WHERE m.id = ?"
+        sql = f"SELECT {_COLUMNS}, ns_open(m.text, m.id) FROM messages m WHERE m.id = ?"
         args: list[Any] = [msg_id]
         if visible_to is not None:
             sql += f" AND {_SENT_OR_RECEIVED}"
@@ -153,7 +153,7 @@ class SqliteMessageLog:
         """The ER and SM messages about ``msg_id``, with text and deliveries."""
         if not 0 <= msg_id <= _MAX_ID or not has_table(self.conn, "messages"):
             return []
-        rows = self.conn.execute(f"SELECT {_COLUMNS}, m.text FROM messages m "
+        rows = self.conn.execute(f"SELECT {_COLUMNS}, ns_open(m.text, m.id) FROM messages m "
                                  "WHERE m.reply_to = ? ORDER BY m.id", (msg_id,)).fetchall()
         return self._complete(rows, True, True)
 

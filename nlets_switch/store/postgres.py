@@ -25,6 +25,7 @@ from typing import Any, Final, ParamSpec, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from nlets_switch.errors import CorruptRecord, StoreError
+from nlets_switch.store.audit import HIGH_KEY
 from nlets_switch.store.base import (
     OPEN_STATES,
     AuditAnchor,
@@ -187,12 +188,30 @@ class PostgresStore(PgMessageLog):
             else:
                 anchor = self._anchor()
                 prev_id, prev_mac = (anchor.id, anchor.mac) if anchor is not None else (0, "")
-            rec = AuditRecord(prev_id + 1, event.ts, event.component, event.type,
+            # Never an id given before, even when its row is gone (issue 11).
+            new_id = max(prev_id, self._high()) + 1
+            rec = AuditRecord(new_id, event.ts, event.component, event.type,
                               event.subject, event.outcome, event.detail,
-                              seal(prev_id + 1, prev_mac))
+                              seal(new_id, prev_mac))
             self.conn.execute(f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES "
                               "(%s,%s,%s,%s,%s,%s,%s,%s)", tuple(_fields(rec)))
+            self.conn.execute("INSERT INTO meta (name, value) VALUES (%s, %s) ON CONFLICT "
+                              "(name) DO UPDATE SET value = excluded.value",
+                              (HIGH_KEY, str(new_id)))
         return rec
+
+    def _high(self) -> int:
+        row = self.conn.execute("SELECT value FROM meta WHERE name = %s", (HIGH_KEY,)
+                                ).fetchone()
+        try:
+            return int(row[0]) if row is not None else 0
+        except (TypeError, ValueError):
+            return 0
+
+    def audit_high(self) -> int:
+        """The highest audit id ever given (meta ``audit_high``)."""
+        with translated_errors():
+            return self._high()
 
     def audit_records(self) -> Iterator[AuditRecord]:
         """Every record, oldest first (fetched in pages)."""

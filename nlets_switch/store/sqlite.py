@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import TypeAlias, TypeVar
 
 from nlets_switch.errors import StoreError
+from nlets_switch.store import textcrypt
 from nlets_switch.store._sqlite import write_transaction
 from nlets_switch.store.audit import SqliteAudit
 from nlets_switch.store.base import Store
@@ -54,6 +55,8 @@ class SqliteStore(SqliteMessageLog, SqliteAudit, SqliteRetention, SqliteHelp):
     def __init__(self, conn: sqlite3.Connection, *, owned: bool = False) -> None:
         self.conn = conn
         self._owned = owned
+        # Message text is read through ns_open (store/textcrypt.py), whoever opened conn.
+        textcrypt.install(conn)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:

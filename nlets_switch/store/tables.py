@@ -9,6 +9,8 @@ rows, so the writer process starts light.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -50,6 +52,8 @@ def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
                                isolation_level=None)
     else:
         conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        # Before its first write: the file and its WAL are the owner's alone.
+        _private(path)
         conn.execute("PRAGMA journal_mode=WAL")
         # FULL: a commit is fsync'd before it returns; that is what custody needs.
         conn.execute("PRAGMA synchronous=FULL")
@@ -57,7 +61,19 @@ def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
         # commits; this is only the backstop if they stop.
         conn.execute("PRAGMA wal_autocheckpoint=20000")
     conn.execute("PRAGMA busy_timeout=5000")
-    return conn
+    # ns_open / ns_seal: message text at rest. Imported here: the module itself
+    # stays standard-library only (AES-GCM is loaded with the first connection).
+    from nlets_switch.store import textcrypt
+
+    return textcrypt.install(conn)
+
+
+def _private(path: Path) -> None:
+    """Journal files 0600 whatever the umask (CJIS 5.10.1.2): SQLite makes the WAL
+    and -shm with the main file's mode."""
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(p, 0o600)
 
 
 def create(conn: sqlite3.Connection) -> None:
@@ -72,7 +88,8 @@ def nothing(conn: sqlite3.Connection) -> None:
 
 _INSERT_MSG = ("INSERT INTO messages (id, received_at, link, key, origin, destinations, control, "
                "input_no, status, reason, reply_to, body_start, text) "
-               "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)")
+               # The text is sealed here, in the writer (store/textcrypt.py), bound to its id.
+               "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,ns_seal(?13, ?1))")
 _INSERT_DLV = ("INSERT INTO deliveries (id, msg_id, link, receiver, addressed, output_no, "
                "priority, state, created_at, expires_at, held) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
 _COUNTER = ("INSERT INTO counters (name, value) VALUES (?, ?) "
@@ -130,8 +147,9 @@ def load_owed(conn: sqlite3.Connection, link: str, after: int, limit: int) -> li
 
     rows = conn.execute(
         "SELECT d.id, d.msg_id, d.link, d.receiver, d.addressed, d.output_no, d.priority, "
-        "m.key, m.origin, m.received_at, m.input_no, m.control, m.body_start, m.text, "
-        "d.expires_at, d.sent_at FROM deliveries d JOIN messages m ON m.id = d.msg_id "
+        "m.key, m.origin, m.received_at, m.input_no, m.control, m.body_start, "
+        "ns_open(m.text, m.id), d.expires_at, d.sent_at "
+        " FROM deliveries d JOIN messages m ON m.id = d.msg_id "
         f"WHERE d.link = ? AND {_OPEN_D} AND d.id > ? "
         "ORDER BY d.id LIMIT ?", (link, after, limit)).fetchall()
     return [
@@ -150,8 +168,8 @@ def expire_due(conn: sqlite3.Connection, now: float, limit: int = 1000) -> list[
     row = conn.execute("SELECT value FROM meta WHERE name = 'expiry_watermark'").fetchone()
     mark = float(row[0]) if row else 0.0
     rows = [ExpiredRow(*r) for r in conn.execute(
-        "SELECT d.id, d.addressed, m.id, m.link, m.key, m.origin, m.control, m.text "
-        "FROM deliveries d JOIN messages m ON m.id = d.msg_id "
+        "SELECT d.id, d.addressed, m.id, m.link, m.key, m.origin, m.control, "
+        "ns_open(m.text, m.id) FROM deliveries d JOIN messages m ON m.id = d.msg_id "
         f"WHERE d.expires_at > ? AND d.expires_at <= ? AND {_OPEN_D} "
         "ORDER BY d.expires_at LIMIT ?", (mark, now, limit)).fetchall()]
     conn.executemany("UPDATE deliveries SET state = 'expired', done_at = ? WHERE id = ?",

@@ -210,6 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     sock = socket.socket(fileno=fd)
     sock.setblocking(True)
+    # The keyring the switch named (store/textcrypt.py): text is sealed here.
+    from nlets_switch.store import textcrypt
+
+    textcrypt.configure_from_env()
     conn = tables.connect(path)
     try:
         serve(sock, conn)

@@ -1,0 +1,176 @@
+"""Message text at rest, encrypted (issue 11; CJIS Security Policy 5.10.1.2).
+
+The journal keeps each message's text sealed with AES-256-GCM, as text::
+
+    "\x1bNS1:" base64( key id (2 bytes, big-endian) | nonce (12 bytes) | ciphertext and tag )
+
+(text, not a blob, so the column keeps its type and ``journal recover`` still
+tells the tables' rows apart; the escape character never occurs in a
+message, which is printable ASCII, CR and LF only)
+under a key of the keyring (:mod:`nlets_switch.store.keys`, outside the data
+directory), with the message id as associated data, so a blob moved onto
+another row does not open. Rows written before encryption (or with
+``security.encrypt_text: false``) hold the text as ``TEXT`` and are read as
+they are; rotating the keyring adds a key, and rows sealed under older ids
+keep opening with them.
+
+Sealing happens where the rows are written (the journal's writer), opening
+where they are read, both through this module's process-wide cipher, set
+once (:func:`configure`): by ``serve`` and the tools from the configuration,
+and by a writer process from :data:`ENV` (the keyring's path, inherited).
+SQL sees two functions on every journal connection (:func:`install`):
+``ns_open(text, id)`` gives the clear text (searches scan with it, within
+their other criteria: no index of clear words is ever kept), ``ns_seal(text,
+id)`` the stored value.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import sqlite3
+import struct
+from pathlib import Path
+from typing import Any, Final
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from nlets_switch.store.keys import Keyring, load_keyring
+
+__all__ = ["ENV", "MAGIC", "configure", "configure_for", "configure_from_env", "current",
+           "install", "is_sealed", "keyring_path", "open_text", "seal_text"]
+
+MAGIC: Final = "\x1bNS1:"
+#: The environment variable naming the keyring for a writer process.
+ENV: Final = "NLETS_SWITCH_TEXT_KEYS"
+_HEAD: Final = struct.Struct(">H12s")
+_NONCE: Final = 12
+
+
+class _Cipher:
+    """The keyring's AES-GCM objects, by key id."""
+
+    __slots__ = ("aead", "current", "ring")
+
+    def __init__(self, ring: Keyring) -> None:
+        self.ring = ring
+        self.current = ring.current
+        self.aead = {kid: AESGCM(k) for kid, k in ring.keys.items()}
+
+
+_cipher: _Cipher | None = None
+
+
+def configure(ring: Keyring | None) -> None:
+    """Seal new rows under ``ring``'s current key (None: store text as it is), and
+    open rows under any of its keys. Also sets :data:`ENV` for child processes."""
+    global _cipher
+    _cipher = _Cipher(ring) if ring is not None else None
+    if ring is not None:
+        os.environ[ENV] = str(ring.path)
+    else:
+        os.environ.pop(ENV, None)
+
+
+def configure_from_env() -> None:
+    """In a writer process: the keyring its parent named in :data:`ENV` (if any)."""
+    path = os.environ.get(ENV)
+    if path:
+        ring, _ = load_keyring(Path(path), create=False)
+        configure(ring)
+
+
+def current() -> Keyring | None:
+    """The keyring in use, or None when text is stored as it is."""
+    return _cipher.ring if _cipher is not None else None
+
+
+def seal_text(text: str, msg_id: int) -> str:
+    """The stored form of ``text`` of message ``msg_id`` (itself when not encrypting)."""
+    c = _cipher
+    if c is None or text.startswith(MAGIC):  # never sealed twice
+        return text
+    nonce = os.urandom(_NONCE)
+    ct = c.aead[c.current].encrypt(nonce, text.encode(), b"%d" % msg_id)
+    return MAGIC + base64.b64encode(_HEAD.pack(c.current, nonce) + ct).decode("ascii")
+
+
+def is_sealed(value: Any) -> bool:
+    """Whether a stored value is sealed text."""
+    return isinstance(value, str) and value.startswith(MAGIC)
+
+
+def open_text(value: Any, msg_id: int) -> str:
+    """The clear text of a stored value; raises ValueError when it cannot be opened."""
+    if not isinstance(value, str):
+        raise ValueError("not a message text")
+    if not value.startswith(MAGIC):
+        return value  # stored before encryption, or with it off
+    try:
+        raw = base64.b64decode(value[len(MAGIC):], validate=True)
+        kid, nonce = _HEAD.unpack_from(raw)
+    except (binascii.Error, struct.error):
+        raise ValueError(f"message {msg_id}: its sealed text is damaged") from None
+    c = _cipher
+    if c is None or kid not in c.aead:
+        raise ValueError(f"message {msg_id}: sealed under text key {kid}, which is not in "
+                         "the keyring (security.text_key_file)")
+    try:
+        return c.aead[kid].decrypt(nonce, raw[_HEAD.size:], b"%d" % msg_id).decode()
+    except InvalidTag:
+        raise ValueError(f"message {msg_id}: its sealed text does not open "
+                         "(changed, or moved from another row)") from None
+
+
+def _sql_open(value: Any, msg_id: Any) -> str:
+    try:
+        return open_text(value, int(msg_id))
+    except (ValueError, TypeError) as e:
+        # In SQL a row that does not open reads as this line (a search does not
+        # stop at it); the message itself says which key it needs.
+        return f"[text not readable: {e}]"
+
+
+def _sql_seal(value: Any, msg_id: Any) -> str:
+    return seal_text(str(value), int(msg_id))
+
+
+def install(conn: sqlite3.Connection) -> sqlite3.Connection:
+    """Give ``conn`` the SQL functions ``ns_open(text, id)`` and ``ns_seal(text, id)``."""
+    conn.create_function("ns_open", 2, _sql_open, deterministic=True)
+    conn.create_function("ns_seal", 2, _sql_seal)
+    return conn
+
+
+def keyring_path(text_key_file: str | None) -> Path:
+    """``security.text_key_file``, else ``text.keys`` in the key directory."""
+    from nlets_switch.store.keys import TEXT_KEYS, key_dir
+
+    return Path(text_key_file) if text_key_file else key_dir() / TEXT_KEYS
+
+
+def configure_for(text_key_file: str | None, enabled: bool = True,
+                  create: bool = True) -> tuple[Keyring | None, bool]:
+    """Configure from the ``security`` settings: the keyring (made when missing and
+    ``create``) and whether it was made now. A tool that only reads (``create``
+    False) without a keyring can still read clear rows. Raises ValueError for a
+    keyring file that cannot be read, FileNotFoundError for a configured one missing."""
+    if not enabled:
+        configure(None)
+        return None, False
+    path = keyring_path(text_key_file)
+    if not path.exists() and not create:
+        if text_key_file:
+            raise FileNotFoundError(f"security.text_key_file: {path} does not exist")
+        configure(None)
+        return None, False
+    if not path.exists() and text_key_file:
+        # A configured key file that is missing is an error, not a reason to make a
+        # new key (the rows sealed under the old one would not open).
+        raise FileNotFoundError(f"security.text_key_file: {path} does not exist "
+                                "(nlets-switch keys init makes one)")
+    ring, made = load_keyring(path, create=create)
+    configure(ring)
+    return ring, made
