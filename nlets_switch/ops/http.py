@@ -10,6 +10,9 @@ Routes (docs/operators.md has curl examples)::
     GET /api/stats           the counters                       (bearer token)
     GET /api/messages        message log search                 (bearer token)
     GET /api/messages/{id}   one message; its text only for a token with see_text
+    /api/queue, /api/held/{dest}, /api/remove-status, /api/broadcast, ...
+                             the operator console (ops/console_http.py): actions need
+                             a token with ``operate``
 
 The dashboard, ``/events`` and ``/metrics`` carry counters, ORIs and message
 ids, never message text, and are not token-guarded (the server listens on
@@ -32,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Final
 from aiohttp import web
 
 from nlets_switch.log import get_logger
+from nlets_switch.ops.console_http import ConsoleApi
 from nlets_switch.ops.metrics import CONTENT_TYPE
 from nlets_switch.ops.monitor import (
     ApiToken,
@@ -48,7 +52,7 @@ log = get_logger("http")
 
 _SSE_EVENTS: Final = frozenset(
     {"routed", "held", "status", "rejected", "refused", "delivered", "expired",
-     "refused_by_receiver", "link", "stats"})
+     "refused_by_receiver", "link", "stats", "review", "operator"})
 _LOOPBACK_TOKEN: Final = ApiToken("loopback", "", see_text=False)
 _TOKEN: Final = web.RequestKey("token", ApiToken)
 _SEARCH_PARAMS: Final = ("ori", "key", "control", "since", "until", "text", "limit")
@@ -92,6 +96,8 @@ class HttpServer:
         app.router.add_get("/api/stats", self.api_stats)
         app.router.add_get("/api/messages", self.api_messages)
         app.router.add_get("/api/messages/{id}", self.api_message)
+        # The operator console's routes (queues, remove status, broadcasts; roles).
+        ConsoleApi(self, lambda r: r[_TOKEN]).add_routes(app)
         self.app = app
 
     async def start(self) -> None:

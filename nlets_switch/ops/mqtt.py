@@ -41,8 +41,8 @@ log = get_logger("mqtt")
 #: The events that go to MQTT (audit events go to the audit trail, not here).
 MQTT_EVENTS: Final = frozenset(
     {"routed", "held", "status", "rejected", "refused", "delivered", "expired",
-     "refused_by_receiver", "link", "stats"})
-_RECEIVED_FROM: Final = frozenset({"routed", "held", "status", "rejected"})
+     "refused_by_receiver", "link", "stats", "review", "operator"})
+_RECEIVED_FROM: Final = frozenset({"routed", "held", "status", "rejected", "review"})
 _TOPIC_UNSAFE: Final = str.maketrans({"/": "_", "#": "_", "+": "_", "\0": "_"})
 
 
