@@ -127,8 +127,9 @@ class Console(Dispatch):
             tuple(it.id for it in items), to, now.wall))
 
     def _end(self, it: Item, state: str, wall: float) -> None:
-        # sent_at is kept as it was (COALESCE in the store) for what was sent.
-        self.ledger.group().batch.done.append(DoneRow(state, wall, wall, it.id))
+        # sent_at None: the store keeps it as it was (set for what was sent, NULL
+        # for what never was, such as an item held for review).
+        self.ledger.group().batch.done.append(DoneRow(state, wall, None, it.id))
 
     def _deliver(self, it: Item, link: str, receiver: str, addressed: str, msg_id: int,
                  body: str, now: Now, state: str | None = None) -> int:
@@ -153,6 +154,13 @@ class Console(Dispatch):
                                   it.priority, it.key, it.origin, it.received_at, it.input_no,
                                   it.control, body, expires))
         return led.dlv_id
+
+    def when_durable(self, token: Any) -> list[Effect]:
+        """``token`` comes back in a :class:`Durable` effect once the rows gathering now
+        (an action's) are durable: an operator is told "done" only then."""
+        fx = self._fx = []
+        self.ledger.group().tokens.append(token)
+        return fx
 
     # -- the intervention queue and held queues -----------------------------------
 
@@ -227,7 +235,8 @@ class Console(Dispatch):
         head = first.text[:first.body_start]
         text = head + body
         b.messages.append(MessageRow(new_id, now.wall, first.sender_link, first.key,
-                                     first.origin, None, first.control, first.input_no,
+                                     first.origin, ",".join(it.addressed for it in items),
+                                     first.control, first.input_no,
                                      "edited", f"edited by {who}"[:200], first.msg_id,
                                      len(head), text))
         for it in items:

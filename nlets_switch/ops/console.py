@@ -111,8 +111,8 @@ class OperatorConsole:
         self.switch.audit("operator_action", who, outcome, action=action, reason=reason,
                           component="console", **detail)
 
-    def _run(self, who: str, action: str, reason: str, items: list[Item],
-             call: Callable[[], Any], **detail: Any) -> Any:
+    async def _run(self, who: str, action: str, reason: str, items: list[Item],
+                   call: Callable[[], Any], **detail: Any) -> Any:
         ids = [it.id for it in items]
         msgs = sorted({it.msg_id for it in items})
         try:
@@ -124,36 +124,51 @@ class OperatorConsole:
         effects = result[1] if isinstance(result, tuple) else result
         self.switch.apply(effects)
         self.audit(who, "success", action, reason, deliveries=ids, messages=msgs, **detail)
+        await self.durable()
         return result[0] if isinstance(result, tuple) else None
 
-    def release(self, items: list[Item], who: str, reason: str) -> None:
+    async def durable(self) -> None:
+        """Wait until what the engine gathered so far is in the journal (an action is
+        answered "done" only then, so a reader of the queue sees it)."""
+        fut: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
+
+        def done(error: BaseException | None) -> None:
+            if not fut.done():
+                fut.set_result(error)
+
+        self.switch.apply(self.switch.engine.when_durable(done))
+        error = await asyncio.wait_for(fut, timeout=30)
+        if error is not None:
+            raise ActionRefused(f"the journal did not take it ({type(error).__name__})")
+
+    async def release(self, items: list[Item], who: str, reason: str) -> None:
         """Release items of the intervention queue."""
         eng = self.switch.engine
-        self._run(who, "release", reason, items,
+        await self._run(who, "release", reason, items,
                   lambda: eng.release(items, who, reason, self.switch.now()))
 
-    def reroute(self, items: list[Item], to: str, who: str, reason: str) -> None:
+    async def reroute(self, items: list[Item], to: str, who: str, reason: str) -> None:
         """Send items to ``to`` instead."""
         eng = self.switch.engine
-        self._run(who, "reroute", reason, items,
+        await self._run(who, "reroute", reason, items,
                   lambda: eng.reroute(items, to, who, reason, self.switch.now()), to=to)
 
-    def purge(self, items: list[Item], who: str, reason: str) -> None:
+    async def purge(self, items: list[Item], who: str, reason: str) -> None:
         """Drop items (SM .04. to their senders)."""
         eng = self.switch.engine
-        self._run(who, "purge", reason, items,
+        await self._run(who, "purge", reason, items,
                   lambda: eng.purge(items, who, reason, self.switch.now()))
 
-    def resend(self, items: list[Item], who: str, reason: str) -> None:
+    async def resend(self, items: list[Item], who: str, reason: str) -> None:
         """Deliver delivered items again."""
         eng = self.switch.engine
-        self._run(who, "resend", reason, items,
+        await self._run(who, "resend", reason, items,
                   lambda: eng.resend(items, who, reason, self.switch.now()))
 
-    def edit(self, items: list[Item], body: str, who: str, reason: str) -> int:
+    async def edit(self, items: list[Item], body: str, who: str, reason: str) -> int:
         """Keep an edited text beside the original; returns the edited message's id."""
         eng = self.switch.engine
-        new_id: int = self._run(who, "edit", reason, items,
+        new_id: int = await self._run(who, "edit", reason, items,
                                 lambda: eng.edit(items, body, who, reason, self.switch.now()))
         return new_id
 
@@ -181,10 +196,12 @@ class OperatorConsole:
         self.audit(who, "success", "lift_remove_status" if lift else "remove_status", reason,
                    **detail)
 
-    def broadcast(self, kind: str, until: str | None, who: str, reason: str) -> list[str]:
+    async def broadcast(self, kind: str, until: str | None, who: str,
+                        reason: str) -> list[str]:
         """Send a broadcast SM to every signed-on terminal; returns their ORIs."""
         text = broadcast_text(kind, until, self.switch.config.tz)
         sent, effects = self.switch.engine.broadcast(text, who, reason, self.switch.now())
         self.switch.apply(effects)
         self.audit(who, "success", "broadcast", reason, kind=kind, until=until, to=sent)
+        await self.durable()
         return sent

@@ -28,6 +28,7 @@ Reading needs ``read``; every POST needs ``operate`` (an edit also
 from __future__ import annotations
 
 import json
+from importlib import resources
 from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
@@ -41,6 +42,11 @@ if TYPE_CHECKING:
     from nlets_switch.ops.monitor import ApiToken
 
 _MAX_REASON: Final = 500
+#: The files /static/ serves, and their types (nothing else under the package).
+_STATIC: Final = {
+    "map.js": "application/javascript", "console.js": "application/javascript",
+    "vendor/uPlot.iife.min.js": "application/javascript", "vendor/uPlot.min.css": "text/css",
+}
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -86,6 +92,10 @@ class ConsoleApi:
         r.add_get("/api/remove-status", self.removed)
         r.add_post("/api/remove-status", self.remove_status)
         r.add_post("/api/broadcast", self.broadcast)
+        # The dashboard's own files and the directory its map is drawn from
+        # (ORIs, roles, simulated or not: configuration, never message text).
+        r.add_get("/static/{name:.+}", self.static)
+        r.add_get("/dashboard/directory.json", self.directory)
 
     # -- who may -----------------------------------------------------------------------
 
@@ -129,9 +139,9 @@ class ConsoleApi:
             raise _error(400, "to: the destination to send it to is required")
         return to.strip().upper()
 
-    def _act(self, fn: Any, *args: Any) -> Any:
+    async def _act(self, fn: Any, *args: Any) -> Any:
         try:
-            return fn(*args)
+            return await fn(*args)
         except ActionRefused as e:
             raise _error(409, str(e)) from None
 
@@ -169,6 +179,22 @@ class ConsoleApi:
             raise _error(404, f"no delivery {dlv_id}")
         return items[0]
 
+    async def static(self, request: web.Request) -> web.Response:
+        """A file of the dashboard (package data nlets_switch/ops/static/)."""
+        name = request.match_info["name"]
+        ctype = _STATIC.get(name)
+        if ctype is None:
+            raise web.HTTPNotFound()
+        data = resources.files("nlets_switch.ops").joinpath("static", *name.split("/"))
+        return web.Response(body=data.read_bytes(), content_type=ctype,
+                            headers={"Cache-Control": "no-cache"})
+
+    async def directory(self, request: web.Request) -> web.Response:
+        """The directory's ORIs for the dashboard's map."""
+        entries = [{"ori": e.ori, "name": e.name, "state": e.state, "role": e.role,
+                    "simulated": e.simulated} for e in self.server.switch.directory]
+        return _json({"entries": entries})
+
     # -- acting --------------------------------------------------------------------------
 
     async def queue_action(self, request: web.Request) -> web.Response:
@@ -181,16 +207,16 @@ class ConsoleApi:
         it = await self._one(_id(request), None)
         c = self.console
         if action == "release":
-            self._act(c.release, [it], tok.name, reason)
+            await self._act(c.release, [it], tok.name, reason)
         elif action == "purge":
-            self._act(c.purge, [it], tok.name, reason)
+            await self._act(c.purge, [it], tok.name, reason)
         elif action == "reroute":
-            self._act(c.reroute, [it], self._address(body), tok.name, reason)
+            await self._act(c.reroute, [it], self._address(body), tok.name, reason)
         else:
             text = body.get("text")
             if not isinstance(text, str):
                 raise _error(400, "text: the edited text is required")
-            new_id = self._act(c.edit, [it], text, tok.name, reason)
+            new_id = await self._act(c.edit, [it], text, tok.name, reason)
             return _json({"ok": True, "action": action, "id": it.id, "edited_msg_id": new_id})
         return _json({"ok": True, "action": action, "id": it.id})
 
@@ -207,9 +233,9 @@ class ConsoleApi:
         if not items:
             raise _error(404, f"nothing is held for {dest}")
         if action == "purge":
-            self._act(self.console.purge, items, tok.name, reason)
+            await self._act(self.console.purge, items, tok.name, reason)
         else:
-            self._act(self.console.reroute, items, self._address(body), tok.name, reason)
+            await self._act(self.console.reroute, items, self._address(body), tok.name, reason)
         return _json({"ok": True, "action": action, "destination": dest,
                       "deliveries": [it.id for it in items]})
 
@@ -223,9 +249,9 @@ class ConsoleApi:
         reason = self._reason(body, required=action == "purge")
         it = await self._one(_id(request), None)
         if action == "purge":
-            self._act(self.console.purge, [it], tok.name, reason)
+            await self._act(self.console.purge, [it], tok.name, reason)
         else:
-            self._act(self.console.reroute, [it], self._address(body), tok.name, reason)
+            await self._act(self.console.reroute, [it], self._address(body), tok.name, reason)
         return _json({"ok": True, "action": action, "id": it.id})
 
     async def resend(self, request: web.Request) -> web.Response:
@@ -237,7 +263,7 @@ class ConsoleApi:
         items = await self.console.items(msg_id=msg_id, states=("acked",))
         if not items:
             raise _error(404, f"message {msg_id} has no delivered copy to resend")
-        self._act(self.console.resend, items, tok.name, reason)
+        await self._act(self.console.resend, items, tok.name, reason)
         return _json({"ok": True, "action": "resend", "msg_id": msg_id,
                       "deliveries": [it.id for it in items]})
 
@@ -274,7 +300,7 @@ class ConsoleApi:
         kind = body.get("kind")
         until = body.get("until")
         try:
-            sent = self.console.broadcast(str(kind), None if until is None else str(until),
+            sent = await self.console.broadcast(str(kind), None if until is None else str(until),
                                           tok.name, reason)
         except ValueError as e:
             raise _error(400, str(e)) from None
