@@ -180,7 +180,11 @@ async def test_without_see_text_the_browser_withholds_text_and_refuses_actions(
     az = await Client.connect(host, port, "AZNLETS20")
     assert (await az.send("AM.AZNLETS20.NY.TXT PRIVATE WORDS")).ok
     await sw.journal.barrier()
+    await asyncio.sleep(2.5)  # two stats snapshots: the message is in the switch's history
     await page.goto(f"http://{h}:{p}/")
+    # The charts show the time before the page was opened (the switch keeps the hour).
+    await page.wait_for_function(
+        "Number(document.querySelector('#chart-rate').dataset.max) > 0")
     await page.fill("#token", READER)
     await page.dispatch_event("#token", "change")
     rows = page.locator("#queue tbody tr[data-id]")

@@ -378,3 +378,25 @@ async def test_held_queue_purge_reroute_and_resend(monitored: MonitoredFactory) 
                                ("jane", "success", "resend", "terminal lost it")]
     for c in (az, ny, agency):
         await c.close()
+
+
+async def test_the_switch_keeps_the_charts_last_hour(monitored: MonitoredFactory) -> None:
+    import asyncio
+
+    sw, mon = await monitored()
+    host, port = sw.addresses[0]
+    az = await Client.connect(host, port, "AZNLETS20")
+    ny = await Client.connect(host, port, "NYNLETS00")
+    for i in range(5):
+        assert (await az.send(f"DQ.AZNLETS20.NY.TXT OLN/A{i:07d}")).ok
+        await ny.receive(5)
+    assert (await az.send("ZZ.AZNLETS20.NY.TXT NOT A KEY")).ok  # an ER
+    await asyncio.sleep(2.5)
+    status, h = await call(mon.http_address, "GET", "/dashboard/history.json")
+    assert status == 200
+    assert len(h["t"]) >= 2 and h["t"] == sorted(h["t"])
+    assert sum(h["keys"]["DQ"]) > 0 and sum(h["er"]) > 0
+    assert any(v is not None and v > 0 for v in h["p99"])
+    assert "OLN" not in str(h)
+    await az.close()
+    await ny.close()

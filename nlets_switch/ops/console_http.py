@@ -35,6 +35,7 @@ from aiohttp import web
 
 from nlets_switch.core.console import ActionRefused, Item
 from nlets_switch.ops.console import OperatorConsole
+from nlets_switch.ops.console_history import History, HistoryTask
 from nlets_switch.store.console import describe
 
 if TYPE_CHECKING:
@@ -77,6 +78,9 @@ class ConsoleApi:
         self.server = server
         self.console = OperatorConsole(server.switch)
         self._token_of = token_of
+        #: The charts' last hour (ops/console_history.py).
+        self.history = History()
+        self._history_task = HistoryTask(self.history, server.monitoring.monitor)
 
     def add_routes(self, app: web.Application) -> None:
         """Register every console route."""
@@ -96,6 +100,9 @@ class ConsoleApi:
         # (ORIs, roles, simulated or not: configuration, never message text).
         r.add_get("/static/{name:.+}", self.static)
         r.add_get("/dashboard/directory.json", self.directory)
+        r.add_get("/dashboard/history.json", self.history_json)
+        app.on_startup.append(self._history_task.start)
+        app.on_cleanup.append(self._history_task.stop)
 
     # -- who may -----------------------------------------------------------------------
 
@@ -194,6 +201,10 @@ class ConsoleApi:
         entries = [{"ori": e.ori, "name": e.name, "state": e.state, "role": e.role,
                     "simulated": e.simulated} for e in self.server.switch.directory]
         return _json({"entries": entries})
+
+    async def history_json(self, request: web.Request) -> web.Response:
+        """The charts' last hour (counters and latencies only)."""
+        return web.json_response(self.history.as_json())
 
     # -- acting --------------------------------------------------------------------------
 

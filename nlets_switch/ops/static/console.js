@@ -107,6 +107,12 @@
         series.er.shift(); series.sm.shift();
         for (const arr of series.keys.values()) arr.shift();
       }
+      redraw();
+    }
+    lastStats = st;
+  }
+
+  function redraw() {
       const keys = [...series.keys.keys()].sort();
       draw("chart-rate", "messages/s by key", keys.length ? keys : ["-"],
            [series.t, ...(keys.length ? keys.map((k) => series.keys.get(k))
@@ -115,8 +121,6 @@
            series.p50.map((v) => v == null ? null : v * 1000),
            series.p99.map((v) => v == null ? null : v * 1000)]);
       draw("chart-ersm", "ER and SM per second", ["ER/s", "SM/s"], [series.t, series.er, series.sm]);
-    }
-    lastStats = st;
   }
 
   function onEvent(ev) {
@@ -237,7 +241,21 @@
       el("button", {"data-action": "purge", onclick: () => act("POST", `api/held/${dest}/purge`, {})}, "purge"));
   }
 
+  // The hour before the page was opened, as the switch kept it.
+  async function loadHistory() {
+    try {
+      const h = await (await fetch("dashboard/history.json")).json();
+      if (!h.t.length || series.t.length) return;
+      series.t.push(...h.t);
+      for (const [k, v] of Object.entries(h.keys)) series.keys.set(k, v.slice());
+      series.p50.push(...h.p50); series.p99.push(...h.p99);
+      series.er.push(...h.er); series.sm.push(...h.sm);
+      redraw();
+    } catch (e) { /* the charts start empty */ }
+  }
+
   function init() {
+    loadHistory();
     $("token").value = token();
     $("token").addEventListener("change", () => {
       sessionStorage.setItem("nlets-token", $("token").value.trim());
