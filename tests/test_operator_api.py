@@ -400,3 +400,29 @@ async def test_the_switch_keeps_the_charts_last_hour(monitored: MonitoredFactory
     assert "OLN" not in str(h)
     await az.close()
     await ny.close()
+
+
+async def test_serve_loads_the_remove_status_kept_in_the_journal(tmp_path: Any) -> None:
+    from nlets_switch.config import with_overrides
+    from nlets_switch.server.app import build_switch
+    from nlets_switch.store import console as store
+    from nlets_switch.store import journal
+
+    cfg = with_overrides(config_from_dict({}), ["127.0.0.1:0"], str(tmp_path / "data"))
+    first = await build_switch(cfg)
+    await first.start()
+    await first.stop()
+    conn = journal.connect(first.journal.path)
+    store.save_removed(conn, "NYNLETS00", None, 0.0, "jane", "storm")
+    conn.close()
+    sw = await build_switch(cfg)
+    await sw.start()
+    try:
+        assert sw.engine.controls.removed == {"NYNLETS00": None}
+        host, port = sw.addresses[0]
+        az = await Client.connect(host, port, "AZNLETS20")
+        assert (await az.send("DQ.AZNLETS20.NY.TXT OLN/A1234567")).ok
+        assert ".04." in await az.receive(5)
+        await az.close()
+    finally:
+        await sw.stop()
