@@ -323,9 +323,15 @@ async def test_reroute_and_purge_from_the_queue(monitored: MonitoredFactory) -> 
     assert ".04. USER OUT OF SERVICE FOR MSG TYPE, NLETS WILL NOT FORWARD" in sm
     assert "DESTINATION: AZ" in sm
     assert await az.drain(0.3) == []
+    # ICE LESC (AX) takes IAQ, GPQ and AM: a DQ is not rerouted there (SM .01.'s rule).
+    third = await _held_for_review(sw, addr, az, "DQ.AZNLETS20.NY.TXT OLN/CONTRABAND")
+    status, answer = await call(addr, "POST", f"/api/queue/{third['id']}/reroute", BLIND,
+                                {"to": "AX"})
+    assert status == 409 and answer["error"] == "AX does not take DQ"
     assert actions(audits) == [("night", "failure", "reroute", ""),
                                ("night", "success", "reroute", "wrong state"),
-                               ("night", "success", "purge", "not for the wire")]
+                               ("night", "success", "purge", "not for the wire"),
+                               ("night", "failure", "reroute", "")]
     for c in (az, ny, agency):
         await c.close()
 

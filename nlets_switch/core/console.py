@@ -181,6 +181,11 @@ class Console(Dispatch):
         target = self.directory.resolve(address, kind) if kind else None
         if target is None:
             raise ActionRefused(f"unknown destination {address}")
+        refused = sorted({it.key for it in items if target.entry is not None
+                          and not target.entry.takes(it.key)})
+        if refused:
+            # What SM .01. would say (part 4): it does not take these keys.
+            raise ActionRefused(f"{address} does not take {', '.join(refused)}")
         fx = self._fx = []
         items = self._fresh(items, (REVIEW, *HELD_STATES))
         for it in items:
