@@ -180,7 +180,14 @@ async def test_without_see_text_the_browser_withholds_text_and_refuses_actions(
     az = await Client.connect(host, port, "AZNLETS20")
     assert (await az.send("AM.AZNLETS20.NY.TXT PRIVATE WORDS")).ok
     await sw.journal.barrier()
-    await asyncio.sleep(2.5)  # two stats snapshots: the message is in the switch's history
+    await page.goto(f"http://{h}:{p}/dashboard/history.json")
+    for _ in range(100):  # the stats snapshots after the message: it is in the history
+        if "AM" in await page.content() and any(
+                v > 0 for v in await page.evaluate(
+                    "fetch('/dashboard/history.json').then(r => r.json())"
+                    ".then(h => h.keys.AM || [])")):
+            break
+        await asyncio.sleep(0.1)
     await page.goto(f"http://{h}:{p}/")
     # The charts show the time before the page was opened (the switch keeps the hour).
     await page.wait_for_function(

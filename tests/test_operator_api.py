@@ -397,9 +397,12 @@ async def test_the_switch_keeps_the_charts_last_hour(monitored: MonitoredFactory
         assert (await az.send(f"DQ.AZNLETS20.NY.TXT OLN/A{i:07d}")).ok
         await ny.receive(5)
     assert (await az.send("ZZ.AZNLETS20.NY.TXT NOT A KEY")).ok  # an ER
-    await asyncio.sleep(2.5)
-    status, h = await call(mon.http_address, "GET", "/dashboard/history.json")
-    assert status == 200
+    for _ in range(100):  # until the snapshots after the traffic are in
+        status, h = await call(mon.http_address, "GET", "/dashboard/history.json")
+        assert status == 200
+        if sum(h["keys"].get("DQ", [0])) > 0 and sum(h["er"]) > 0:
+            break
+        await asyncio.sleep(0.1)
     assert len(h["t"]) >= 2 and h["t"] == sorted(h["t"])
     assert sum(h["keys"]["DQ"]) > 0 and sum(h["er"]) > 0
     assert any(v is not None and v > 0 for v in h["p99"])

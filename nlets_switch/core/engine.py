@@ -36,10 +36,10 @@ from nlets_switch.core.events import (
     Refused,
     RefusedByReceiver,
 )
+from nlets_switch.core.faults import Faults
 from nlets_switch.core.ledger import SENT_GRACE, WriteGroup
 from nlets_switch.core.router import Router
-from nlets_switch.core.signon import SignOn
-from nlets_switch.core.state import CHECKPOINT, EXPIRY, SENT, review_rules
+from nlets_switch.core.state import CHECKPOINT, EXPIRY, RETRY, SENT, review_rules
 from nlets_switch.errors import FrameError, LinkError, RateLimited, SwitchBusy, TooManyConnections
 from nlets_switch.store.records import ExpiredRow, OwedRow, Recovered
 from nlets_switch.wire.message import decode_body
@@ -58,7 +58,7 @@ EXPIRE_BATCH: Final = 1000
 CHECKPOINT_S: Final = 1.0
 
 
-class Engine(SignOn, Console):
+class Engine(Faults, Console):
     """Every link, endpoint and message of one switch, without I/O.
 
     ``recovered`` is what the store knew at start (highest ids, counters).
@@ -118,6 +118,7 @@ class Engine(SignOn, Console):
     def receive(self, conn: Conn, data: bytes, now: Now) -> list[Effect]:
         """Bytes read from ``conn``."""
         fx = self._fx = []
+        self.last_input = now.mono
         if not conn.closed:
             self._link_events(conn, conn.link.receive_data(data, now.mono), now)
             self._after_input(conn, now)
@@ -170,16 +171,22 @@ class Engine(SignOn, Console):
                   now: Now) -> list[Effect]:
         """A :class:`WriteBatch` is durable (or failed): custody is taken (part 1)."""
         fx = self._fx = []
-        self.ledger.writing -= 1
-        if self._checkpoint_at is None:
+        freed = self.ledger.settled(group, error)
+        if self._checkpoint_at is None and error is None:
             self._checkpoint_at = now.mono + CHECKPOINT_S
             self.timers.schedule(self._checkpoint_at, CHECKPOINT)
+        if error is not None:
+            # One line per failed commit, bounded again by the server's log
+            # (ops/ratelog.py): never one per refused message (issue 15).
+            self._log("error", "journal_write_failed", error=type(error).__name__,
+                      refused=len(group.acks), kept=len(group.batch.done))
+            self._journal_failed("write", error, None, now)
+        else:
+            self._journal_ok("write", None, now)
         max_inflight = self.config.limits.max_inflight
         for conn, seq in group.acks:
             conn.inflight -= 1
             if error is not None:
-                self._log("error", "journal_write_failed", peer=conn.peer, ori=conn.ori,
-                          error=type(error).__name__)
                 self._nak(conn, seq, SwitchBusy())
             else:
                 conn.link.send_ack(seq)
@@ -192,6 +199,8 @@ class Engine(SignOn, Console):
             fx.append(Durable(token, error))
         if error is None:
             self._dispatch(group.out, now)
+        for ep in freed:
+            self._pump(ep, now)
         self._flush_group(force=False)
         return fx
 
@@ -200,7 +209,16 @@ class Engine(SignOn, Console):
         """The result of a :class:`ReadOwed` for ``ep``."""
         fx = self._fx = []
         ep.loading = False
-        if not ep.closed and error is None and rows is not None:
+        if error is not None:
+            if not ep.closed:
+                self._owed_failed(ep, error, now)
+        elif not ep.closed and rows is not None:
+            self._journal_ok("read-back", ep.ori, now)
+            pending = self.ledger.done_pending
+            if pending:
+                # Acknowledged, its record not durable yet (a failed commit
+                # carries it): not owed any more.
+                rows = [r for r in rows if r.id not in pending]
             ep.loaded(rows)
             self._pump(ep, now)
         return fx
@@ -210,6 +228,10 @@ class Engine(SignOn, Console):
         """The result of an :class:`ExpireDue`: SM .04. to the senders (part 4)."""
         fx = self._fx = []
         self._expiring = False
+        if error is not None:
+            self._journal_failed("expiry", error, None, now)
+        else:
+            self._journal_ok("expiry", None, now)
         if rows:
             fx.extend(self.ledger.expired(rows, now.wall))
             if len(rows) >= EXPIRE_BATCH:
@@ -231,6 +253,9 @@ class Engine(SignOn, Console):
                     self._expire(now)
             elif what is SENT:
                 self._sent_due(now)
+            elif what is RETRY:
+                if at == self._retry_at:
+                    self._retry(now)
             elif what is CHECKPOINT:
                 self._checkpoint_at = None
                 fx.append(Checkpoint())
@@ -247,39 +272,10 @@ class Engine(SignOn, Console):
 
     # -- life cycle -----------------------------------------------------------------
 
-    def stop_accepting(self, now: Now) -> list[Effect]:
-        """Stopping: no new links or messages; no connection is read any more."""
-        fx = self._fx = []
-        self.accepting = False
-        for conn in list(self.conns.values()):
-            self._pause(conn, "stopping")
-        return fx
-
-    def flush(self, now: Now) -> list[Effect]:
-        """Stopping: every 'sent' record and the gathering group go to the store."""
-        fx = self._fx = []
-        self.ledger.flush_sent(float("inf"))
-        self._flush_group(force=False)
-        return fx
-
     @property
     def wants_turn_end(self) -> bool:
         """Rows gather that :meth:`end_turn` would hand to the store."""
         return self.ledger.ready_to_write
-
-    @property
-    def idle(self) -> bool:
-        """Nothing gathers and nothing is being written."""
-        return self.ledger.gathering is None and self.ledger.writing == 0
-
-    def close_all(self, now: Now) -> list[Effect]:
-        """Stopping: close every connection and detach every endpoint."""
-        fx = self._fx = []
-        for conn in list(self.conns.values()):
-            self._close(conn, now)
-        for ep in list(self.links.values()):
-            self._detach(ep, now)
-        return fx
 
     def reload(self, config: Config, now: Now) -> list[Effect]:
         """Take a new directory, limits and hold rules without dropping other links.
@@ -336,14 +332,14 @@ class Engine(SignOn, Console):
                 if ep is not None:
                     d = ep.outstanding.pop(e.seq, None)
                     if d is not None:
-                        self._delivered(d, now)
+                        self._delivered(ep, d, now)
                         conn.acked = True
             elif isinstance(e, lk.Naked):
                 ep = conn.endpoint
                 if ep is not None:
                     d = ep.outstanding.pop(e.seq, None)
                     if d is not None:
-                        self.ledger.record_done(d, "refused", now.wall)
+                        self.ledger.record_done(d, "refused", now.wall, ep)
                         self._fx.append(RefusedByReceiver(d.msg_id, d.receiver, now.wall))
                     self._pump(ep, now)
             elif isinstance(e, lk.SignOnRequest):
@@ -417,7 +413,8 @@ class Engine(SignOn, Console):
             self.stats.count("?", "refused")
             self._fx.append(Refused(ori, e.wire, now.wall))
             return
-        if not self.accepting:
+        if not self.accepting or self.faults:
+            # Stopping, or the journal is failing: custody cannot be taken.
             self._nak(conn, seq, SwitchBusy())
             return
         conn.inflight += 1

@@ -21,6 +21,7 @@ __all__ = [
     "AuditSink",
     "Delivered",
     "Expired",
+    "JournalFault",
     "LinkChanged",
     "MemoryAudit",
     "Refused",
@@ -152,6 +153,29 @@ class RefusedByReceiver(SwitchEvent):
         """``{"event": "refused_by_receiver", ...}``."""
         return {"event": "refused_by_receiver", "msg_id": self.msg_id, "to": self.to,
                 "ts": self.ts}
+
+
+@dataclass(frozen=True, slots=True)
+class JournalFault(SwitchEvent):
+    """An alert: the journal failed an operation (``state`` ``failed``) or works
+    again (``recovered``).
+
+    ``op`` is ``write`` (a commit: custody stops, senders get ``N .05.``),
+    ``read-back`` (what is owed to ``destination`` could not be read) or
+    ``expiry`` (the sweep for expired holds); ``error`` is the exception's
+    class name only (its text may quote data).
+    """
+
+    state: str
+    op: str
+    error: str | None
+    destination: str | None
+    ts: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"event": "journal_fault", ...}``."""
+        return {"event": "journal_fault", "state": self.state, "op": self.op,
+                "error": self.error, "destination": self.destination, "ts": self.ts}
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,6 +53,7 @@ class TimerTag:
 EXPIRY: Final = TimerTag("expiry")
 SENT: Final = TimerTag("sent")
 CHECKPOINT: Final = TimerTag("checkpoint")
+RETRY: Final = TimerTag("retry")
 
 
 class EngineState:
@@ -84,6 +85,12 @@ class EngineState:
         self._fx: list[Effect] = []
         self._stamp_cache: tuple[int, str] = (-1, "")
         self._sent_at: float | None = None
+        #: Journal operations failing now: ``op`` or ``op:destination`` -> the
+        #: error's class name. While any is here custody is stopped (``N .05.``).
+        self.faults: dict[str, str] = {}
+        #: Monotonic time of the latest bytes read from any link (a stop waits
+        #: for the links to go quiet before closing them).
+        self.last_input = 0.0
 
     # -- queries ----------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Final
 
@@ -40,6 +41,11 @@ class History:
                                  float]] = deque(maxlen=points)
         self._last: dict[str, Any] | None = None
         self._latencies: list[float] = []
+
+    def baseline(self, ts: float) -> None:
+        """Counters were zero at ``ts`` (the switch's start), unless a snapshot came."""
+        if self._last is None:
+            self._last = {"ts": ts, "messages": {}, "er": 0, "sm": 0}
 
     def feed(self, ev: dict[str, Any]) -> None:
         """One monitor event (others are ignored)."""
@@ -94,6 +100,9 @@ class HistoryTask:
         # Subscribed now, before the first stats snapshot goes out (the ticker starts
         # after the HTTP server), so the first point's baseline is the switch's start.
         sub = self.monitor.subscribe("history", 10_000, frozenset({"stats", "delivered"}))
+        # The counters start at zero with the switch: what the first snapshot
+        # counts happened since about now (it may come late: it queries the journal).
+        self.history.baseline(time.time())
         self._task = asyncio.create_task(self.history.run(sub), name="chart-history")
 
     async def stop(self, app: Any) -> None:

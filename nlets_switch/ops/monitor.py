@@ -41,7 +41,7 @@ log = get_logger("monitor")
 #: Events that describe the path of a message (what the dashboard lists).
 ROUTING_EVENTS: Final = frozenset(
     {"routed", "held", "status", "rejected", "refused", "delivered", "expired",
-     "refused_by_receiver", "review", "operator"})
+     "refused_by_receiver", "journal_fault", "review", "operator"})
 
 Event = dict[str, Any]
 
@@ -191,7 +191,18 @@ def stats_snapshot(switch: Switch, monitor: Monitor, held: Mapping[str, int]) ->
         "held": dict(sorted(held.items())),
         "dropped": dict(monitor.dropped),
         "journal_backlog": switch.journal.backlog,
+        "alerts": alerts(switch),
     }
+
+
+def alerts(switch: Switch) -> list[Event]:
+    """The journal faults in force (docs/operations.md says what each means)."""
+    out: list[Event] = []
+    for key, error in sorted(switch.engine.faults.items()):
+        op, _, dest = key.partition(":")
+        out.append({"alert": "journal_fault", "op": op, "error": error,
+                    "destination": dest or None, "custody": "stopped"})
+    return out
 
 
 # --------------------------------------------------------------------------

@@ -41,7 +41,7 @@ log = get_logger("mqtt")
 #: The events that go to MQTT (audit events go to the audit trail, not here).
 MQTT_EVENTS: Final = frozenset(
     {"routed", "held", "status", "rejected", "refused", "delivered", "expired",
-     "refused_by_receiver", "link", "stats", "review", "operator"})
+     "refused_by_receiver", "link", "stats", "journal_fault", "review", "operator"})
 _RECEIVED_FROM: Final = frozenset({"routed", "held", "status", "rejected", "review"})
 _TOPIC_UNSAFE: Final = str.maketrans({"/": "_", "#": "_", "+": "_", "\0": "_"})
 
@@ -199,6 +199,11 @@ class MqttPublisher:
             await client.publish(self.link_topic(ori),
                                  _dumps({"ori": ori, "state": ev.get("state"),
                                          "kind": ev.get("kind"), "ts": ev.get("ts")}),
+                                 qos=1, retain=True, timeout=5)
+        elif name == "journal_fault":
+            # An alert: retained, so a monitoring system that connects later
+            # still sees the journal failing (and its recovery replaces it).
+            await client.publish(f"{self.base}/alert", _dumps({**ev, "switch_id": sid}),
                                  qos=1, retain=True, timeout=5)
         elif name == "stats":
             now = time.monotonic()

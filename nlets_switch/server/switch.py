@@ -37,6 +37,7 @@ from nlets_switch.core.events import Audit, AuditSink, SwitchEvent
 from nlets_switch.core.ledger import Stats
 from nlets_switch.core.router import Router
 from nlets_switch.log import get_logger
+from nlets_switch.ops.ratelog import BoundedLogger
 from nlets_switch.server.connection import LinkConnection
 from nlets_switch.server.credentials import verify_credential
 from nlets_switch.server.tls_listener import tls_context
@@ -45,6 +46,13 @@ from nlets_switch.store.records import OPEN_STATES, ExpiredRow, OwedRow
 from nlets_switch.wire.schema import SchemaSet, load_schemas
 
 log = get_logger("switch")
+
+#: Log events that are never summarised: alerts, already once per change.
+_ALERTS = frozenset({"journal_fault", "journal_recovered"})
+#: A stopping switch closes its links once none has sent anything for this long
+#: (each M read meanwhile is answered N .05.), and after STOP_DRAIN_S at most.
+STOP_QUIET_S = 0.25
+STOP_DRAIN_S = 3.0
 
 Observer = Callable[[SwitchEvent], None]
 
@@ -115,6 +123,10 @@ class Switch:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._journal_open = False
         self._all_closed = asyncio.Event()
+        #: Warnings and errors of the engine: once, then a count per second
+        #: (issue 15: a full disk logged 14,000 lines a second).
+        self.bounded_log = BoundedLogger(log)
+        self._log_flush: asyncio.TimerHandle | None = None
 
     # -- what the engine knows, for tools, services and operators ------------------
 
@@ -204,15 +216,21 @@ class Switch:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(hook(), 10)
         # Every message read so far gets its A (custody is taken) before links
-        # close, and what was sent is recorded.
-        if self._journal_open:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(10):
-                    while True:
-                        self.apply(self.engine.flush(self.now()))
-                        await self.journal.barrier()
-                        if self.engine.idle:
-                            break
+        # close, and what was sent is recorded. Links are still read: an M
+        # read from now on is answered N .05.
+        await self._settle_custody()
+        self.apply(self.engine.sign_off_all(self.now()))
+        self._end_turn()
+        # Close once the links are quiet: a frame still on its way would
+        # otherwise meet a closed socket (a reset instead of an answer).
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STOP_DRAIN_S
+        while self.connections and loop.time() < deadline:
+            quiet = loop.time() - self.engine.last_input
+            if quiet >= STOP_QUIET_S:
+                break
+            await asyncio.sleep(STOP_QUIET_S - quiet)
+        await self._settle_custody()  # the As of deliveries that came meanwhile
         self._end_turn()
         self.apply(self.engine.close_all(self.now()))
         if self.connections:
@@ -232,7 +250,23 @@ class Switch:
                 await asyncio.wait_for(s.wait_closed(), 2)
         self._journal_open = False
         self.journal.close()
+        if self._log_flush is not None:
+            self._log_flush.cancel()
+            self._log_flush = None
+        self.bounded_log.flush()
         log.info("stopped")
+
+    async def _settle_custody(self) -> None:
+        """Hand everything gathered to the journal and wait for it (10 s at most)."""
+        if not self._journal_open:
+            return
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(10):
+                while True:
+                    self.apply(self.engine.flush(self.now()))
+                    await self.journal.barrier()
+                    if self.engine.idle:
+                        break
 
     def reload(self, cfg: Config) -> None:
         """Take a new directory, limits and hold rules without dropping unaffected links.
@@ -371,9 +405,28 @@ class Switch:
             if make is not None and self.engine.accepting:
                 self.attach(make())
         elif isinstance(e, fx.Log):
-            getattr(log, e.level)(e.event, **e.fields)
+            if e.level in ("warning", "error") and e.event not in _ALERTS:
+                self.bounded_log.emit(e.level, e.event, e.fields.get("ori"), e.fields)
+                self._arm_log_flush()
+            else:
+                getattr(log, e.level)(e.event, **e.fields)
         elif isinstance(e, fx.Checkpoint):
             self._spawn(self._checkpoint(), "checkpoint")
+
+    def _arm_log_flush(self) -> None:
+        # The count of a burst that ended is logged when its interval ends.
+        loop = self._loop
+        if self._log_flush is not None or loop is None:
+            return
+        d = self.bounded_log.rate.next_deadline()
+        if d is not None:
+            self._log_flush = loop.call_later(max(0.0, d - time.monotonic()) + 0.01,
+                                              self._flush_log)
+
+    def _flush_log(self) -> None:
+        self._log_flush = None
+        self.bounded_log.flush()
+        self._arm_log_flush()
 
     def _store(self, op: Callable[..., None], *args: Any) -> None:
         """Hand one operation to the journal; a closed journal fails it at once."""
