@@ -70,7 +70,9 @@ def test_permissions_are_configured_per_token_and_older_tokens_keep_working() ->
     assert not toks["ops"].may("operate")
     assert toks["records"].may("see_text") and not toks["records"].may("operate")
     assert toks["jane"].may("operate") and toks["jane"].may("read")
-    assert toks["root"].may("see_text") and toks["root"].may("operate")
+    # admin: every action and lifting lock-outs, but the text is a grant of its own.
+    assert toks["root"].may("operate") and toks["root"].may("admin")
+    assert not toks["root"].may("see_text") and toks["root"].admin
     assert toks["night"].may("operate") and not toks["night"].may("see_text")
     with pytest.raises(ConfigError) as e:
         config_from_dict({"api": {"tokens": [

@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from nlets_switch.core.console import HELD_STATES, REVIEW, ActionRefused, Item
@@ -57,6 +58,9 @@ class OperatorConsole:
         self.switch.on_start.append(self._load)
 
     async def _load(self) -> None:
+        if not isinstance(self.switch.journal.path, Path):
+            log.warning("remove_status_not_loaded", reason="PostgreSQL store")
+            return
         removed = await asyncio.to_thread(self._read, store.load_removed)
         self.switch.engine.controls.load_removed(removed)
         if removed:
@@ -64,10 +68,18 @@ class OperatorConsole:
 
     # -- the journal ----------------------------------------------------------------
 
+    def _path(self) -> Path:
+        path = self.switch.journal.path
+        if not isinstance(path, Path):
+            # store/console.py has SQLite queries only (PostgreSQL: to do).
+            raise ActionRefused("the operator console works on the SQLite journal only "
+                                "(store.url is set)")
+        return path
+
     def _read(self, fn: Callable[[Any], T]) -> T:
         from nlets_switch.store import journal
 
-        conn = journal.connect(self.switch.journal.path, readonly=True)
+        conn = journal.connect(self._path(), readonly=True)
         try:
             return fn(conn)
         finally:
@@ -76,7 +88,7 @@ class OperatorConsole:
     def _write(self, fn: Callable[[Any], None]) -> None:
         from nlets_switch.store import journal
 
-        conn = journal.connect(self.switch.journal.path)
+        conn = journal.connect(self._path())
         try:
             fn(conn)
         finally:

@@ -47,19 +47,21 @@ def decode_key(text: str) -> bytes:
 #: What an API token may be allowed (``api.tokens[].permissions``; docs/operators.md).
 #: ``read``: links, queues, stats, the message log without text; ``see_text``:
 #: message text; ``operate``: the operator's actions (hold, release, edit,
-#: reroute, purge, resend, remove status, broadcasts); ``admin``: everything.
+#: reroute, purge, resend, remove status, broadcasts); ``admin``: those and
+#: lifting lock-outs (``POST /api/unlock``), but not the text.
 PERMISSIONS: Final = ("read", "see_text", "operate", "admin")
 
 
 def granted(permissions: tuple[str, ...] | list[str], see_text: bool = False) -> frozenset[str]:
-    """The permissions a token holds: ``admin`` implies all; ``operate`` and
-    ``see_text`` imply ``read``.
+    """The permissions a token holds: ``admin`` implies ``operate``; ``operate`` and
+    ``see_text`` imply ``read``; text is never implied.
 
     ``see_text: true`` (the older spelling) adds ``see_text``.
     """
     out = set(permissions)
     if "admin" in out:
-        out.update(PERMISSIONS)
+        # Everything but the text: seeing CJI is its own grant (least privilege).
+        out.update({"read", "operate"})
     if see_text:
         out.add("see_text")
     if out & {"operate", "see_text"}:
@@ -158,12 +160,15 @@ class ApiTokenSection(Section):
     see_text: Annotated[bool, FLAG] = Field(
         False, description="may read message text in /api/messages/{id} "
         "(the same as listing see_text in permissions)")
+    admin: Annotated[bool, FLAG] = Field(
+        False, description="may lift lock-outs (POST /api/unlock, `nlets-switch unlock`); "
+        "the same as listing admin in permissions")
     permissions: Annotated[tuple[str, ...], Check(
         lambda v: isinstance(v, list | tuple) and len(v) > 0
         and all(p in PERMISSIONS for p in v),
         "expected a list of read, see_text, operate, admin")] | None = Field(
         None, description="what the token may do: read, see_text, operate, admin "
-        "(absent: read, and see_text when see_text is true)")
+        "(absent: read, with see_text and admin when those flags are true)")
 
     @classmethod
     def _reshape(cls, data: dict[str, Any],
@@ -175,7 +180,8 @@ class ApiTokenSection(Section):
     @property
     def granted(self) -> frozenset[str]:
         """The token's permissions, implied ones added (:func:`granted`)."""
-        return granted(self.permissions or ("read",), see_text=self.see_text)
+        base = tuple(self.permissions or ("read",)) + (("admin",) if self.admin else ())
+        return granted(base, see_text=self.see_text)
 
     @property
     def sha256(self) -> str:
