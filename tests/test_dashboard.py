@@ -48,14 +48,15 @@ async def test_dashboard_shows_sign_on_and_routing_live(monitored: MonitoredFact
     page.on("load", lambda _: loads.append("load"))
     await page.goto(f"http://{h}:{p}/")
     await expect(page.locator("#conn")).to_have_text("live")
-    ny_row = page.locator('#links tr[data-ori="NYNLETS00"]')
+    # New York's control terminal is the NY tile of the map (no longer a table row).
+    ny_row = page.locator('#links [data-ori="NYNLETS00"]')
     await expect(ny_row).to_have_attribute("data-state", "offline")
 
     host, port = sw.addresses[0]
     ny = await Client.connect(host, port, "NYNLETS00")
     az = await Client.connect(host, port, "AZNLETS20")
     await expect(ny_row).to_have_attribute("data-state", "online")
-    await expect(ny_row.locator("td").nth(1)).to_have_text("online")
+    await expect(ny_row.locator("title")).to_have_text("NYNLETS00 online")
 
     assert (await az.send("AM.AZNLETS20.NY.TXT DASHBOARD SECRET")).ok
     assert "DASHBOARD SECRET" in await ny.receive(5)
@@ -93,11 +94,11 @@ async def test_dashboard_signs_in_once_with_a_token(monitored: MonitoredFactory,
     await expect(page.locator("#signin")).to_be_visible()
     await expect(page.locator("#conn")).to_have_text("signed out")
 
-    await page.fill("#token", "not-the-token-0123456789")
+    await page.fill("#signin-token", "not-the-token-0123456789")
     await page.click("#signin button")
     await expect(page.locator("#signin-error")).to_have_text("that token is not valid")
 
-    await page.fill("#token", token)
+    await page.fill("#signin-token", token)
     await page.click("#signin button")
     await expect(page.locator("#conn")).to_have_text("live")
     await expect(page.locator("#signin")).to_be_hidden()
@@ -109,7 +110,7 @@ async def test_dashboard_signs_in_once_with_a_token(monitored: MonitoredFactory,
     # Live events flow on the session; a reload needs no token again.
     host, port = sw.addresses[0]
     ny = await Client.connect(host, port, "NYNLETS00")
-    ny_row = page.locator('#links tr[data-ori="NYNLETS00"]')
+    ny_row = page.locator('#links [data-ori="NYNLETS00"]')
     await expect(ny_row).to_have_attribute("data-state", "online")
     await page.reload()
     await expect(page.locator("#conn")).to_have_text("live")

@@ -26,6 +26,7 @@ from pydantic import (
     field_validator,
 )
 
+from nlets_switch.config.intervention import InterventionSection
 from nlets_switch.config.model import (
     Check,
     Problem,
@@ -99,6 +100,7 @@ class ConfigFile(Section):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     api: ApiSection = Field(default_factory=ApiSection)
+    intervention: InterventionSection = Field(default_factory=InterventionSection)
     store: StoreSection = Field(default_factory=StoreSection)
 
     @classmethod
@@ -166,6 +168,7 @@ class Config(BaseModel):
     api: ApiSection
     audit: AuditSettings
     retention: RetentionSettings
+    intervention: InterventionSection = Field(default_factory=InterventionSection)
     store: StoreSection = Field(default_factory=StoreSection)
     source: str = "(dict)"
 
@@ -182,7 +185,8 @@ class Config(BaseModel):
             data_dir=f.switch.data_dir, limits=f.limits,
             hold={k: rule.override() for k, rule in f.hold.items()}, entries=f.entries(),
             security=f.security, services=f.services, mqtt=f.mqtt, http=f.http, api=f.api,
-            audit=f.audit, retention=f.retention, store=f.store, source=source)
+            audit=f.audit, retention=f.retention, intervention=f.intervention, store=f.store,
+            source=source)
 
 
 def finish(cfg: Config) -> Config:

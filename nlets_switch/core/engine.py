@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Final
 
 from nlets_switch.core import link as lk
 from nlets_switch.core.conn import Conn, Now
+from nlets_switch.core.console import Console
 from nlets_switch.core.delivery import Endpoint
 from nlets_switch.core.directory import Directory
 from nlets_switch.core.effects import (
@@ -38,7 +39,7 @@ from nlets_switch.core.events import (
 from nlets_switch.core.faults import Faults
 from nlets_switch.core.ledger import SENT_GRACE, WriteGroup
 from nlets_switch.core.router import Router
-from nlets_switch.core.state import CHECKPOINT, EXPIRY, RETRY, SENT
+from nlets_switch.core.state import CHECKPOINT, EXPIRY, RETRY, SENT, review_rules
 from nlets_switch.errors import FrameError, LinkError, RateLimited, SwitchBusy, TooManyConnections
 from nlets_switch.store.records import ExpiredRow, OwedRow, Recovered
 from nlets_switch.wire.schema import SchemaSet
@@ -56,7 +57,7 @@ EXPIRE_BATCH: Final = 1000
 CHECKPOINT_S: Final = 1.0
 
 
-class Engine(Faults):
+class Engine(Faults, Console):
     """Every link, endpoint and message of one switch, without I/O.
 
     ``recovered`` is what the store knew at start (highest ids, counters).
@@ -292,7 +293,9 @@ class Engine(Faults):
         fx = self._fx = []
         self.config = config
         self.directory = self.ledger.directory = Directory(config.entries)
-        self.router = self.ledger.router = Router(self.directory, self.schemas, config.hold)
+        self.router = self.ledger.router = Router(self.directory, self.schemas, config.hold,
+                                                  self.controls)
+        self.controls.rules = review_rules(config)
         lim = config.limits
         self.formats.reconfigure(self.directory, lim.max_message)
         for conn in list(self.conns.values()):

@@ -286,6 +286,12 @@ class Ledger:
             t = r.target
             self.dlv_id += 1
             out_no = self._number(f"out:{t.link}", b.counters)
+            if r.review is not None:
+                # Held for an operator (core/console.py): not dispatched, no expiry.
+                b.deliveries.append(DeliveryRow(self.dlv_id, msg_id, t.link, t.receiver,
+                                                t.addressed, out_no, priority, "review", wall,
+                                                expires, 0))
+                continue
             b.deliveries.append(DeliveryRow(self.dlv_id, msg_id, t.link, t.receiver,
                                             t.addressed, out_no, priority,
                                             "held" if r.held else "queued", wall, expires,
@@ -296,15 +302,16 @@ class Ledger:
         for st in plan.statuses:
             self.switch_message("SM", sm_text(st.code, st.addressed, _quotable(text)), msg_id,
                                 link_ori, msg.origin, msg.control, wall)
-        outcome = "held" if any(r.held for r in plan.routes) else (
-            "routed" if plan.routes else "status")
+        outcome = "review" if any(r.review for r in plan.routes) else (
+            "held" if any(r.held for r in plan.routes) else (
+                "routed" if plan.routes else "status"))
         self.stats.count(msg.key, outcome)
         return Routed(outcome, msg_id, msg.key, msg.origin, msg.control,
                       tuple(r.target.receiver for r in plan.routes),
                       tuple((int(s.code), s.addressed) for s in plan.statuses), wall)
 
-    def switch_message(self, key: str, text: str, reply_to: int, link: str, receiver: str,
-                       control: str | None, wall: float) -> None:
+    def switch_message(self, key: str, text: str, reply_to: int | None, link: str,
+                       receiver: str, control: str | None, wall: float) -> None:
         """An ER or SM from NL0000000 back to the link that sent the message (part 4)."""
         g = self.group()
         b = g.batch

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from nlets_switch.core.controls import Controls
 from nlets_switch.core.directory import Directory, Target
 from nlets_switch.core.entries import HoldOverride
 from nlets_switch.errors import ErCode, MessageError, SmCode
@@ -32,10 +33,12 @@ DEFAULT_EXPIRE_S = 86_400
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """One delivery to make; ``held`` when its link is not signed on (SM .02)."""
+    """One delivery to make; ``held`` when its link is not signed on (SM .02);
+    ``review`` names the intervention rule that holds it for an operator."""
 
     target: Target
     held: bool
+    review: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +64,11 @@ class Router:
     """Routes messages using a directory, the schemas and the hold rules."""
 
     def __init__(self, directory: Directory, schemas: SchemaSet,
-                 hold: Mapping[str, HoldOverride] | None = None) -> None:
+                 hold: Mapping[str, HoldOverride] | None = None,
+                 controls: Controls | None = None) -> None:
         self.directory = directory
+        #: Remove status and review rules (core/controls.py), shared with the engine.
+        self.controls = controls if controls is not None else Controls()
         self.schemas = schemas
         self._hold: dict[str, HoldRule] = {}
         overrides = hold or {}
@@ -124,12 +130,19 @@ class Router:
         routes: list[Route] = []
         statuses: list[Status] = []
         seen: set[tuple[str, str]] = set()
+        controls = self.controls
         for t in targets:
             if (t.link, t.receiver) in seen:
                 continue
             seen.add((t.link, t.receiver))
             if t.entry is not None and not t.entry.takes(msg.key):
                 statuses.append(Status(SmCode.NOT_TAKEN, t.addressed))
+            elif controls.is_removed(t, msg.key):
+                # Remove status (an operator's decision): not forwarded (part 4).
+                statuses.append(Status(SmCode.DROPPED, t.addressed))
+            elif controls.rules and (rule := controls.review(msg.key, msg.origin, t,
+                                                               msg.body)) is not None:
+                routes.append(Route(t, held=False, review=rule))
             elif online(t.link):
                 routes.append(Route(t, held=False))
             elif hold.held:

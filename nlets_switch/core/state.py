@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from nlets_switch.core import link as lk
 from nlets_switch.core.conn import Conn, Now
+from nlets_switch.core.controls import Controls, ReviewRule
 from nlets_switch.core.delivery import Delivery, Endpoint
 from nlets_switch.core.directory import Directory
 from nlets_switch.core.effects import Effect, Log, Output, PauseReading, ResumeReading
@@ -31,6 +32,12 @@ from nlets_switch.wire.xml import XmlInput
 
 if TYPE_CHECKING:
     from nlets_switch.config import Config
+
+
+def review_rules(config: Config) -> tuple[ReviewRule, ...]:
+    """The ``intervention.rules`` of a configuration (none when it has no such section)."""
+    section = getattr(config, "intervention", None)
+    return section.review_rules() if section is not None else ()
 
 
 class TimerTag:
@@ -61,6 +68,9 @@ class EngineState:
         self.directory = directory if directory is not None else Directory(config.entries)
         self.router = (router if router is not None
                        else Router(self.directory, schemas, config.hold))
+        #: Remove status and review rules (core/controls.py); the router consults them.
+        self.controls: Controls = self.router.controls
+        self.controls.rules = review_rules(config)
         self.stats = Stats()
         self.ledger = Ledger(self.router, self.directory, schemas, self.stats, self.online,
                              recovered or Recovered(0, 0, {}))

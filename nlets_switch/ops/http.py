@@ -11,6 +11,9 @@ Routes (docs/operators.md has curl examples)::
     GET /api/stats           the counters                       (bearer token)
     GET /api/messages        message log search                 (bearer token)
     GET /api/messages/{id}   one message; its text only for a token with see_text
+    /api/queue, /api/held/{dest}, /api/remove-status, /api/broadcast, ...
+                             the operator console (ops/console_http.py): actions need
+                             a token with ``operate``
 
 The dashboard, ``/events`` and ``/metrics`` carry counters, ORIs and message
 ids, never message text. When ``api.tokens`` is configured they need a
@@ -42,6 +45,7 @@ import aiohttp.web_response
 from aiohttp import web
 
 from nlets_switch.log import get_logger
+from nlets_switch.ops.console_http import ConsoleApi
 from nlets_switch.ops.http_guard import COOKIE, SECURITY_HEADERS, OneLineLogger, Sessions, csp
 from nlets_switch.ops.metrics import CONTENT_TYPE
 from nlets_switch.ops.monitor import (
@@ -64,7 +68,7 @@ aiohttp.web_response.SERVER_SOFTWARE = "nlets-switch"  # type: ignore[attr-defin
 
 _SSE_EVENTS: Final = frozenset(
     {"routed", "held", "status", "rejected", "refused", "delivered", "expired",
-     "refused_by_receiver", "link", "stats"})
+     "refused_by_receiver", "link", "stats", "review", "operator"})
 _LOOPBACK_TOKEN: Final = ApiToken("loopback", "", see_text=False)
 _TOKEN: Final = web.RequestKey("token", ApiToken)
 _SEARCH_PARAMS: Final = ("ori", "key", "control", "since", "until", "text", "limit")
@@ -125,6 +129,8 @@ class HttpServer:
         app.router.add_get("/api/messages", self.api_messages)
         app.router.add_get("/api/messages/{id}", self.api_message)
         app.router.add_post("/api/unlock", self.api_unlock)
+        # The operator console's routes (queues, remove status, broadcasts; roles).
+        ConsoleApi(self, lambda r: r[_TOKEN]).add_routes(app)
         self.app = app
 
     async def start(self) -> None:
@@ -191,7 +197,8 @@ class HttpServer:
     @web.middleware
     async def _api_guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.path.startswith("/api/"):
-            if request.path in ("/events", "/metrics"):
+            if request.path in ("/events", "/metrics", "/dashboard/directory.json",
+                                "/dashboard/history.json"):
                 tok = self.authenticate(request)
                 if tok is None and self.guarded:
                     self.switch.audit("api_access", "(no valid token)", "denied",
@@ -238,7 +245,8 @@ class HttpServer:
         """
         html = resources.files("nlets_switch.ops").joinpath("static/dashboard.html").read_text()
         nonce = request[_NONCE]
-        html = html.replace("<script>", f'<script nonce="{nonce}">')
+        # Every script, inline or the vendored files, runs by this response's nonce.
+        html = html.replace("<script", f'<script nonce="{nonce}"')
         return web.Response(text=html, content_type="text/html",
                             headers={"Cache-Control": "no-store",
                                      "Content-Security-Policy": csp(nonce)})

@@ -41,7 +41,7 @@ log = get_logger("monitor")
 #: Events that describe the path of a message (what the dashboard lists).
 ROUTING_EVENTS: Final = frozenset(
     {"routed", "held", "status", "rejected", "refused", "delivered", "expired",
-     "refused_by_receiver", "journal_fault"})
+     "refused_by_receiver", "journal_fault", "review", "operator"})
 
 Event = dict[str, Any]
 
@@ -227,6 +227,16 @@ class ApiToken:
     see_text: bool = False
     #: May act on the switch (``POST /api/unlock``).
     admin: bool = False
+    #: read, see_text, operate, admin (implied ones included; ops.settings.granted).
+    permissions: frozenset[str] = frozenset({"read"})
+
+    def may(self, permission: str) -> bool:
+        """Whether this token holds ``permission`` (``see_text`` also by the flag)."""
+        if permission == "see_text" and self.see_text:
+            return True
+        if permission == "admin" and self.admin:
+            return True
+        return permission in self.permissions
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,7 +278,8 @@ def http_address_from(arg: str | None, cfg: Config) -> tuple[str, int] | None:
 
 def http_settings(cfg: Config, listen: tuple[str, int] | None) -> HttpSettings:
     """The HTTP/API settings of a (checked) configuration."""
-    tokens = [ApiToken(t.name, t.sha256, t.see_text, t.admin) for t in cfg.api.tokens]
+    tokens = [ApiToken(t.name, t.sha256, "see_text" in t.granted, "admin" in t.granted,
+                       t.granted) for t in cfg.api.tokens]
     return HttpSettings(listen=listen, tokens=tuple(tokens), open_loopback=not cfg.api.configured,
                         sse_max=cfg.http.sse_max, session_s=cfg.http.session_minutes * 60,
                         tokens_by_hash={t.sha256: t for t in tokens})

@@ -43,8 +43,8 @@ log = get_logger("mqtt")
 MQTT_EVENTS: Final = frozenset(
     {"routed", "held", "status", "rejected", "refused", "delivered", "expired",
      "refused_by_receiver", "link", "stats", "journal_fault", "audit",
-     "audit_checkpoint"})
-_RECEIVED_FROM: Final = frozenset({"routed", "held", "status", "rejected"})
+     "audit_checkpoint", "review", "operator"})
+_RECEIVED_FROM: Final = frozenset({"routed", "held", "status", "rejected", "review"})
 _TOPIC_UNSAFE: Final = str.maketrans({"/": "_", "#": "_", "+": "_", "\0": "_"})
 
 

@@ -44,6 +44,31 @@ def decode_key(text: str) -> bytes:
     return key
 
 
+#: What an API token may be allowed (``api.tokens[].permissions``; docs/operators.md).
+#: ``read``: links, queues, stats, the message log without text; ``see_text``:
+#: message text; ``operate``: the operator's actions (hold, release, edit,
+#: reroute, purge, resend, remove status, broadcasts); ``admin``: those and
+#: lifting lock-outs (``POST /api/unlock``), but not the text.
+PERMISSIONS: Final = ("read", "see_text", "operate", "admin")
+
+
+def granted(permissions: tuple[str, ...] | list[str], see_text: bool = False) -> frozenset[str]:
+    """The permissions a token holds: ``admin`` implies ``operate``; ``operate`` and
+    ``see_text`` imply ``read``; text is never implied.
+
+    ``see_text: true`` (the older spelling) adds ``see_text``.
+    """
+    out = set(permissions)
+    if "admin" in out:
+        # Everything but the text: seeing CJI is its own grant (least privilege).
+        out.update({"read", "operate"})
+    if see_text:
+        out.add("see_text")
+    if out & {"operate", "see_text"}:
+        out.add("read")
+    return frozenset(out)
+
+
 def token_hash(token: str) -> str:
     """The SHA-256 (hex) under which a bearer token is configured."""
     return hashlib.sha256(token.encode()).hexdigest()
@@ -137,9 +162,17 @@ class ApiTokenSection(Section):
         _hex64, "expected 64 hex digits (sha256sum of the token)")] | None = Field(
         None, description="sha256sum of the token")
     see_text: Annotated[bool, FLAG] = Field(
-        False, description="may read message text in /api/messages/{id}")
+        False, description="may read message text in /api/messages/{id} "
+        "(the same as listing see_text in permissions)")
     admin: Annotated[bool, FLAG] = Field(
-        False, description="may lift lock-outs (POST /api/unlock, `nlets-switch unlock`)")
+        False, description="may lift lock-outs (POST /api/unlock, `nlets-switch unlock`); "
+        "the same as listing admin in permissions")
+    permissions: Annotated[tuple[str, ...], Check(
+        lambda v: isinstance(v, list | tuple) and len(v) > 0
+        and all(p in PERMISSIONS for p in v),
+        "expected a list of read, see_text, operate, admin")] | None = Field(
+        None, description="what the token may do: read, see_text, operate, admin "
+        "(absent: read, with see_text and admin when those flags are true)")
 
     @classmethod
     def _reshape(cls, data: dict[str, Any],
@@ -147,6 +180,12 @@ class ApiTokenSection(Section):
         if "token" not in data and "token_sha256" not in data:
             return data, [((), "needs token_sha256 (or token)")]
         return data, []
+
+    @property
+    def granted(self) -> frozenset[str]:
+        """The token's permissions, implied ones added (:func:`granted`)."""
+        base = tuple(self.permissions or ("read",)) + (("admin",) if self.admin else ())
+        return granted(base, see_text=self.see_text)
 
     @property
     def sha256(self) -> str:
@@ -163,7 +202,7 @@ class ApiSection(Section):
 
     tokens: Annotated[tuple[ApiTokenSection, ...], Check(
         lambda v: isinstance(v, list | tuple),
-        "expected a list of {name, token_sha256 | token, see_text}")] = Field(
+        "expected a list of {name, token_sha256 | token, permissions}")] = Field(
         (), description="bearer tokens for /api/...; none: loopback may read, "
         "never message text")
 

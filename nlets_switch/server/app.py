@@ -15,6 +15,7 @@ from nlets_switch.core.delivery import Delivery
 from nlets_switch.errors import ConfigError, MessageError
 from nlets_switch.log import get_logger
 from nlets_switch.ops import audit, msglog
+from nlets_switch.ops.console import OperatorConsole
 from nlets_switch.server.switch import Switch
 from nlets_switch.services import adapter as ad
 from nlets_switch.services import local as svc
@@ -51,6 +52,7 @@ async def build_switch(cfg: Config, adapters: Sequence[ad.Loaded] | None = None,
     ad.check_adapters(loaded, switch.schemas)
     services = svc.Services(switch, loaded)
     services.install()
+    OperatorConsole(switch).install()  # remove status, kept in the journal
     for key in LOG_KEYS:
         services.nl.handlers[key] = functools.partial(_log_query, switch)
     return switch

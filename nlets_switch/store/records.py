@@ -54,11 +54,12 @@ class DeliveryRow(NamedTuple):
 
 
 class DoneRow(NamedTuple):
-    """A delivery that ended (``acked`` or ``refused``) at ``done_at``."""
+    """A delivery that ended (``acked`` or ``refused``; an operator's ``released``,
+    ``purged``, ...) at ``done_at``. ``sent_at`` None: never sent (kept as it was)."""
 
     state: str
     done_at: float
-    sent_at: float
+    sent_at: float | None
     id: int
 
 

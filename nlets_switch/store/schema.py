@@ -20,6 +20,8 @@ Versions:
 2. ``held`` on journals made before it (they say version 1 too); the audit
    trail's ``audit`` table and the NL service's ``help_files``, which used to
    be created on first use.
+3. The owed-deliveries index with an OR predicate (``deliveries_owed``).
+4. ``remove_status``: the ORIs an operator took out of service (store/console.py).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from nlets_switch.errors import CorruptRecord, StoreError
 from nlets_switch.store._sqlite import database_file, has_table, translated, write_transaction
 
 #: The newest layout this program reads and writes.
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 VERSION_KEY: Final = "schema_version"
 
 _V1: Final = (
@@ -114,6 +116,19 @@ _V2: Final = (
 )
 
 
+_V4: Final = (
+    # An operator's remove status (core/controls.py): keys is a comma-separated
+    # list, NULL for every key.
+    """CREATE TABLE IF NOT EXISTS remove_status (
+        ori TEXT PRIMARY KEY,
+        keys TEXT,
+        since REAL NOT NULL,
+        operator TEXT NOT NULL,
+        reason TEXT NOT NULL
+    )""",
+)
+
+
 def _v1(conn: sqlite3.Connection) -> None:
     for stmt in _V1:
         conn.execute(stmt)
@@ -134,11 +149,17 @@ def _v3(conn: sqlite3.Connection) -> None:
                  "WHERE state = 'queued' OR state = 'held' OR state = 'sent'")
 
 
+def _v4(conn: sqlite3.Connection) -> None:
+    for stmt in _V4:
+        conn.execute(stmt)
+
+
 #: (version, step): the step brings a file of version - 1 to ``version``.
 MIGRATIONS: Final[tuple[tuple[int, Callable[[sqlite3.Connection], None]], ...]] = (
     (1, _v1),
     (2, _v2),
     (3, _v3),
+    (4, _v4),
 )
 
 
