@@ -2,9 +2,10 @@
 
 Every control terminal of the directory marked ``simulated`` (every US state
 and DC without a configured control terminal) answers ``DQ``->``DR``,
-``KQ``->``KR``, ``RQ``->``RR``, ``IQ``->``IR``, ``FQ``->``FR`` and
-``AQ``->``AR`` from :mod:`nlets_switch.services.statedata`, addressed to the inquirer
-and echoing its control field.
+``KQ``->``KR``, ``RQ``->``RR``, ``IQ``->``IR``, ``FQ``->``FR``,
+``AQ``->``AR``, ``SOQ``->``SOR`` (sex offender registry) and ``DNQ``->``DNR``
+(a name-only driver search) from :mod:`nlets_switch.services.statedata`,
+addressed to the inquirer and echoing its control field.
 
 Configuration ``services.states`` (:class:`StatesSettings`):
 

@@ -282,6 +282,10 @@ class LinkSection(Section):
         lambda v: isinstance(v, str) and is_ori(v), "not a 9-character ORI: {got}")], ...],
         Check(lambda v: isinstance(v, list), "expected a list of ORIs", "list of ORIs")] = Field(
         (), description="ORIs it may send as, beyond its state's")
+    agency_type: Annotated[Literal["LE", "CJ", "NC"], one_of(
+        ("LE", "CJ", "NC"), "expected one of LE, CJ, NC, got {got}")] = Field(
+        "LE", description="ORION agency type: LE law enforcement (may send and receive AML), "
+        "CJ other criminal justice, NC non-criminal justice")
 
     @field_validator("ori")
     @classmethod
@@ -295,7 +299,7 @@ class LinkSection(Section):
         return Entry(self.ori, self.name if self.name is not None else self.ori,
                      (self.state or self.ori[:2]).upper(), self.role, self.signon == "self",
                      self.credential, frozenset(self.keys) if self.keys is not None else None,
-                     frozenset(self.speaks_for))
+                     frozenset(self.speaks_for), agency_type=self.agency_type)
 
 
 def check_directory(links: Mapping[int, LinkSection],

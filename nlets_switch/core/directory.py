@@ -11,8 +11,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from nlets_switch.core.entries import Entry
+from nlets_switch.core.regions import REGIONS
 from nlets_switch.wire.domain import LESC_ORI, SWITCH_ORI, is_ori
-from nlets_switch.wire.message import AX, HELP, NL, ORI, STATE
+from nlets_switch.wire.message import AX, HELP, NL, ORI, REGION, STATE
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,4 +108,17 @@ class Directory:
             return Target(SWITCH_ORI, address, None, address)
         if kind == NL:
             return Target(SWITCH_ORI, SWITCH_ORI, None, address)
+        if kind == REGION:
+            # The NL service rewrites a regional inquiry for each state of the
+            # region; line 3 names the region, so one DQG can ask several.
+            return Target(SWITCH_ORI, address, None, address) if address in REGIONS else None
         return None
+
+    def is_law_enforcement(self, ori: str) -> bool:
+        """Whether ``ori`` is a law enforcement agency (``AML``, docs/protocol.md).
+
+        An ORI without its own entry (served through its control terminal)
+        counts as law enforcement, as ORION's default agency type is.
+        """
+        e = self._by_ori.get(ori)
+        return e is None or e.law_enforcement

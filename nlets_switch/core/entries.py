@@ -46,6 +46,14 @@ class Entry:
     keys: frozenset[str] | None = None
     speaks_for: frozenset[str] = frozenset()
     simulated: bool = False
+    #: ORION's agency type (docs/protocol.md): ``LE`` law enforcement, ``CJ``
+    #: criminal justice (courts, prosecutors, corrections), ``NC`` other.
+    agency_type: str = "LE"
+
+    @property
+    def law_enforcement(self) -> bool:
+        """Whether this ORI may send and receive ``AML``."""
+        return self.agency_type == "LE"
 
     @property
     def is_control_terminal(self) -> bool:

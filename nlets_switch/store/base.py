@@ -279,6 +279,10 @@ class HelpStore(Protocol):
         """Write ``hf``, replacing the file of that state and name."""
         ...
 
+    def delete_help_file(self, state: str, file: str) -> bool:
+        """Remove help file ``file`` of ``state`` (its ``CNCL``); whether there was one."""
+        ...
+
     def seed_help_files(self, files: Iterable[HelpFile]) -> None:
         """Write those of ``files`` that do not exist yet; leave the others alone."""
         ...
