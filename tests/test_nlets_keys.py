@@ -207,3 +207,58 @@ async def test_help_file_append_and_cancel(tmp_path: Path) -> None:
     rows = sqlite3.connect(tmp_path / "journal.sqlite").execute(
         "SELECT count(*) FROM help_files WHERE state = 'NY' AND file = 'SOR'").fetchall()
     assert rows == [(0,)]
+
+
+# -- Canada, INTERPOL, Mexico ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("address", "ori"), [
+    ("CN", "CNNLETS00"), ("ON", "CNNLETS00"), ("PQ", "CNNLETS00"), ("NK", "CNNLETS00"),
+    ("IP", "IPNLETS00"), ("MX", "MXNLETS00"),
+])
+def test_foreign_addresses_reach_their_counterpart(address: str, ori: str) -> None:
+    plan = router().route(parse_message(f"RQ.AZNLETS20.{address}.TXT\nVIN/1FTEW1EP5KFA00001"),
+                          "AZNLETS20", lambda o: True)
+    assert [r.target.link for r in plan.routes] == [ori] and not plan.statuses
+
+
+def test_foreign_counterparts_take_their_own_keys() -> None:
+    # KQ is not a key Canada takes: SM .01., not delivered.
+    plan = router().route(parse_message("KQ.AZNLETS20.CN.TXT\nOLN/D11111111"), "AZNLETS20",
+                          lambda o: True)
+    assert not plan.routes and [s.code.value for s in plan.statuses] == [1]
+
+
+def test_canada_takes_at_most_14400_characters() -> None:
+    r = router()
+    at_limit = "AM.AZNLETS20.CN.TXT\n" + "X" * 14_400
+    r.check(parse_message(at_limit), "AZNLETS20")
+    err = refused(r, at_limit + "X")
+    assert err.code == ErCode.FORMAT and "CN TAKE AT MOST 14400" in err.detail
+    err = refused(r, "AM.AZNLETS20.TX,ON.TXT\n" + "X" * 14_401)  # a province is Canada too
+    assert err.code == ErCode.FORMAT
+    r.check(parse_message("AM.AZNLETS20.TX,MX.TXT\n" + "X" * 14_401), "AZNLETS20")
+
+
+@pytest.mark.parametrize(("text", "key", "sender", "line"), [
+    ("DQ.AZNLETS20.CN.*C1.TXT\n" + SMITH, "DR", "CNNLETS00",
+     "CPIC RESPONSE - DRIVER LICENCE (ONTARIO MTO)"),
+    ("RQ.AZNLETS20.ON.*C1.TXT\nLIC/123456.LIY/2027.LIT/PC", "RR", "CNNLETS00",
+     "CPIC STOLEN VEHICLE CHECK: NOT STOLEN"),
+    ("IQ.AZNLETS20.IP.*C1.TXT\n" + SMITH, "IR", "IPNLETS00",
+     "FBI: 123456AA1   NOTICES: NONE   DIFFUSIONS: NONE"),
+    ("RQ.AZNLETS20.MX.*C1.TXT\nVIN/1FTEW1EP5KFA00001", "RR", "MXNLETS00",
+     "MEXICO - REGISTRO PUBLICO VEHICULAR"),
+])
+async def test_foreign_round_trips(tmp_path: Path, text: str, key: str, sender: str,
+                                   line: str) -> None:
+    async with world(tmp_path) as sw:
+        c = await client(sw)
+        ans = await ask(c, text)
+        assert (ans.key, ans.sender, ans.receiver, ans.control) == (key, sender, "AZNLETS20",
+                                                                    "C1")
+        assert line in ans.text.splitlines()
+        miss = await ask(c, text.replace("SMITH,JOHN", "DOE,JANE").replace(
+            "123456", "999999").replace("KFA00001", "KFA99999"))
+        assert miss.text.splitlines()[-1] == "NO RECORD"
+        await c.close()

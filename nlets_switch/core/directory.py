@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from nlets_switch.core.entries import Entry
+from nlets_switch.core.foreign import foreign_for
 from nlets_switch.core.regions import REGIONS
 from nlets_switch.wire.domain import LESC_ORI, SWITCH_ORI, is_ori
 from nlets_switch.wire.message import AX, HELP, NL, ORI, REGION, STATE
@@ -86,6 +87,10 @@ class Directory:
         """
         if kind == STATE:
             ct = self._ct.get(address)
+            if ct is None:
+                # Canada (CN or a province), INTERPOL (IP), Mexico (MX).
+                fo = foreign_for(address)
+                ct = self._by_ori.get(fo.ori) if fo is not None else None
             return Target(ct.ori, ct.ori, ct, address) if ct is not None else None
         if kind == ORI:
             if address == SWITCH_ORI:

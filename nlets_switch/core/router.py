@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from nlets_switch.core.directory import Directory, Target
 from nlets_switch.core.entries import HoldOverride
+from nlets_switch.core.foreign import BY_ORI
 from nlets_switch.errors import ErCode, MessageError, SmCode
 from nlets_switch.wire.message import REGION, SWITCH_ORI, Message, address_kind
 from nlets_switch.wire.schema import HoldRule, KeySchema, SchemaSet
@@ -121,6 +122,11 @@ class Router:
                 targets.append(t)
         if unknown:
             raise MessageError.naming(ErCode.DESTINATION, "UNKNOWN", unknown)
+        for t in targets:
+            fo = BY_ORI.get(t.link)
+            if fo is not None and fo.max_text is not None and len(msg.body) > fo.max_text:
+                raise MessageError(ErCode.FORMAT, f"MESSAGES TO {fo.code} TAKE AT MOST "
+                                                  f"{fo.max_text} CHARACTERS OF TEXT")
         if msg.key in LAW_ENFORCEMENT_KEYS:
             self._check_law_enforcement(msg)
         fields = schema.validate(msg.body)
