@@ -140,7 +140,8 @@ class Services:
     def __init__(self, switch: Switch, adapters: Sequence[ad.Loaded]) -> None:
         self.switch = switch
         self.adapters = list(adapters)
-        self.nl = NlService(switch, switch.config.services.nl.gather_s)
+        nl = switch.config.services.nl
+        self.nl = NlService(switch, nl.gather_s, {"U": nl.yq_urgent_s, "R": nl.yq_routine_s})
         self.endpoints: dict[str, ServiceEndpoint] = {}
         self.hosts: list[_Host] = []
 
@@ -154,6 +155,8 @@ class Services:
         sw = self.switch
         await sw.journal.call(journal_op(functools.partial(help_init, at=time.time())))
         sw.attach(self.nl)
+        sw.observers.append(self.nl.observe)
+        self.nl.start_clock_task()
         for loaded in self.adapters:
             section = adapter_section(sw.config, loaded)
             oris = tuple(loaded.adapter.oris(sw.directory, section.options))
@@ -191,6 +194,8 @@ class Services:
 
     async def stop(self) -> None:
         """Detach every local endpoint, then stop the adapters."""
+        if self.nl.observe in self.switch.observers:
+            self.switch.observers.remove(self.nl.observe)
         await self.nl.close()
         for ep in self.endpoints.values():
             await ep.close()

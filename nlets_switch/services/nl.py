@@ -25,14 +25,17 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from nlets_switch.core.delivery import Delivery
+from nlets_switch.core.events import Delivered, Routed, SwitchEvent
 from nlets_switch.core.regions import REGIONAL_KEYS, REGIONS
 from nlets_switch.errors import ErCode, MessageError
 from nlets_switch.server.switch import Switch
 from nlets_switch.services.endpoint import InProcessEndpoint
+from nlets_switch.services.hitclock import DEFAULT_DEADLINES, HitClock, PendingYq
 from nlets_switch.services.settings import NlSettings
-from nlets_switch.store.base import HelpFile, HelpStore
+from nlets_switch.store.base import HelpFile, HelpStore, LoggedMessage, MessageLogStore
 from nlets_switch.store.sqlite import journal_op
 from nlets_switch.wire.message import (
+    QUOTE_LEN,
     SWITCH_ORI,
     OutputMessage,
     er_text,
@@ -104,6 +107,18 @@ def _help_delete(store: HelpStore, state: str, file: str) -> bool:
     return store.delete_help_file(state, file)
 
 
+def _yq_message(store: MessageLogStore, msg_id: int) -> LoggedMessage | None:
+    return store.get_message(msg_id, with_text=True)
+
+
+#: The SM a requester gets when a hit confirmation is not answered in time:
+#: the project's own code, beside Nlets' .01. .02. .04. (docs/protocol-choices.md).
+YQ_LATE: Final = ".09. HIT CONFIRMATION NOT ANSWERED IN TIME, SEND SECOND REQUEST"
+_PRI = re.compile(r"(?:^|[.\s])PRI/([UR])(?=[.\s]|$)")
+#: How often the NL service looks at the hit-confirmation clock (seconds).
+CLOCK_TICK_S: Final = 1.0
+
+
 # --------------------------------------------------------------------------
 # The NL services
 # --------------------------------------------------------------------------
@@ -138,9 +153,12 @@ NlHandler = Callable[[OutputMessage, Delivery], Any]
 class NlService(InProcessEndpoint):
     """The switch's own endpoint ``NL0000000``: NL fan-out and help files (part 5)."""
 
-    def __init__(self, switch: Switch, gather_s: float = DEFAULT_GATHER_S) -> None:
+    def __init__(self, switch: Switch, gather_s: float = DEFAULT_GATHER_S,
+                 yq_deadlines: Mapping[str, float] | None = None) -> None:
         super().__init__(switch, SWITCH_ORI)
         self.gather_s = gather_s
+        #: Hit confirmations owed an answer (services/hitclock.py).
+        self.clock = HitClock(dict(yq_deadlines or DEFAULT_DEADLINES))
         self.fanouts: dict[str, _FanOut] = {}
         self._ids = itertools.count(1)
         #: Further keys addressed to NL (e.g. a message-log query), by key.
@@ -163,6 +181,65 @@ class NlService(InProcessEndpoint):
                 await result
         else:
             self.log.debug("not_handled", mke=p.key, msg_id=p.msg_id)
+
+    # -- the hit-confirmation clock ----------------------------------------------
+
+    def observe(self, event: SwitchEvent) -> None:
+        """A switch observer: a delivered ``YQ`` starts a clock, a ``YR`` stops it."""
+        if isinstance(event, Delivered) and event.key == "YQ":
+            task = asyncio.get_running_loop().create_task(
+                self._start_clock(event.msg_id, event.to, event.ts), name=f"yq-{event.msg_id}")
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        elif isinstance(event, Routed) and event.key == "YR":
+            self.clock.answered(event.ori, event.to, event.control)
+
+    async def _start_clock(self, msg_id: int, link: str, at: float) -> None:
+        journal = self.switch.journal
+        m = await journal.call(journal_op(functools.partial(_yq_message, msg_id=msg_id)))
+        if m is None or m.origin is None:
+            return
+        found = _PRI.search(m.text or "")
+        # The holder is the ORI addressed on that link (itself, or one its
+        # control terminal serves).
+        for holder in m.destinations:
+            if holder == link or holder[:2] == link[:2]:
+                self.clock.start(msg_id, m.origin, holder, m.control,
+                                 found[1] if found else "R", at, (m.text or "")[:QUOTE_LEN])
+
+    def start_clock_task(self) -> None:
+        """Look at the clock every :data:`CLOCK_TICK_S` while the service runs."""
+        async def run() -> None:
+            while True:
+                await asyncio.sleep(CLOCK_TICK_S)
+                await self.check_clock(time.time())
+
+        task = asyncio.get_running_loop().create_task(run(), name="nl-yq-clock")
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def check_clock(self, now: float) -> list[PendingYq]:
+        """Tell the requester and remind the holder of every clock run out by ``now``."""
+        late = self.clock.due(now)
+        for p in late:
+            minutes = int(self.clock.deadlines[p.priority] // 60)
+            sm = "\n".join([YQ_LATE, f"DESTINATION: {p.holder}",
+                            f"PRIORITY {p.priority}: NO YR WITHIN {minutes} MINUTES",
+                            "ORIGINAL MESSAGE", p.quote])
+            reminder = (f"REMINDER: HIT CONFIRMATION REQUEST FROM {p.requester} NOT ANSWERED "
+                        f"WITHIN {minutes} MINUTES (PRIORITY {p.priority}).\n"
+                        f"ANSWER WITH YR TO {p.requester}"
+                        + (f" ECHOING *{p.control}" if p.control else "") + ".")
+            try:
+                await self.send(SWITCH_ORI, format_message("SM", SWITCH_ORI, p.requester,
+                                                           p.control, sm))
+                await self.send(SWITCH_ORI, format_message("AM", SWITCH_ORI, p.holder,
+                                                           p.control, reminder))
+            except ConnectionError:
+                self.log.warning("yq_late_lost", msg_id=p.msg_id)
+                return late
+            self.log.info("yq_not_answered_in_time", msg_id=p.msg_id, priority=p.priority)
+        return late
 
     # -- fan-out ---------------------------------------------------------------
 
