@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 import structlog
 import yaml
 from structlog.testing import capture_logs
@@ -151,9 +150,6 @@ async def test_responder_refuses_an_inquiry_it_cannot_answer(tmp_path: Path) -> 
         assert states == [("LQ", "refused"), ("DQ", "acked")]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "needs services/local.py: ServiceEndpoint.deliver must hand deliveries to "
-    "adapter.dispatch and send the SM it returns; see the firsthour report"))
 def test_send_gets_sm_01_for_an_inquiry_no_adapter_answers(tmp_path: Path) -> None:
     port = free_port()
     proc = start_switch(tmp_path / "data", port)

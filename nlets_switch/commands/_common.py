@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from nlets_switch.config import Config, demo_config, load_config, with_overrides
@@ -42,3 +43,8 @@ def parse_hostport(text: str, default_port: int = 7330) -> tuple[str, int]:
     if not sep:
         return text or "127.0.0.1", default_port
     return host or "127.0.0.1", int(port)
+
+
+def pid_file(data_dir: Path) -> Path:
+    """Where ``serve`` writes its process id (for ``nlets-switch reload`` and ``journal``)."""
+    return data_dir / "switch.pid"

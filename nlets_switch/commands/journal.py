@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from nlets_switch.commands._common import SubParsers, add_config_args, config_or_exit
+from nlets_switch.commands._common import SubParsers, add_config_args, config_or_exit, pid_file
 from nlets_switch.config import Config
 from nlets_switch.store.integrity import (
     IntegrityReport,
@@ -204,7 +204,6 @@ def recover_cmd(args: argparse.Namespace) -> int:
 
 
 def _running_switch(data_dir: Path) -> int | None:
-    from nlets_switch.commands.serve import pid_file
 
     try:
         pid = int(pid_file(data_dir).read_text().strip())

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from nlets_switch.commands import _start
-from nlets_switch.commands._common import SubParsers, add_config_args, config_or_exit
+from nlets_switch.commands._common import SubParsers, add_config_args, config_or_exit, pid_file
 from nlets_switch.config import Config, load_config
 from nlets_switch.errors import ConfigError
 from nlets_switch.log import LOG_FORMATS, configure, get_logger, wants_console
@@ -102,11 +102,6 @@ def serve(args: argparse.Namespace) -> int:
         return uvloop.run(_serve(cfg, args))
     except ImportError:
         return asyncio.run(_serve(cfg, args))
-
-
-def pid_file(data_dir: Path) -> Path:
-    """Where ``serve`` writes its process id (for ``nlets-switch reload``)."""
-    return data_dir / "switch.pid"
 
 
 async def _serve(cfg: Config, args: argparse.Namespace) -> int:

@@ -113,12 +113,15 @@ class ServiceEndpoint(InProcessEndpoint):
     async def deliver(self, p: Delivery) -> None:
         """Render, parse back (as a remote responder would) and hand to the adapter."""
         host = self.handlers.get(p.key)
-        if host is None:
-            # Nobody answers this key here (an AM, an ER about an answer): done.
-            self.log.debug("not_handled", mke=p.key, msg_id=p.msg_id)
-            return
         inquiry = ad.Inquiry.from_output(parse_output(self.render(p)), self.switch.schemas)
-        await host.loaded.adapter.handle(host.ctx, inquiry)
+        # An inquiry nobody here can answer is logged and owes its sender SM .01.;
+        # anything else without a handler (an AM, an ER about an answer) is done.
+        sm = await ad.dispatch(host.loaded.adapter if host is not None else None,
+                               host.ctx if host is not None else None, inquiry,
+                               schemas=self.switch.schemas,
+                               log=self.log.bind(msg_id=p.msg_id), addressed=p.addressed)
+        if sm is not None:
+            await self.send(SWITCH_ORI, sm)  # only the switch sends SM (PROTOCOL part 4)
 
 
 # --------------------------------------------------------------------------
