@@ -16,7 +16,7 @@ from nlets_switch.tools.client import Client
 from nlets_switch.wire.message import parse_output
 from tests.conftest_services import FAST, world
 
-YQ_U = ("YQ.AZNLETS20.TX0000000.*HC1.TXT\nRTY/WP.PRI/U.OCA/1.NIC/A111110000."
+YQ_U = ("YQ.AZNLETS20.NY0303000.*HC1.TXT\nRTY/WP.PRI/U.OCA/1.NIC/A111110000."
         "NAM/SMITH,JOHN.DOB/19500101")
 
 
@@ -55,15 +55,17 @@ async def test_unanswered_yq_gets_sm_to_requester_and_reminder_to_holder(
     async with world(tmp_path, {**FAST, "nl": {"gather_s": 0.5, "yq_urgent_s": 300}}) as sw:
         host, port = sw.addresses[0]
         az = await Client.connect(host, port, "AZNLETS20")
+        ny = await Client.connect(host, port, "NYNLETS00")  # takes the YQ, never answers
         assert (await az.send(YQ_U)).ok
+        assert parse_output(await ny.receive(5)).receiver == "NY0303000"
         nl = _nl(sw)
-        for _ in range(100):  # the delivery to simulated Texas, then the clock starts
+        for _ in range(100):  # the acknowledgement, then the clock starts
             if len(nl.clock):
                 break
             await asyncio.sleep(0.02)
         [p] = nl.clock.pending()
         assert (p.requester, p.holder, p.control, p.priority) == (
-            "AZNLETS20", "TX0000000", "HC1", "U")
+            "AZNLETS20", "NY0303000", "HC1", "U")
         assert await nl.check_clock(time.time() + 60) == []  # not yet: 300 s configured
         [late] = await nl.check_clock(time.time() + 301)
         assert late.msg_id == p.msg_id
@@ -71,15 +73,16 @@ async def test_unanswered_yq_gets_sm_to_requester_and_reminder_to_holder(
         assert (sm.key, sm.sender, sm.receiver, sm.control) == (
             "SM", "NL0000000", "AZNLETS20", "HC1")
         assert sm.text.splitlines()[:4] == [
-            YQ_LATE, "DESTINATION: TX0000000", "PRIORITY U: NO YR WITHIN 5 MINUTES",
+            YQ_LATE, "DESTINATION: NY0303000", "PRIORITY U: NO YR WITHIN 5 MINUTES",
             "ORIGINAL MESSAGE"]
-        assert sm.text.splitlines()[4].startswith("YQ.AZNLETS20.TX0000000.*HC1.TXT")
+        assert sm.text.splitlines()[4].startswith("YQ.AZNLETS20.NY0303000.*HC1.TXT")
+        reminder = parse_output(await ny.receive(5))
+        assert (reminder.key, reminder.sender, reminder.receiver, reminder.control) == (
+            "AM", "NL0000000", "NY0303000", "HC1")
+        assert reminder.text.startswith("REMINDER: HIT CONFIRMATION REQUEST FROM AZNLETS20")
+        assert await nl.check_clock(time.time() + 7200) == []  # told once
         await az.close()
-        await sw.journal.barrier()
-    import sqlite3
-    rows = sqlite3.connect(tmp_path / "journal.sqlite").execute(
-        "SELECT key, destinations FROM messages WHERE link = 'NL0000000' ORDER BY id").fetchall()
-    assert ("AM", "TX0000000") in rows  # the reminder to the record holder
+        await ny.close()
 
 
 async def test_answered_yq_raises_nothing(tmp_path: Path) -> None:
@@ -87,7 +90,7 @@ async def test_answered_yq_raises_nothing(tmp_path: Path) -> None:
         host, port = sw.addresses[0]
         az = await Client.connect(host, port, "AZNLETS20")
         ny = await Client.connect(host, port, "NYNLETS00")
-        assert (await az.send(YQ_U.replace("TX0000000", "NY0303000"))).ok
+        assert (await az.send(YQ_U)).ok
         yq = parse_output(await ny.receive(5))
         assert yq.receiver == "NY0303000"
         nl = _nl(sw)

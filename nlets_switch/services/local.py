@@ -50,7 +50,7 @@ from nlets_switch.services.nl import (
 )
 from nlets_switch.services.settings import AdapterSection
 from nlets_switch.store.sqlite import journal_op
-from nlets_switch.wire.message import parse_output
+from nlets_switch.wire.message import SWITCH_ORI, parse_output
 from nlets_switch.wire.schema import SchemaSet
 
 # Re-exported: where these were before the NL service had a module of its own.
