@@ -33,6 +33,8 @@ def split(message: str) -> tuple[str, list[str], str]:
 def kind_of(address: str) -> str:
     if address in ("NL", "AX"):
         return address.lower()
+    if address == "OD":
+        return "orion"
     if re.fullmatch(r"R[A-HJK]", address):
         return "region"
     if re.fullmatch(r"[A-Z]{2}", address):

@@ -286,6 +286,12 @@ class LinkSection(Section):
         ("LE", "CJ", "NC"), "expected one of LE, CJ, NC, got {got}")] = Field(
         "LE", description="ORION agency type: LE law enforcement (may send and receive AML), "
         "CJ other criminal justice, NC non-criminal justice")
+    address: Annotated[str, BeforeValidator(as_text)] = Field(
+        "", description="ORION: street address")
+    city: Annotated[str, BeforeValidator(as_text)] = Field("", description="ORION: city")
+    zip: Annotated[str, BeforeValidator(as_text)] = Field("", description="ORION: ZIP code")
+    phone: Annotated[str, BeforeValidator(as_text)] = Field("", description="ORION: telephone")
+    active: bool = Field(True, description="ORION: false: may not sign on nor receive")
 
     @field_validator("ori")
     @classmethod
@@ -299,7 +305,9 @@ class LinkSection(Section):
         return Entry(self.ori, self.name if self.name is not None else self.ori,
                      (self.state or self.ori[:2]).upper(), self.role, self.signon == "self",
                      self.credential, frozenset(self.keys) if self.keys is not None else None,
-                     frozenset(self.speaks_for), agency_type=self.agency_type)
+                     frozenset(self.speaks_for), agency_type=self.agency_type,
+                     address=self.address.upper(), city=self.city.upper(), zip=self.zip,
+                     phone=self.phone, active=self.active)
 
 
 def check_directory(links: Mapping[int, LinkSection],

@@ -49,6 +49,13 @@ class Entry:
     #: ORION's agency type (docs/protocol.md): ``LE`` law enforcement, ``CJ``
     #: criminal justice (courts, prosecutors, corrections), ``NC`` other.
     agency_type: str = "LE"
+    #: The rest of ORION's record (docs/protocol.md part 5): where the agency is.
+    address: str = ""
+    city: str = ""
+    zip: str = ""
+    phone: str = ""
+    #: An inactive ORI neither signs on nor receives (ER .19.), until made active.
+    active: bool = True
 
     @property
     def law_enforcement(self) -> bool:

@@ -47,7 +47,9 @@ from nlets_switch.services.nl import (
     SEED_HELP,
     NlService,
     help_init,
+    orion_records,
 )
+from nlets_switch.services.orion import apply_records
 from nlets_switch.services.settings import AdapterSection
 from nlets_switch.store.sqlite import journal_op
 from nlets_switch.wire.message import SWITCH_ORI, parse_output
@@ -157,6 +159,9 @@ class Services:
         """Create the help table, attach NL, start adapters and attach their ORIs."""
         sw = self.switch
         await sw.journal.call(journal_op(functools.partial(help_init, at=time.time())))
+        # ORION changes made on the wire, over the configuration (services/orion.py).
+        records = await sw.journal.call(journal_op(orion_records))
+        apply_records(sw.directory, {e.ori: e for e in sw.config.entries}, records)
         sw.attach(self.nl)
         sw.observers.append(self.nl.observe)
         self.nl.start_clock_task()

@@ -29,10 +29,18 @@ from nlets_switch.core.events import Delivered, Routed, SwitchEvent
 from nlets_switch.core.regions import REGIONAL_KEYS, REGIONS
 from nlets_switch.errors import ErCode, MessageError
 from nlets_switch.server.switch import Switch
+from nlets_switch.services import orion
 from nlets_switch.services.endpoint import InProcessEndpoint
 from nlets_switch.services.hitclock import DEFAULT_DEADLINES, HitClock, PendingYq
 from nlets_switch.services.settings import NlSettings
-from nlets_switch.store.base import HelpFile, HelpStore, LoggedMessage, MessageLogStore
+from nlets_switch.store.base import (
+    HelpFile,
+    HelpStore,
+    LoggedMessage,
+    MessageLogStore,
+    OrionRecord,
+    OrionStore,
+)
 from nlets_switch.store.sqlite import journal_op
 from nlets_switch.wire.message import (
     QUOTE_LEN,
@@ -107,6 +115,15 @@ def _help_delete(store: HelpStore, state: str, file: str) -> bool:
     return store.delete_help_file(state, file)
 
 
+def _orion_put(store: OrionStore, rec: OrionRecord) -> None:
+    store.put_orion_record(rec)
+
+
+def orion_records(store: OrionStore) -> list[OrionRecord]:
+    """Every stored ORION change (run on the journal's writer thread)."""
+    return store.orion_records()
+
+
 def _yq_message(store: MessageLogStore, msg_id: int) -> LoggedMessage | None:
     return store.get_message(msg_id, with_text=True)
 
@@ -171,6 +188,8 @@ class NlService(InProcessEndpoint):
             await self.fan_out(out)
         elif p.key in REGIONAL_KEYS and p.addressed in REGIONS:
             await self.fan_out(out, p.addressed)
+        elif p.key in ("TQ", *orion.CHANGE_KEYS) and p.addressed == "OD":
+            await self.orion(out)
         elif p.key == "AM" and help_address(p.addressed) is not None:
             await self.help_file(out, p.addressed)
         elif out.control is not None and out.control in self.fanouts:
@@ -181,6 +200,36 @@ class NlService(InProcessEndpoint):
                 await result
         else:
             self.log.debug("not_handled", mke=p.key, msg_id=p.msg_id)
+
+    # -- ORION -----------------------------------------------------------------
+
+    async def orion(self, out: OutputMessage) -> None:
+        """``TQ`` looks up, ``TA``/``TU``/``TD`` change the directory (services/orion.py)."""
+        ctl = out.control or None
+        schema = self.switch.schemas[out.key]
+        f = dict(schema.validate(out.text.strip("\r\n")))
+        directory = self.switch.directory
+        if out.key == "TQ":
+            text = orion.answer(orion.search(directory, f))
+        else:
+            action = orion.CHANGE_KEYS[out.key]
+            try:
+                _old, new = orion.change(directory, out.key, out.sender, f)
+            except MessageError as err:
+                self.switch.audit(action, f["ORI"], "failure", ori=out.sender)
+                original = format_message(out.key, out.sender, "OD", ctl, out.text.strip())
+                await self.send(SWITCH_ORI, format_message("ER", SWITCH_ORI, out.sender, ctl,
+                                                            er_text(err, original)))
+                return
+            rec = OrionRecord(f["ORI"], orion.to_record(new) if new is not None else None,
+                              time.time(), out.sender)
+            await self.switch.journal.call(journal_op(functools.partial(_orion_put, rec=rec)))
+            self.switch.audit(action, f["ORI"], "success", ori=out.sender)
+            verb = {"TA": "ADDED", "TU": "UPDATED", "TD": "DELETED"}[out.key]
+            text = f"ORION RECORD {f['ORI']} {verb}"
+            if new is not None:
+                text += "\n" + orion.line(new)
+        await self.send(SWITCH_ORI, format_message("TR", SWITCH_ORI, out.sender, ctl, text))
 
     # -- the hit-confirmation clock ----------------------------------------------
 

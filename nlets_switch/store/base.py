@@ -17,10 +17,10 @@ it joins that transaction; otherwise it runs in one of its own.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 # One list of the open states, shared with the hot path's rows.
 from nlets_switch.store.records import OPEN_STATES as OPEN_STATES
@@ -288,12 +288,34 @@ class HelpStore(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class OrionRecord:
+    """The latest ORION change of one ORI: its entry's fields, or None (deleted)."""
+
+    ori: str
+    record: Mapping[str, Any] | None
+    updated_at: float
+    updated_by: str
+
+
+class OrionStore(Protocol):
+    """ORION changes made on the wire (``TA``/``TU``/``TD``)."""
+
+    def orion_records(self) -> list[OrionRecord]:
+        """Every ORI changed on the wire, oldest change first."""
+        ...
+
+    def put_orion_record(self, rec: OrionRecord) -> None:
+        """Record the latest change of ``rec.ori``."""
+        ...
+
+
 # --------------------------------------------------------------------------
 # The whole store
 # --------------------------------------------------------------------------
 
 
-class Store(MessageLogStore, AuditStore, RetentionStore, HelpStore, Protocol):
+class Store(MessageLogStore, AuditStore, RetentionStore, HelpStore, OrionStore, Protocol):
     """Every table and query of the switch outside the hot path's writes."""
 
     def close(self) -> None:

@@ -20,6 +20,7 @@ Versions:
 2. ``held`` on journals made before it (they say version 1 too); the audit
    trail's ``audit`` table and the NL service's ``help_files``, which used to
    be created on first use.
+3. ``orion``: ORION changes made on the wire (``TA``/``TU``/``TD``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from nlets_switch.errors import CorruptRecord, StoreError
 from nlets_switch.store._sqlite import database_file, has_table, translated, write_transaction
 
 #: The newest layout this program reads and writes.
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 VERSION_KEY: Final = "schema_version"
 
 _V1: Final = (
@@ -121,10 +122,20 @@ def _v2(conn: sqlite3.Connection) -> None:
         conn.execute(stmt)
 
 
+def _v3(conn: sqlite3.Connection) -> None:
+    conn.execute("""CREATE TABLE IF NOT EXISTS orion (
+        ori TEXT PRIMARY KEY,
+        record TEXT,
+        updated_at REAL NOT NULL,
+        updated_by TEXT NOT NULL
+    )""")
+
+
 #: (version, step): the step brings a file of version - 1 to ``version``.
 MIGRATIONS: Final[tuple[tuple[int, Callable[[sqlite3.Connection], None]], ...]] = (
     (1, _v1),
     (2, _v2),
+    (3, _v3),
 )
 
 

@@ -63,6 +63,8 @@ NL: Final = "nl"
 AX: Final = "ax"
 HELP: Final = "help"
 REGION: Final = "region"
+#: ORION, Nlets' directory of ORIs: ``TQ``, ``TA``, ``TU``, ``TD`` go to ``OD``.
+ORION: Final = "orion"
 
 
 def address_kind(address: str) -> str | None:
@@ -71,6 +73,8 @@ def address_kind(address: str) -> str | None:
         return NL
     if address == "AX":
         return AX
+    if address == "OD":
+        return ORION
     if len(address) == 2:
         if _REGION.fullmatch(address):
             return REGION
