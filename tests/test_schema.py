@@ -256,8 +256,12 @@ def iaq(**change: str | None) -> str:
      "FIELD OPTIONS: NAM [DOB] OR SOC OR PPN OR ARN OR ADR OR DIN"),
     ("GPQ", "SOC/123456789.DOB/19500101", ErCode.FORMAT,
      "FIELD OPTIONS: NAM [DOB] OR SOC OR PPN OR ARN OR ADR OR DIN"),
-    ("NLQ", "TOT/202402301200", ErCode.FORMAT, "INVALID FIELD: TOT"),
-    ("NLQ", "LIM/5", ErCode.FORMAT, "FIELD OPTIONS: ORI OR MKE OR CTL OR FRM OR TOT OR SRC"),
+    # RAND as Nlets has it (issue 13): TYP, BEG, END, then exactly one of FND or NAM.
+    ("NLQ", "TYP/DQ.BEG/202402301200.END/202403010000.FND/X", ErCode.FORMAT,
+     "INVALID FIELD: BEG"),
+    ("NLQ", "TYP/DQ.BEG/202402010000.END/202403010000", ErCode.FORMAT,
+     "FIELD OPTIONS: FND OR NAM"),
+    ("NLQ", "LIM/5", ErCode.FIELDS_MISSING, "MISSING: TYP, BEG, END"),
 ])
 def test_er_rules(key: str, text: str, code: ErCode | None, detail: str | None) -> None:
     if code is None:

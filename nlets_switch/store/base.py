@@ -54,6 +54,9 @@ class MessageQuery:
     text: str | None = None
     limit: int | None = DEFAULT_LIMIT
     visible_to: str | None = None
+    #: Keeps only messages an ORI of this state sent or received (a control
+    #: terminal's view of its state's traffic, RAND).
+    visible_state: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
