@@ -2,14 +2,18 @@
 
 The switch runs as its own process (``python -m nlets_switch serve`` with
 ``benchmarks/bench.yaml``, journal durable as in production: SQLite WAL,
-``synchronous=FULL``, group commit). A driver, in separate process(es),
-signs on ``--links`` control terminals: half are *inquirers*, half are
-*answerers*. Each inquirer keeps ``--inflight`` ``DQ`` inquiries outstanding,
-addressed to the answerers' states in turn, each with its own control field;
-each answerer answers every ``DQ`` it is delivered with a ``DR`` to the
-inquirer, repeating the control field. Latency is the inquirer's round trip,
-``DQ`` sent to ``DR`` received (through the switch twice, two journal
-commits). "Messages routed" counts ``DQ`` and ``DR`` delivered.
+``synchronous=FULL``, group commit, in the journal's writer process). A
+driver, in separate process(es), signs on ``--links`` control terminals:
+half are *inquirers*, half are *answerers*; each answerer answers every
+``DQ`` it is delivered with a ``DR`` to the inquirer, repeating the control
+field (see bench_driver.py). Latency is the inquirer's round trip, ``DQ``
+sent to ``DR`` received (through the switch twice, two journal commits).
+"Messages routed" counts ``DQ`` and ``DR`` delivered.
+
+Closed loop (default): each inquirer keeps ``--inflight`` inquiries
+outstanding; the rate is what the server sustains. Open loop (``--rate N``):
+N ``DQ`` per second in total leave on a schedule whatever comes back, and the
+round trip counts from the scheduled time.
 
 The same driver then pushes the same traffic through ``benchmarks/relay.py``
 (same framing, no journal, no validation) and the ratio of the two rates is
@@ -22,7 +26,6 @@ Everything runs on 127.0.0.1 and stops by itself.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import multiprocessing as mp
@@ -37,41 +40,19 @@ import sys
 import tempfile
 import time
 from array import array
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import psutil
 import yaml
-
-from nlets_switch.errors import FrameError
-from nlets_switch.wire import frames as fr
+from bench_driver import Plan, driver_main
 
 HERE = Path(__file__).resolve().parent
 CONFIG = HERE / "bench.yaml"
 RELAY = HERE / "relay.py"
-
-#: Text of every inquiry: the smallest valid DQ (FIELDS.md: OLN alone).
-DQ_TEXT = "OLN/D11111111"
-#: Text of every answer: free text, about a short real DR's size.
-DR_TEXT = ("NAM/SMITH,JOHN.DOB/19500101.SEX/M.OLN/D11111111.\n"
-           "LICENSE STATUS: VALID. CLASS: D. EXPIRES: 20300101")
-
-_C_M = fr.MESSAGE
-_C_A = fr.ACK
-_C_N = fr.NAK
-_C_H = fr.HEARTBEAT
-
-
-def _runner() -> Callable[[Coroutine[Any, Any, Any]], Any]:
-    try:
-        import uvloop
-
-        return uvloop.run
-    except ImportError:
-        return asyncio.run
 
 
 def _has_uvloop() -> bool:
@@ -80,253 +61,6 @@ def _has_uvloop() -> bool:
     except ImportError:
         return False
     return True
-
-
-# --------------------------------------------------------------------------
-# The driver (runs in child processes).
-# --------------------------------------------------------------------------
-
-
-@dataclass
-class Plan:
-    """What one driver process does."""
-
-    host: str
-    port: int
-    inquirers: list[str]
-    answer_states: list[str]
-    answerers: list[str]
-    inflight: int
-    warmup: float
-    seconds: float
-    messages: int  # 0: run for ``seconds``; else stop once this many are counted
-    max_seconds: float
-
-
-@dataclass
-class Run:
-    """Counters of one driver process, shared by its links."""
-
-    plan: Plan
-    measuring: bool = False
-    sending: bool = True
-    count: int = 0
-    t_start: float = 0.0
-    t_end: float = 0.0
-    latencies: array[float] = field(default_factory=lambda: array("d"))
-    errors: int = 0
-    naks: int = 0
-    nak_reasons: list[str] = field(default_factory=list)
-    outstanding: int = 0
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-    drained: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def routed(self, now: float) -> None:
-        """One message delivered to a driver link."""
-        if self.measuring:
-            self.count += 1
-            if self.plan.messages and self.count >= self.plan.messages:
-                self.stop(now)
-
-    def stop(self, now: float) -> None:
-        """End of the measured window: stop counting and sending."""
-        if self.measuring:
-            self.measuring = False
-            self.t_end = now
-        self.sending = False
-        self.done.set()
-
-
-def _sender_and_control(body: bytes) -> tuple[bytes, bytes, bytes | None]:
-    """Key, sender and control of a delivered message, from either header form.
-
-    The switch delivers the output header of PROTOCOL part 3; the bare relay
-    forwards the input header of part 2 unchanged.
-    """
-    first, _, rest = body.partition(b"\n")
-    if first.endswith(b".TXT"):
-        parts = first.split(b".")
-        ctl = parts[3][1:] if len(parts) > 4 and parts[3][:1] == b"*" else None
-        return parts[0], parts[1], ctl
-    key, _, sender = first.partition(b".")
-    lines = rest.split(b"\n", 3)
-    ctl = lines[2][1:] if len(lines) > 2 and lines[2][:1] == b"*" else None
-    return key, sender, ctl
-
-
-class DriverLink(asyncio.Protocol):
-    """One control terminal of the driver: an inquirer or an answerer."""
-
-    def __init__(self, run: Run, ori: str, inquirer: bool, states: list[str]) -> None:
-        self.run = run
-        self.ori = ori
-        self.ori_b = ori.encode()
-        self.inquirer = inquirer
-        self.states = [s.encode() for s in states]
-        self.next_state = 0
-        self.buf = fr.FrameBuffer()
-        self.seq = 0
-        self.ctl = 0
-        self.sent: dict[bytes, float] = {}
-        self.signed_on: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self.transport: asyncio.Transport | None = None
-        self.lost = asyncio.Event()
-        self.out: list[bytes] = []
-
-    # -- frames -------------------------------------------------------------
-
-    def _frame(self, ftype: int, body: bytes) -> None:
-        self.seq = (self.seq + 1) & 0xFFFFFFFF
-        self.out.append(fr.encode_frame(ftype, self.seq, body))
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Sign on."""
-        # uvloop's transports do not subclass asyncio.Transport; same interface.
-        self.transport = cast(asyncio.Transport, transport)
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._frame(fr.SIGN_ON, self.ori_b)
-        self._flush()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        """The link ended."""
-        self.lost.set()
-        if not self.signed_on.done():
-            self.signed_on.set_exception(ConnectionError("closed during sign-on"))
-
-    def _flush(self) -> None:
-        if self.out and self.transport is not None and not self.transport.is_closing():
-            self.transport.writelines(self.out)
-        self.out = []
-
-    def send_inquiry(self, now: float) -> None:
-        """One DQ to the next answerer's state, with a fresh control field."""
-        self.ctl += 1
-        ctl = b"%d" % self.ctl
-        st = self.states[self.next_state]
-        self.next_state = (self.next_state + 1) % len(self.states)
-        self.sent[ctl] = now
-        self.run.outstanding += 1
-        self._frame(_C_M, b"DQ.%s.%s.*%s.TXT\n%s" % (self.ori_b, st, ctl, DQ_TEXT.encode()))
-
-    def start(self) -> None:
-        """Fill the in-flight budget (inquirers)."""
-        if self.inquirer:
-            now = time.monotonic()
-            for _ in range(self.run.plan.inflight):
-                self.send_inquiry(now)
-            self._flush()
-
-    def data_received(self, data: bytes) -> None:
-        """Frames in: acknowledge deliveries, answer or measure them."""
-        run = self.run
-        try:
-            frames = self.buf.feed(data)
-        except FrameError:
-            run.errors += 1
-            if self.transport is not None:
-                self.transport.close()
-            return
-        now = time.monotonic()
-        for f in frames:
-            t = f.type
-            if t == _C_M:
-                # Acknowledge first: the switch's window frees as soon as possible.
-                self.out.append(fr.encode_frame(_C_A, f.seq))
-                key, sender, ctl = _sender_and_control(f.body)
-                if key == b"DQ" and ctl is not None:
-                    run.routed(now)
-                    self._frame(_C_M, b"DR.%s.%s.*%s.TXT\n%s" % (
-                        self.ori_b, sender, ctl, DR_TEXT.encode()))
-                elif key == b"DR" and ctl is not None:
-                    t0 = self.sent.pop(ctl, None)
-                    if t0 is None:
-                        continue  # a duplicate after a reconnect: not counted twice
-                    run.outstanding -= 1
-                    if run.measuring:
-                        run.latencies.append(now - t0)
-                    run.routed(now)
-                    if run.sending:
-                        self.send_inquiry(now)
-                    elif run.outstanding <= 0:
-                        run.drained.set()
-                else:
-                    run.errors += 1  # ER or SM from the switch: the traffic is wrong
-            elif t == _C_A:
-                if not self.signed_on.done():
-                    self.signed_on.set_result(True)
-            elif t == _C_N:
-                run.naks += 1
-                if len(run.nak_reasons) < 5:
-                    run.nak_reasons.append(f.body.decode("ascii", "replace"))
-                if not self.signed_on.done():
-                    self.signed_on.set_exception(ConnectionError(f.body.decode("ascii", "replace")))
-            elif t == _C_H:
-                self.out.append(fr.encode_frame(_C_H, f.seq))
-        self._flush()
-
-    def sign_off(self) -> None:
-        """``D`` and close."""
-        if self.transport is not None and not self.transport.is_closing():
-            self._frame(fr.SIGN_OFF, b"")
-            self._flush()
-
-
-async def _drive(plan: Plan, conn: Connection) -> dict[str, Any]:
-    loop = asyncio.get_running_loop()
-    run = Run(plan)
-    links: list[DriverLink] = []
-    for ori in plan.answerers:
-        links.append(DriverLink(run, ori, False, []))
-    for ori in plan.inquirers:
-        links.append(DriverLink(run, ori, True, plan.answer_states))
-    for link in links:
-        await loop.create_connection(lambda link=link: link, plan.host, plan.port)  # type: ignore[misc]
-    await asyncio.wait_for(asyncio.gather(*(link.signed_on for link in links)), 30)
-    conn.send(("ready",))
-    # Every driver process has signed on all its links before anyone sends:
-    # a DQ to a state whose terminal is not yet on would be dropped (SM .03).
-    _go, t_go = await asyncio.to_thread(conn.recv)
-    await asyncio.sleep(max(0.0, t_go - time.monotonic()))
-    cpu0 = time.process_time()
-    for link in links:
-        link.start()
-    await asyncio.sleep(plan.warmup)
-    run.measuring = True
-    run.t_start = time.monotonic()
-    cpu1 = time.process_time()
-    limit = plan.max_seconds if plan.messages else plan.seconds
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(run.done.wait(), limit)
-    run.stop(time.monotonic())
-    cpu2 = time.process_time()
-    if run.outstanding > 0:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(run.drained.wait(), 10)
-    for link in links:
-        link.sign_off()
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(asyncio.gather(*(link.lost.wait() for link in links)), 5)
-    for link in links:
-        if link.transport is not None:
-            link.transport.close()
-    return {
-        "count": run.count, "t_start": run.t_start, "t_end": run.t_end,
-        "latencies": run.latencies.tobytes(), "errors": run.errors, "naks": run.naks,
-        "nak_reasons": run.nak_reasons,
-        "lost": run.outstanding, "cpu_s": cpu2 - cpu1, "cpu_warm_s": cpu1 - cpu0,
-    }
-
-
-def _driver_main(plan: Plan, conn: Connection) -> None:
-    try:
-        result = _runner()(_drive(plan, conn))
-        conn.send(("result", result))
-    except BaseException as e:  # reported to the parent, which fails the run
-        conn.send(("error", f"{type(e).__name__}: {e}"))
-    finally:
-        conn.close()
 
 
 # --------------------------------------------------------------------------
@@ -394,6 +128,62 @@ def bench_oris(n_links: int) -> list[str]:
     return oris[:n_links]
 
 
+class Sampler:
+    """CPU and memory of the server process and of its children (the journal writer)."""
+
+    def __init__(self, pid: int) -> None:
+        self.ps = psutil.Process(pid)
+        self.peak = 0.0
+        self.child_peak: dict[int, float] = {}
+        self.children: dict[int, psutil.Process] = {}
+
+    def sample(self) -> None:
+        """One memory sample (every 50 ms)."""
+        with contextlib.suppress(psutil.Error):
+            self.peak = max(self.peak, self.ps.memory_info().rss / 2**20)
+            for c in self.ps.children(recursive=True):
+                self.children.setdefault(c.pid, c)
+        for pid, c in list(self.children.items()):
+            with contextlib.suppress(psutil.Error):
+                self.child_peak[pid] = max(self.child_peak.get(pid, 0.0),
+                                           c.memory_info().rss / 2**20)
+
+    def cpu(self) -> tuple[float, float, float]:
+        """(time, CPU seconds of the server process, of its live children)."""
+        own = children = 0.0
+        with contextlib.suppress(psutil.Error):
+            t = self.ps.cpu_times()
+            own = t.user + t.system
+        for c in list(self.children.values()):
+            with contextlib.suppress(psutil.Error):
+                t = c.cpu_times()
+                children += t.user + t.system
+        return time.monotonic(), own, children
+
+    def children_private(self) -> tuple[float, float] | None:
+        """The children's USS and PSS now (MiB): memory only they use, and their share.
+
+        RSS counts the shared libraries and Python's own pages in both
+        processes; USS is what the writer adds, PSS a fair split of the rest.
+        """
+        uss = pss = 0.0
+        try:
+            for c in self.children.values():
+                m = c.memory_full_info()
+                uss += m.uss / 2**20
+                pss += getattr(m, "pss", 0) / 2**20
+        except (psutil.Error, AttributeError):
+            return None
+        return uss, pss
+
+    def children_hwm(self) -> float:
+        """Sum of the children's peak RSS (VmHWM when readable), MiB."""
+        total = 0.0
+        for pid, peak in self.child_peak.items():
+            total += max(peak, vm_hwm_mb(pid) or 0.0)
+        return total
+
+
 def measure(target: Target, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """Start one server, drive it, sample it, stop it; the figures of that run."""
     port = free_port()
@@ -404,7 +194,8 @@ def measure(target: Target, args: argparse.Namespace, work: Path) -> dict[str, A
                                 cwd=HERE.parent)
     try:
         wait_port(proc, port, log)
-        ps = psutil.Process(proc.pid)
+        sampler = Sampler(proc.pid)
+        sampler.sample()
         oris = bench_oris(args.links)
         n_inq = max(1, len(oris) // 2)
         inquirers, answerers = oris[:n_inq], oris[n_inq:]
@@ -420,9 +211,10 @@ def measure(target: Target, args: argparse.Namespace, work: Path) -> dict[str, A
         children = []
         for i in range(procs):
             plan = Plan("127.0.0.1", port, inq_parts[i], states, ans_parts[i], args.inflight,
-                        args.warmup, args.seconds, msgs_each, args.max_seconds)
+                        args.warmup, args.seconds, msgs_each, args.max_seconds,
+                        args.rate * len(inq_parts[i]) / len(inquirers))
             parent_end, child_end = ctx.Pipe()
-            p = ctx.Process(target=_driver_main, args=(plan, child_end), daemon=True)
+            p = ctx.Process(target=driver_main, args=(plan, child_end), daemon=True)
             p.start()
             child_end.close()
             pipes.append(parent_end)
@@ -434,18 +226,16 @@ def measure(target: Target, args: argparse.Namespace, work: Path) -> dict[str, A
         t_go = time.monotonic() + 0.1
         for c in pipes:
             c.send(("go", t_go))
-        peak_sample = 0.0
         cpu_a = cpu_b = None
         t_measure = t_go + args.warmup
         profiler: subprocess.Popen[bytes] | None = None
         results: dict[int, dict[str, Any]] = {}
         while len(results) < len(pipes):
-            with contextlib.suppress(psutil.Error):
-                peak_sample = max(peak_sample, ps.memory_info().rss / 2**20)
-                if cpu_a is None and time.monotonic() >= t_measure:
-                    cpu_a = (time.monotonic(), sum(ps.cpu_times()[:2]))
-                    if args.profile and target.name == "switch":
-                        profiler = start_profiler(args, proc.pid)
+            sampler.sample()
+            if cpu_a is None and time.monotonic() >= t_measure:
+                cpu_a = sampler.cpu()
+                if args.profile and target.name == "switch":
+                    profiler = start_profiler(args, proc.pid)
             for i, c in enumerate(pipes):
                 if i not in results and c.poll(0.05):
                     kind, payload = c.recv()
@@ -453,13 +243,14 @@ def measure(target: Target, args: argparse.Namespace, work: Path) -> dict[str, A
                         raise RuntimeError(f"driver failed: {payload}")
                     results[i] = payload
                     if cpu_b is None:
-                        with contextlib.suppress(psutil.Error):
-                            cpu_b = (time.monotonic(), sum(ps.cpu_times()[:2]))
+                        cpu_b = sampler.cpu()
         for p in children:
             p.join(10)
         if profiler is not None:
             stop_profiler(profiler)
         hwm = vm_hwm_mb(proc.pid)
+        children_peak = sampler.children_hwm()
+        private = sampler.children_private()
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -478,18 +269,38 @@ def measure(target: Target, args: argparse.Namespace, work: Path) -> dict[str, A
         lat.extend(a)
     lat.sort()
     elapsed = max(t1 - t0, 1e-9)
-    server_cpu = None
+    server_cpu = writer_cpu = server_cpu_s = writer_cpu_s = None
     if cpu_a is not None and cpu_b is not None and cpu_b[0] > cpu_a[0]:
-        server_cpu = 100 * (cpu_b[1] - cpu_a[1]) / (cpu_b[0] - cpu_a[0])
+        span = cpu_b[0] - cpu_a[0]
+        server_cpu_s, writer_cpu_s = cpu_b[1] - cpu_a[1], cpu_b[2] - cpu_a[2]
+        server_cpu = 100 * server_cpu_s / span
+        writer_cpu = 100 * writer_cpu_s / span
+    rate_in_window = count / elapsed
+
+    def per_10k(cpu_s: float | None) -> float | None:
+        # CPU seconds per 10,000 messages routed, over the same window.
+        if cpu_s is None or not rate_in_window or cpu_a is None or cpu_b is None:
+            return None
+        return cpu_s / (rate_in_window * (cpu_b[0] - cpu_a[0])) * 10_000
+
+    peak = max(hwm or 0.0, sampler.peak)
     out: dict[str, Any] = {
-        "msgs_per_s": count / elapsed,
+        "msgs_per_s": rate_in_window,
         "messages": count,
         "seconds": elapsed,
         "p50_ms": quantile(lat, 0.50) * 1000,
         "p99_ms": quantile(lat, 0.99) * 1000,
+        "p999_ms": quantile(lat, 0.999) * 1000,
         "round_trips": len(lat),
-        "peak_rss_mb": max(hwm or 0.0, peak_sample),
+        "peak_rss_mb": peak,
+        "writer_peak_rss_mb": children_peak or None,
+        "total_peak_rss_mb": peak + children_peak,
+        "writer_uss_mb": private[0] if private and children_peak else None,
+        "writer_pss_mb": private[1] if private and children_peak else None,
         "server_cpu_percent": server_cpu,
+        "writer_cpu_percent": writer_cpu if children_peak else None,
+        "server_cpu_s_per_10k": per_10k(server_cpu_s),
+        "writer_cpu_s_per_10k": per_10k(writer_cpu_s) if children_peak else None,
         "driver_cpu_percent": 100 * sum(r["cpu_s"] for r in res) / elapsed,
         "errors": sum(r["errors"] for r in res),
         "naks": sum(r["naks"] for r in res),
@@ -499,13 +310,35 @@ def measure(target: Target, args: argparse.Namespace, work: Path) -> dict[str, A
         "inquirers": len(inquirers),
         "answerers": len(answerers),
     }
+    if args.rate:
+        out["offered_dq_per_s"] = args.rate
+        out["sent"] = sum(r["sent"] for r in res)
+        out["answered"] = sum(r["answered"] for r in res)
     if out["errors"] or out["naks"] or out["unanswered"]:
         out["server_log_tail"] = log.read_text(errors="replace")[-2000:]
+    out.update(journal_stats(log))
     journal = data / "journal.sqlite"
     if journal.exists():
         with contextlib.closing(sqlite3.connect(f"file:{journal}?mode=ro", uri=True)) as db:
             out["journal_messages"] = db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+    if out.get("journal_messages") and "journal_pickle_seconds" in out:
+        # What handing rows to the writer process costs the loop, per message.
+        out["journal_pickle_us_per_msg"] = (1e6 * out["journal_pickle_seconds"]
+                                            / out["journal_messages"])
     return out
+
+
+def journal_stats(log: Path) -> dict[str, Any]:
+    """Group-commit figures of the whole run, from the switch's ``journal_closed`` log line."""
+    for line in reversed(log.read_text(errors="replace").splitlines()):
+        if '"journal_closed"' in line:
+            with contextlib.suppress(ValueError):
+                e = json.loads(line)
+                commits = int(e["commits"])
+                return {"journal_commits": commits,
+                        "journal_commit_ms_mean": 1000 * e["commit_seconds"] / max(1, commits),
+                        "journal_pickle_seconds": e["pickle_seconds"]}
+    return {}
 
 
 def start_profiler(args: argparse.Namespace, pid: int) -> subprocess.Popen[bytes] | None:
@@ -517,7 +350,7 @@ def start_profiler(args: argparse.Namespace, pid: int) -> subprocess.Popen[bytes
     fmt = "raw" if str(args.profile).endswith((".txt", ".folded")) else "flamegraph"
     return subprocess.Popen(
         [exe, "record", "--pid", str(pid), "--output", str(args.profile), "--format", fmt,
-         "--rate", "200", "--threads", "--nonblocking"],
+         "--rate", "200", "--threads", "--subprocesses", "--nonblocking"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -534,7 +367,7 @@ def switch_argv(args: argparse.Namespace) -> Callable[[int, Path], list[str]]:
     """The command line of the switch under test."""
     return lambda port, data: [
         sys.executable, "-m", "nlets_switch", "serve", "--config", str(args.config),
-        "--listen", f"127.0.0.1:{port}", "--data-dir", str(data), "--log-level", "warning",
+        "--listen", f"127.0.0.1:{port}", "--data-dir", str(data), "--log-level", "info",
         "--http", "off"]
 
 
@@ -565,6 +398,34 @@ def fs_type(path: Path) -> str:
     return kind
 
 
+def fsync_probe(directory: Path, seconds: float = 1.0) -> dict[str, float]:
+    """Commit latency of a bare SQLite WAL database (synchronous=FULL) in ``directory``.
+
+    The switch's commits cannot be faster than this; on a shared machine it
+    moves a lot, and it says whether a run's latency is the switch's or the disk's.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "fsync-probe.sqlite"
+    times: list[float] = []
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("CREATE TABLE IF NOT EXISTS t (x TEXT)")
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            t0 = time.perf_counter()
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany("INSERT INTO t VALUES (?)", [("x" * 200,)] * 20)
+            db.execute("COMMIT")
+            times.append(time.perf_counter() - t0)
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(OSError):
+            os.unlink(f"{path}{suffix}")
+    times.sort()
+    return {"commits": len(times), "p50_ms": round(quantile(times, 0.5) * 1000, 3),
+            "p99_ms": round(quantile(times, 0.99) * 1000, 3)}
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line."""
     ap = argparse.ArgumentParser(
@@ -573,7 +434,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--links", type=int, default=20,
                     help="control terminals signed on: half inquire, half answer (default 20)")
     ap.add_argument("--inflight", type=int, default=16,
-                    help="DQ outstanding per inquirer link (default 16)")
+                    help="closed loop: DQ outstanding per inquirer link (default 16)")
+    ap.add_argument("--rate", type=float, default=0.0,
+                    help="open loop: N DQ per second in total, sent on a schedule whatever "
+                    "comes back (each answered by a DR: 2N messages routed per second)")
     ap.add_argument("--seconds", type=float, default=10.0,
                     help="measured time per server (default 10)")
     ap.add_argument("--messages", type=int, default=0,
@@ -592,7 +456,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="py-spy the switch during the measured window into this file "
                     "(.svg flame graph, or .txt collapsed stacks)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    if args.rate < 0:
+        ap.error("--rate must be positive")
+    return args
 
 
 def report(r: dict[str, Any]) -> str:
@@ -602,37 +469,56 @@ def report(r: dict[str, Any]) -> str:
     def f(v: Any, fmt: str) -> str:
         return "-" if v is None else format(v, fmt)
 
+    def both(key: str, fmt: str) -> tuple[str, str]:
+        return f(s.get(key), fmt), f(rl and rl.get(key), fmt)
+
     rows = [
-        ("messages routed per s", f(s["msgs_per_s"], ",.0f"),
-         f(rl and rl["msgs_per_s"], ",.0f")),
-        ("latency p50 (ms, DQ->DR)", f(s["p50_ms"], ".2f"), f(rl and rl["p50_ms"], ".2f")),
-        ("latency p99 (ms, DQ->DR)", f(s["p99_ms"], ".2f"), f(rl and rl["p99_ms"], ".2f")),
-        ("peak RSS (MiB)", f(s["peak_rss_mb"], ".1f"), f(rl and rl["peak_rss_mb"], ".1f")),
-        ("server CPU (%)", f(s["server_cpu_percent"], ".0f"),
-         f(rl and rl["server_cpu_percent"], ".0f")),
-        ("driver CPU (%)", f(s["driver_cpu_percent"], ".0f"),
-         f(rl and rl["driver_cpu_percent"], ".0f")),
-        ("messages measured", f(s["messages"], ","), f(rl and rl["messages"], ",")),
-        ("errors / naks / unanswered",
-         f"{s['errors']}/{s['naks']}/{s['unanswered']}",
-         f"{rl['errors']}/{rl['naks']}/{rl['unanswered']}" if rl else "-"),
+        ("messages routed per s", *both("msgs_per_s", ",.0f")),
+        ("latency p50 (ms, DQ->DR)", *both("p50_ms", ".2f")),
+        ("latency p99 (ms, DQ->DR)", *both("p99_ms", ".2f")),
+        ("latency p99.9 (ms, DQ->DR)", *both("p999_ms", ".2f")),
+        ("peak RSS (MiB)", *both("peak_rss_mb", ".1f")),
+        ("  + writer process (MiB)", *both("writer_peak_rss_mb", ".1f")),
+        ("    of which its own (USS)", *both("writer_uss_mb", ".1f")),
+        ("server CPU (%)", *both("server_cpu_percent", ".0f")),
+        ("  writer process CPU (%)", *both("writer_cpu_percent", ".0f")),
+        ("CPU s per 10k msgs: server", *both("server_cpu_s_per_10k", ".3f")),
+        ("  writer process", *both("writer_cpu_s_per_10k", ".3f")),
+        ("driver CPU (%)", *both("driver_cpu_percent", ".0f")),
+        ("messages measured", *both("messages", ",")),
     ]
+    if r["rate"]:
+        rows.append(("DQ sent / answered", f"{s['sent']:,} / {s['answered']:,}",
+                     f"{rl['sent']:,} / {rl['answered']:,}" if rl else "-"))
+    rows.append(("errors / naks / unanswered",
+                 f"{s['errors']}/{s['naks']}/{s['unanswered']}",
+                 f"{rl['errors']}/{rl['naks']}/{rl['unanswered']}" if rl else "-"))
     m = r["machine"]
+    if r["rate"]:
+        mode = (f"open loop: {r['rate']:,.0f} DQ/s offered ({2 * r['rate']:,.0f} messages/s "
+                "if all answered)")
+    else:
+        mode = f"closed loop: {r['inflight']} DQ in flight per inquirer"
     lines = [
         f"nlets-switch benchmark: {s['inquirers']} inquirer + {s['answerers']} answerer links, "
-        f"{r['inflight']} DQ in flight per inquirer, {s['seconds']:.1f} s measured "
-        f"after {r['warmup']:g} s warm-up",
+        f"{mode}, {s['seconds']:.1f} s measured after {r['warmup']:g} s warm-up",
         f"journal: SQLite WAL synchronous=FULL, group commit, on {r['journal_fs']}; "
-        f"{s.get('journal_messages', '?')} messages journaled",
+        f"{s.get('journal_messages', '?')} messages journaled in "
+        f"{s.get('journal_commits', '?')} commits of {f(s.get('journal_commit_ms_mean'), '.2f')} "
+        f"ms on average; pickling for the writer {f(s.get('journal_pickle_us_per_msg'), '.2f')} "
+        "us per message on the loop",
+        f"disk before the run: a bare SQLite commit takes {r['fsync_probe']['p50_ms']:.2f} ms "
+        f"(p50), {r['fsync_probe']['p99_ms']:.2f} ms (p99)",
         "",
-        f"{'':28}{'switch':>14}{'bare relay':>14}",
+        f"{'':30}{'switch':>14}{'bare relay':>14}",
     ]
-    lines += [f"{a:28}{b:>14}{c:>14}" for a, b, c in rows]
+    lines += [f"{a:30}{b:>14}{c:>14}" for a, b, c in rows]
     lines += [
         "",
-        f"ratio switch/relay: {f(r['ratio'], '.2f')}",
+        f"ratio switch/relay: {f(r['ratio'], '.3f')}",
         f"machine: {m['cores']} cores, Python {m['python']}, {m['platform']}, "
-        f"uvloop {'yes' if m['uvloop'] else 'no'}; {m['note']}",
+        f"uvloop {'yes' if m['uvloop'] else 'no'}, load average {m['load_average']}; "
+        f"{m['note']}",
     ]
     return "\n".join(lines)
 
@@ -643,6 +529,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.links < 2:
         raise SystemExit("--links must be at least 2")
     work = Path(tempfile.mkdtemp(prefix="nlets-bench-"))
+    load_before = os.getloadavg()[0]
+    probe = fsync_probe(args.data_dir if args.data_dir is not None else work)
     try:
         sw_target = Target("switch", switch_argv(args))
         if args.data_dir is not None:
@@ -656,23 +544,30 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     ratio = sw["msgs_per_s"] / rl["msgs_per_s"] if rl and rl["msgs_per_s"] else None
+    mach = machine()
+    mach["load_average"] = f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
     result: dict[str, Any] = {
         "msgs_per_s": round(sw["msgs_per_s"], 1),
         "p50_ms": round(sw["p50_ms"], 3),
         "p99_ms": round(sw["p99_ms"], 3),
+        "p999_ms": round(sw["p999_ms"], 3),
         "peak_rss_mb": round(sw["peak_rss_mb"], 1),
+        "total_peak_rss_mb": round(sw["total_peak_rss_mb"], 1),
         "relay_msgs_per_s": round(rl["msgs_per_s"], 1) if rl else None,
         "relay_p50_ms": round(rl["p50_ms"], 3) if rl else None,
         "relay_p99_ms": round(rl["p99_ms"], 3) if rl else None,
+        "relay_p999_ms": round(rl["p999_ms"], 3) if rl else None,
         "relay_peak_rss_mb": round(rl["peak_rss_mb"], 1) if rl else None,
         "ratio": round(ratio, 4) if ratio is not None else None,
         "links": args.links,
         "inflight": args.inflight,
+        "rate": args.rate,
         "warmup": args.warmup,
         "journal_fs": fs_type(args.data_dir.resolve() if args.data_dir else work),
+        "fsync_probe": probe,
         "switch": sw,
         "relay": rl,
-        "machine": machine(),
+        "machine": mach,
     }
     if args.json:
         print(json.dumps(result))

@@ -29,7 +29,7 @@ from tests.damage import damage, immutable, middle_leaf, read_only_dir, root_of
 from tests.test_durability import start_switch
 
 N = 2000
-INDEXES = ["messages_time", "deliveries_open", "deliveries_msg", "deliveries_expires"]
+INDEXES = ["messages_time", "deliveries_owed", "deliveries_msg", "deliveries_expires"]
 
 
 def body(i: int) -> str:

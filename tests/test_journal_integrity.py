@@ -15,6 +15,7 @@ from nlets_switch.cli import main
 from nlets_switch.store.integrity import RecoveryError, check, recover
 from nlets_switch.store.pages import PageFile
 from nlets_switch.store.salvage import Shape, read_schema, salvage
+from nlets_switch.store.schema import SCHEMA_VERSION
 from tests.damage import damage, make_journal, middle_leaf, page_size, pages, root_of, rows
 
 N = 3000
@@ -73,7 +74,7 @@ def test_page_reader_reads_every_row_as_sqlite_does(journal: Path) -> None:
 def test_check_passes_a_sound_journal(journal: Path) -> None:
     r = check(journal)
     assert r.ok and not r.new
-    assert r.schema_version == 1
+    assert r.schema_version == SCHEMA_VERSION  # a journal this switch wrote is current
     assert r.size == journal.stat().st_size
 
 
@@ -96,7 +97,7 @@ def test_check_refuses_a_damaged_header(journal: Path) -> None:
     assert "file is not a database" in r.first.detail
 
 
-@pytest.mark.parametrize("name", ["messages", "deliveries", "messages_time", "deliveries_open",
+@pytest.mark.parametrize("name", ["messages", "deliveries", "messages_time", "deliveries_owed",
                                   "deliveries_msg", "deliveries_expires", "meta", "counters"])
 def test_check_finds_a_damaged_page_of_every_table_and_index(journal: Path, name: str) -> None:
     damage(journal, root_of(journal, name))
@@ -207,7 +208,7 @@ def test_recover_does_not_bring_back_rows_from_freed_pages(journal: Path, tmp_pa
     assert rows(tmp_path / "new.sqlite", "messages") == original  # none of `gone` is back
 
 
-@pytest.mark.parametrize("name", ["messages_time", "deliveries_open", "deliveries_msg",
+@pytest.mark.parametrize("name", ["messages_time", "deliveries_owed", "deliveries_msg",
                                   "deliveries_expires"])
 def test_recover_rebuilds_a_damaged_index(journal: Path, tmp_path: Path, name: str) -> None:
     damage(journal, root_of(journal, name))

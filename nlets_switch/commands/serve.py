@@ -104,6 +104,31 @@ def serve(args: argparse.Namespace) -> int:
         return asyncio.run(_serve(cfg, args))
 
 
+def service_credential_file(data_dir: Path) -> Path:
+    """Where ``serve`` keeps the credential its responders sign on with (0600)."""
+    return data_dir / "service.credential"
+
+
+def make_service_credential(data_dir: Path) -> tuple[str, Path]:
+    """A new service credential for this run, written 0600 for the operator's responders.
+
+    Service ORIs (``role: service``, simulated state terminals) never sign on
+    by the loopback exemption (issue 11): out-of-process responders sign on
+    with this (``responder ... --credential-file FILE``), or a client certificate.
+    """
+    import secrets
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = service_credential_file(data_dir)
+    secret = secrets.token_urlsafe(24)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret + "\n")
+    return secret, path
+
+
 async def _serve(cfg: Config, args: argparse.Namespace) -> int:
     from nlets_switch.ops import retention
     from nlets_switch.ops.monitor import attach_monitoring
@@ -119,7 +144,8 @@ async def _serve(cfg: Config, args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         adapters = load_adapters(cfg)
-        switch = await build_switch(cfg, adapters)
+        secret, secret_file = make_service_credential(Path(cfg.data_dir))
+        switch = await build_switch(cfg, adapters, service_credential=secret)
     except ConfigError as e:
         print(e.render(), file=sys.stderr)
         return 1
@@ -146,8 +172,10 @@ async def _serve(cfg: Config, args: argparse.Namespace) -> int:
         log.info("operator_http", url=f"http://{host}:{port}/")
     if args.console:
         services = ["NL", *(a.name for a in adapters)]
-        print(_start.banner(cfg, switch.addresses, monitoring.http_address, services),
-              flush=True)
+        print(_start.banner(cfg, switch.addresses, monitoring.http_address, services,
+                            secret_file), flush=True)
+    log.info("service_credential", file=str(secret_file),
+             hint="responders: --credential-file FILE")
     pruning = asyncio.create_task(retention.retention_task(switch, cfg), name="retention")
     pid = pid_file(Path(cfg.data_dir))
     pid.write_text(f"{os.getpid()}\n")
@@ -172,6 +200,8 @@ async def _serve(cfg: Config, args: argparse.Namespace) -> int:
     await monitoring.stop()
     with contextlib.suppress(OSError):
         pid.unlink()
+    with contextlib.suppress(OSError):
+        secret_file.unlink()  # good for this run only
     return 0
 
 

@@ -193,6 +193,15 @@ class Limits(Section):
         512, description="connections in all (past it: N .06. and close)")
     max_connections_per_peer: Annotated[int, Between(1, 1_000_000, whole=True)] = Field(
         64, description="connections from one peer address")
+    max_unauthenticated: Annotated[int, Between(1, 1_000_000, whole=True)] = Field(
+        128, description="connections not yet signed on, in all; past it the oldest of "
+        "them is closed (N .06.) to make room")
+    max_unauthenticated_per_peer: Annotated[int, Between(1, 1_000_000, whole=True)] = Field(
+        16, description="connections not yet signed on from one peer address; past it "
+        "that peer's oldest is closed (N .06.)")
+    frame_timeout: Annotated[float, Between(0.05, 3_600)] = Field(
+        10.0, description="part 1: seconds a signed-on link may take to send one frame "
+        "once it began (past it: N .01. and close)")
     rate_per_ori: Annotated[float, Between(0.1, 1_000_000)] = Field(
         200.0, description="messages per second per ORI (token bucket; past it: N .04.)")
     rate_burst: Annotated[int, Between(1, 10_000_000, whole=True)] = Field(
@@ -212,12 +221,15 @@ class Limits(Section):
 class Security(Section):
     """``security``: sign-on lock-out (CJIS Security Policy 5.5.3)."""
 
-    _expected = "expected a mapping (lockout_after, lockout_minutes)"
+    _expected = "expected a mapping (lockout_after, lockout_minutes, ori_lockout_after)"
 
     lockout_after: Annotated[int, Between(1, 1000, whole=True)] = Field(
         5, description="failed sign-ons before an ORI is locked out")
     lockout_minutes: Annotated[float, Between(0.001, 100_000)] = Field(
         10.0, description="how long a lock-out lasts")
+    ori_lockout_after: Annotated[int, Between(1, 1_000_000, whole=True)] | None = Field(
+        None, description="failed sign-ons for one ORI from every address together before "
+        "the ORI itself is locked out, with an alert (absent: 10 x lockout_after)")
 
 
 class HoldSection(Section):

@@ -71,8 +71,8 @@ class Endpoint:
 
     __slots__ = (
         "closed", "conn", "id", "kind", "last_loaded", "loading", "max_queued", "ori",
-        "outstanding", "queue", "ready", "seq_out", "signed_on_at", "spilled", "urgent",
-        "window",
+        "outstanding", "queue", "ready", "seq_out", "signed_on_at", "spilled", "unrecorded",
+        "urgent", "window",
     )
 
     def __init__(self, id: int, ori: str, kind: str, conn: Conn | None, window: int,
@@ -89,6 +89,9 @@ class Endpoint:
         #: seq of the frame (or local hand-over) -> the delivery it carries.
         self.outstanding: dict[int, Delivery] = {}
         self.seq_out = 0
+        #: Deliveries acknowledged whose record is not durable yet: they count
+        #: in the window, so a crash resends at most ``window`` (issue 15).
+        self.unrecorded = 0
         self.window = window
         self.max_queued = max_queued
         self.loading = False

@@ -52,7 +52,7 @@ class Dispatch(EngineState):
         if not ep.closed:
             d = ep.outstanding.pop(seq, None)
             if d is not None:
-                self._delivered(d, now)
+                self._delivered(ep, d, now)
             self._pump(ep, now)
         return fx
 
@@ -154,7 +154,9 @@ class Dispatch(EngineState):
         outstanding = ep.outstanding
         window = ep.window
         sent: list[int] = []
-        while len(outstanding) < window and ep.has_queued:
+        # Acknowledged deliveries count until their record is durable: after a
+        # crash at most a window's worth comes again (issue 15).
+        while len(outstanding) + ep.unrecorded < window and ep.has_queued:
             if conn is not None and (not conn.writable or conn.link.pending_bytes >= cap):
                 if conn.writable and not conn.repump:
                     # This turn's share is written; the rest at the next turn.
@@ -185,10 +187,10 @@ class Dispatch(EngineState):
         if ep.wants_reload():
             self._reload(ep)
 
-    def _delivered(self, d: Delivery, now: Now) -> None:
+    def _delivered(self, ep: Endpoint, d: Delivery, now: Now) -> None:
         """The receiver acknowledged: a 'done' row (not awaited), counted."""
         wall = now.wall
-        self.ledger.record_done(d, "acked", wall)
+        self.ledger.record_done(d, "acked", wall, ep)
         self.stats.delivered += 1
         latency = wall - d.received_at
         if d.sent_at is not None:

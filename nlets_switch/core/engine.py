@@ -35,10 +35,10 @@ from nlets_switch.core.events import (
     Refused,
     RefusedByReceiver,
 )
+from nlets_switch.core.faults import Faults
 from nlets_switch.core.ledger import SENT_GRACE, WriteGroup
 from nlets_switch.core.router import Router
-from nlets_switch.core.signon import SignOn
-from nlets_switch.core.state import CHECKPOINT, EXPIRY, SENT
+from nlets_switch.core.state import CHECKPOINT, EXPIRY, RETRY, SENT
 from nlets_switch.errors import FrameError, LinkError, RateLimited, SwitchBusy, TooManyConnections
 from nlets_switch.store.records import ExpiredRow, OwedRow, Recovered
 from nlets_switch.wire.message import decode_body
@@ -57,7 +57,7 @@ EXPIRE_BATCH: Final = 1000
 CHECKPOINT_S: Final = 1.0
 
 
-class Engine(SignOn):
+class Engine(Faults):
     """Every link, endpoint and message of one switch, without I/O.
 
     ``recovered`` is what the store knew at start (highest ids, counters).
@@ -98,10 +98,13 @@ class Engine(SignOn):
             link.close()
             fx.append(Close(conn))
             return conn, fx
+        self._admit(host, now)
         if (len(self.conns) >= lim.max_connections
                 or self.peers.get(host, 0) >= lim.max_connections_per_peer):
             # Refused before any sign-on work: N .06. with seq 0, then close.
             self._log("warning", "too_many_connections", peer=host)
+            self._security("admission", "", "refused", now, peer=peer,
+                           reason="too many connections")
             link.send_nak(0, TooManyConnections())
             conn.closed = True
             link.close()
@@ -110,6 +113,8 @@ class Engine(SignOn):
         conn.registered = True
         self.conns[conn.id] = conn
         self.peers[host] = self.peers.get(host, 0) + 1
+        self.unauth[conn.id] = conn
+        self.unauth_by_host.setdefault(host, {})[conn.id] = conn
         self._log("debug", "connected", peer=peer, tls=cert_oris is not None)
         self._arm(conn)
         return conn, fx
@@ -117,9 +122,12 @@ class Engine(SignOn):
     def receive(self, conn: Conn, data: bytes, now: Now) -> list[Effect]:
         """Bytes read from ``conn``."""
         fx = self._fx = []
+        self.last_input = now.mono
         if not conn.closed:
             self._link_events(conn, conn.link.receive_data(data, now.mono), now)
             self._after_input(conn, now)
+            if conn.link.frame_started is not None and not conn.closed:
+                self._arm(conn)  # a frame begun: its deadline may be the earliest
         return fx
 
     def eof(self, conn: Conn, now: Now) -> list[Effect]:
@@ -133,6 +141,7 @@ class Engine(SignOn):
     def lost(self, conn: Conn, now: Now) -> list[Effect]:
         """The transport is gone; what was owed to the link stays in the journal."""
         fx = self._fx = []
+        self._authenticating(conn)
         self._close(conn, now, effect=False)
         if conn.registered:
             conn.registered = False
@@ -169,16 +178,22 @@ class Engine(SignOn):
                   now: Now) -> list[Effect]:
         """A :class:`WriteBatch` is durable (or failed): custody is taken (part 1)."""
         fx = self._fx = []
-        self.ledger.writing -= 1
-        if self._checkpoint_at is None:
+        freed = self.ledger.settled(group, error)
+        if self._checkpoint_at is None and error is None:
             self._checkpoint_at = now.mono + CHECKPOINT_S
             self.timers.schedule(self._checkpoint_at, CHECKPOINT)
+        if error is not None:
+            # One line per failed commit, bounded again by the server's log
+            # (ops/ratelog.py): never one per refused message (issue 15).
+            self._log("error", "journal_write_failed", error=type(error).__name__,
+                      refused=len(group.acks), kept=len(group.batch.done))
+            self._journal_failed("write", error, None, now)
+        else:
+            self._journal_ok("write", None, now)
         max_inflight = self.config.limits.max_inflight
         for conn, seq in group.acks:
             conn.inflight -= 1
             if error is not None:
-                self._log("error", "journal_write_failed", peer=conn.peer, ori=conn.ori,
-                          error=type(error).__name__)
                 self._nak(conn, seq, SwitchBusy())
             else:
                 conn.link.send_ack(seq)
@@ -191,6 +206,8 @@ class Engine(SignOn):
             fx.append(Durable(token, error))
         if error is None:
             self._dispatch(group.out, now)
+        for ep in freed:
+            self._pump(ep, now)
         self._flush_group(force=False)
         return fx
 
@@ -199,7 +216,16 @@ class Engine(SignOn):
         """The result of a :class:`ReadOwed` for ``ep``."""
         fx = self._fx = []
         ep.loading = False
-        if not ep.closed and error is None and rows is not None:
+        if error is not None:
+            if not ep.closed:
+                self._owed_failed(ep, error, now)
+        elif not ep.closed and rows is not None:
+            self._journal_ok("read-back", ep.ori, now)
+            pending = self.ledger.done_pending
+            if pending:
+                # Acknowledged, its record not durable yet (a failed commit
+                # carries it): not owed any more.
+                rows = [r for r in rows if r.id not in pending]
             ep.loaded(rows)
             self._pump(ep, now)
         return fx
@@ -209,6 +235,10 @@ class Engine(SignOn):
         """The result of an :class:`ExpireDue`: SM .04. to the senders (part 4)."""
         fx = self._fx = []
         self._expiring = False
+        if error is not None:
+            self._journal_failed("expiry", error, None, now)
+        else:
+            self._journal_ok("expiry", None, now)
         if rows:
             fx.extend(self.ledger.expired(rows, now.wall))
             if len(rows) >= EXPIRE_BATCH:
@@ -230,6 +260,9 @@ class Engine(SignOn):
                     self._expire(now)
             elif what is SENT:
                 self._sent_due(now)
+            elif what is RETRY:
+                if at == self._retry_at:
+                    self._retry(now)
             elif what is CHECKPOINT:
                 self._checkpoint_at = None
                 fx.append(Checkpoint())
@@ -246,39 +279,10 @@ class Engine(SignOn):
 
     # -- life cycle -----------------------------------------------------------------
 
-    def stop_accepting(self, now: Now) -> list[Effect]:
-        """Stopping: no new links or messages; no connection is read any more."""
-        fx = self._fx = []
-        self.accepting = False
-        for conn in list(self.conns.values()):
-            self._pause(conn, "stopping")
-        return fx
-
-    def flush(self, now: Now) -> list[Effect]:
-        """Stopping: every 'sent' record and the gathering group go to the store."""
-        fx = self._fx = []
-        self.ledger.flush_sent(float("inf"))
-        self._flush_group(force=False)
-        return fx
-
     @property
     def wants_turn_end(self) -> bool:
         """Rows gather that :meth:`end_turn` would hand to the store."""
         return self.ledger.ready_to_write
-
-    @property
-    def idle(self) -> bool:
-        """Nothing gathers and nothing is being written."""
-        return self.ledger.gathering is None and self.ledger.writing == 0
-
-    def close_all(self, now: Now) -> list[Effect]:
-        """Stopping: close every connection and detach every endpoint."""
-        fx = self._fx = []
-        for conn in list(self.conns.values()):
-            self._close(conn, now)
-        for ep in list(self.links.values()):
-            self._detach(ep, now)
-        return fx
 
     def reload(self, config: Config, now: Now) -> list[Effect]:
         """Take a new directory, limits and hold rules without dropping other links.
@@ -333,17 +337,18 @@ class Engine(SignOn):
                 if ep is not None:
                     d = ep.outstanding.pop(e.seq, None)
                     if d is not None:
-                        self._delivered(d, now)
+                        self._delivered(ep, d, now)
                         conn.acked = True
             elif isinstance(e, lk.Naked):
                 ep = conn.endpoint
                 if ep is not None:
                     d = ep.outstanding.pop(e.seq, None)
                     if d is not None:
-                        self.ledger.record_done(d, "refused", now.wall)
+                        self.ledger.record_done(d, "refused", now.wall, ep)
                         self._fx.append(RefusedByReceiver(d.msg_id, d.receiver, now.wall))
                     self._pump(ep, now)
             elif isinstance(e, lk.SignOnRequest):
+                self._authenticating(conn)
                 self._sign_on(conn, e, now)
             elif isinstance(e, lk.SignOffRequest):
                 # Answered after the A of every message before it; nothing more
@@ -353,6 +358,7 @@ class Engine(SignOn):
                 self._end_input(conn, now)
             elif isinstance(e, lk.FramingError):
                 # N .01. after the A of every good frame before it, then close.
+                self._security("bad_frame", conn.ori, "closed", now, peer=conn.peer)
                 conn.frame_error = True
                 self._end_input(conn, now)
             elif isinstance(e, lk.NotSignedOn | lk.AlreadySignedOn):
@@ -363,6 +369,11 @@ class Engine(SignOn):
                 if e.what == "sign_on":
                     self.stats.naks += 1
                     self._log("info", "sign_on_timeout", peer=conn.peer)
+                elif e.what == "frame":
+                    self.stats.naks += 1
+                    self._log("info", "frame_timeout", peer=conn.peer, ori=conn.ori)
+                    self._security("frame_timeout", conn.ori, "closed", now, peer=conn.peer,
+                                   seconds=self.config.limits.frame_timeout)
                 else:
                     self._log("info", "heartbeat_timeout", peer=conn.peer, ori=conn.ori)
                 self._close(conn, now)
@@ -404,6 +415,9 @@ class Engine(SignOn):
         if not self._take_token(ori, now):
             # Past the ORI's rate: N, and nothing is journaled.
             self._nak(conn, seq, RateLimited())
+            if not conn.rate_limited and not conn.rate_pause:
+                # Once per burst (the switch's log counts the rest), not per frame.
+                self._security("rate_limited", ori, "refused", now, peer=conn.peer)
             conn.rate_limited = True
             self.stats.count("?", "rate_limited")
             return
@@ -414,7 +428,8 @@ class Engine(SignOn):
             self.stats.count("?", "refused")
             self._fx.append(Refused(ori, e.wire, now.wall))
             return
-        if not self.accepting:
+        if not self.accepting or self.faults:
+            # Stopping, or the journal is failing: custody cannot be taken.
             self._nak(conn, seq, SwitchBusy())
             return
         conn.inflight += 1

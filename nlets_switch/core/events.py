@@ -17,16 +17,19 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 __all__ = [
+    "SECURITY_KINDS",
     "Audit",
     "AuditSink",
     "Delivered",
     "Expired",
+    "JournalFault",
     "LinkChanged",
     "MemoryAudit",
     "Refused",
     "RefusedByReceiver",
     "Rejected",
     "Routed",
+    "Security",
     "SwitchEvent",
 ]
 
@@ -155,6 +158,29 @@ class RefusedByReceiver(SwitchEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class JournalFault(SwitchEvent):
+    """An alert: the journal failed an operation (``state`` ``failed``) or works
+    again (``recovered``).
+
+    ``op`` is ``write`` (a commit: custody stops, senders get ``N .05.``),
+    ``read-back`` (what is owed to ``destination`` could not be read) or
+    ``expiry`` (the sweep for expired holds); ``error`` is the exception's
+    class name only (its text may quote data).
+    """
+
+    state: str
+    op: str
+    error: str | None
+    destination: str | None
+    ts: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"event": "journal_fault", ...}``."""
+        return {"event": "journal_fault", "state": self.state, "op": self.op,
+                "error": self.error, "destination": self.destination, "ts": self.ts}
+
+
+@dataclass(frozen=True, slots=True)
 class Audit(SwitchEvent):
     """An audit-trail event (CJIS 5.4.1.1): sign-ons, lock-outs, reloads, access.
 
@@ -171,6 +197,34 @@ class Audit(SwitchEvent):
         """``{"event": "audit", "type": ..., "subject": ..., "outcome": ..., **detail}``."""
         return {"event": "audit", "type": self.type, "subject": self.subject,
                 "outcome": self.outcome, **self.detail, "ts": self.ts}
+
+
+#: The kinds of :class:`Security` events (the last part of their MQTT topic).
+SECURITY_KINDS = frozenset({
+    "sign_on",          # a sign-on refused (outcome failure), a TLS handshake refused
+    "bad_frame",        # a framing error: N .01. INVALID FRAME and close
+    "frame_timeout",    # a frame begun and not finished in limits.frame_timeout
+    "rate_limited",     # N .04.: an ORI past its rate
+    "lockout",          # a source (or, past the higher threshold, an ORI) locked out
+    "unlock",           # an operator lifted a lock-out
+    "revoked",          # a live link signed off because the CRL revokes its certificate
+    "admission",        # a connection refused or closed by the connection limits
+})
+
+
+@dataclass(frozen=True, slots=True)
+class Security(Audit):
+    """A security event: audited like every :class:`Audit`, and published on MQTT
+    (``nlets/<switch>/security/<type>``). ``type`` is one of :data:`SECURITY_KINDS`;
+    ``subject`` the ORI concerned ('' when none is known); ``detail`` names the
+    peer and the reason, never message text or a credential.
+    """
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"event": "audit", "security": true, "type": ..., ...}``."""
+        return {"event": "audit", "security": True, "type": self.type,
+                "subject": self.subject, "outcome": self.outcome, **self.detail,
+                "ts": self.ts}
 
 
 class AuditSink(Protocol):

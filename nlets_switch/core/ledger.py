@@ -59,6 +59,8 @@ class Stats:
     naks: int = 0
     delivered: int = 0
     latency_sum: float = 0.0
+    #: Journal operations that failed, per operation (write, read-back, expiry).
+    journal_failures: dict[str, int] = field(default_factory=dict)
 
     def count(self, key: str, outcome: str) -> None:
         """Bump the counter of messages of ``key`` that ended as ``outcome``."""
@@ -100,6 +102,18 @@ class Ledger:
         self.writing = 0
         #: delivery id -> wall time of its first transmission, not yet journaled.
         self.sent: dict[int, float] = {}
+        #: Acknowledgements and 'sent' records of groups whose commit failed:
+        #: they go with the next group, so an endpoint's A is never lost with
+        #: a batch it happened to be gathered in (issue 15).
+        self.carry_done: list[DoneRow] = []
+        self.carry_sent: dict[int, float] = {}
+        #: Ids of deliveries acknowledged (or refused) whose record is not durable
+        #: yet -> the endpoint whose window they count in: a read-back must not
+        #: hand them out again.
+        self.done_pending: dict[int, Any] = {}
+        #: A commit failed: groups wait for the retry timer (or a forced flush)
+        #: instead of failing once per loop turn.
+        self.paused = False
 
     def restore(self, recovered: Recovered) -> None:
         """Go on from the highest ids and the counters the store recovered."""
@@ -112,7 +126,7 @@ class Ledger:
     @property
     def ready_to_write(self) -> bool:
         """A group gathers and the store may take it now."""
-        return self.gathering is not None and self.writing < MAX_GROUPS
+        return self.gathering is not None and self.writing < MAX_GROUPS and not self.paused
 
     def group(self) -> WriteGroup:
         """The group gathering now (created on first use)."""
@@ -128,15 +142,50 @@ class Ledger:
         that must see its rows comes next.
         """
         g = self.gathering
-        if g is None or (self.writing >= MAX_GROUPS and not force):
+        if g is None or ((self.writing >= MAX_GROUPS or self.paused) and not force):
             return None
         self.gathering = None
+        if self.carry_done or self.carry_sent:
+            b = g.batch
+            b.done[:0] = self.carry_done
+            for i, at in self.carry_sent.items():
+                b.sent.setdefault(i, at)
+            self.carry_done = []
+            self.carry_sent = {}
         # The highest ids handed out survive retention emptying the tables, so
         # an id never names two messages (a MID quoted in an NFQ, an export).
         g.batch.counters["id:msg"] = self.msg_id
         g.batch.counters["id:dlv"] = self.dlv_id
         self.writing += 1
         return g
+
+    @property
+    def carrying(self) -> bool:
+        """Records of a failed group wait for the next one."""
+        return bool(self.carry_done or self.carry_sent)
+
+    def settled(self, g: WriteGroup, error: BaseException | None) -> list[Any]:
+        """``g``'s commit ended: its records are durable, or carried to the next group.
+
+        Returns the endpoints whose window the durable records freed.
+        """
+        self.writing -= 1
+        b = g.batch
+        if error is None:
+            pending = self.done_pending
+            freed: dict[int, Any] = {}
+            for r in b.done:
+                ep = pending.pop(r.id, None)
+                if ep is not None:
+                    ep.unrecorded -= 1
+                    freed[id(ep)] = ep
+            return list(freed.values())
+        done_ids = {r.id for r in b.done}
+        self.carry_done.extend(b.done)
+        for i, at in b.sent.items():
+            if i not in done_ids:
+                self.carry_sent[i] = at
+        return []
 
     def _number(self, name: str, touched: dict[str, int]) -> int:
         n = next_number(self.counters.get(name, 0))
@@ -273,9 +322,14 @@ class Ledger:
                 rows[i] = at
         return next(iter(sent.values())) if sent else None
 
-    def record_done(self, d: Delivery, state: str, wall: float) -> None:
-        """A delivery ended (``acked`` or ``refused``); journaled with the next group."""
+    def record_done(self, d: Delivery, state: str, wall: float, ep: Any) -> None:
+        """A delivery ended (``acked`` or ``refused``) at ``ep``; journaled with the next
+        group, and counted in ``ep``'s window until it is durable."""
         g = self.group()
         sent_at = self.sent.pop(d.id, None) or g.batch.sent.pop(d.id, None)
+        if sent_at is None:
+            sent_at = self.carry_sent.pop(d.id, None)
         g.batch.done.append(DoneRow(state, wall, sent_at if sent_at is not None else wall,
                                     d.id))
+        self.done_pending[d.id] = ep
+        ep.unrecorded += 1

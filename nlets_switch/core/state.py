@@ -18,7 +18,7 @@ from nlets_switch.core.conn import Conn, Now
 from nlets_switch.core.delivery import Delivery, Endpoint
 from nlets_switch.core.directory import Directory
 from nlets_switch.core.effects import Effect, Log, Output, PauseReading, ResumeReading
-from nlets_switch.core.events import Audit
+from nlets_switch.core.events import Audit, Security
 from nlets_switch.core.ledger import Ledger, Stats
 from nlets_switch.core.router import Router
 from nlets_switch.core.timers import Timers
@@ -46,6 +46,7 @@ class TimerTag:
 EXPIRY: Final = TimerTag("expiry")
 SENT: Final = TimerTag("sent")
 CHECKPOINT: Final = TimerTag("checkpoint")
+RETRY: Final = TimerTag("retry")
 
 
 class EngineState:
@@ -67,6 +68,9 @@ class EngineState:
         self.conns: dict[int, Conn] = {}
         #: Connections per peer host.
         self.peers: dict[str, int] = {}
+        #: Connections that have not asked to sign on, oldest first (in all, per host).
+        self.unauth: dict[int, Conn] = {}
+        self.unauth_by_host: dict[str, dict[int, Conn]] = {}
         self.accepting = True
         self.timers: Timers[Any] = Timers()
         self._buckets: dict[str, list[float]] = {}
@@ -74,6 +78,12 @@ class EngineState:
         self._fx: list[Effect] = []
         self._stamp_cache: tuple[int, str] = (-1, "")
         self._sent_at: float | None = None
+        #: Journal operations failing now: ``op`` or ``op:destination`` -> the
+        #: error's class name. While any is here custody is stopped (``N .05.``).
+        self.faults: dict[str, str] = {}
+        #: Monotonic time of the latest bytes read from any link (a stop waits
+        #: for the links to go quiet before closing them).
+        self.last_input = 0.0
 
     # -- queries ----------------------------------------------------------------
 
@@ -111,12 +121,18 @@ class EngineState:
         link.signon_timeout = lim.signon_timeout
         link.heartbeat_interval = lim.heartbeat_interval
         link.heartbeat_timeout = lim.heartbeat_timeout
+        link.frame_timeout = lim.frame_timeout
 
     def _log(self, level: str, event: str, **fields: Any) -> None:
         self._fx.append(Log(level, event, fields))
 
     def _audit(self, type_: str, subject: str, outcome: str, now: Now, **detail: Any) -> None:
         self._fx.append(Audit(type_, subject, outcome, detail, now.wall))
+
+    def _security(self, type_: str, subject: str, outcome: str, now: Now,
+                  **detail: Any) -> None:
+        """A security event: audited and published (never message text or credentials)."""
+        self._fx.append(Security(type_, subject, outcome, detail, now.wall))
 
     def _output(self, conn: Conn) -> None:
         if not conn.dirty and conn.link.pending_bytes:

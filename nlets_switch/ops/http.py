@@ -92,6 +92,7 @@ class HttpServer:
         app.router.add_get("/api/stats", self.api_stats)
         app.router.add_get("/api/messages", self.api_messages)
         app.router.add_get("/api/messages/{id}", self.api_message)
+        app.router.add_post("/api/unlock", self.api_unlock)
         self.app = app
 
     async def start(self) -> None:
@@ -296,6 +297,27 @@ class HttpServer:
             row.pop("text", None)
             row["text_withheld"] = True
         return _json(row)
+
+    async def api_unlock(self, request: web.Request) -> web.Response:
+        """``POST /api/unlock {"target": ORI or address}``: lift lock-outs (admin tokens).
+
+        Without ``api.tokens``, a loopback client may (the operator at the console).
+        The unlock is audited with the token's name; the answer lists what stays locked.
+        """
+        tok = request[_TOKEN]
+        if not (tok.admin or tok is _LOOPBACK_TOKEN):
+            return _json({"error": "unlocking needs a token with admin: true"}, status=403)
+        try:
+            body = await request.json()
+            target = str(body["target"]).strip()
+        except (ValueError, KeyError, TypeError):
+            return _json({"error": 'expected {"target": "ORI or address"}'}, status=400)
+        if not target or len(target) > 64 or not target.isprintable():
+            return _json({"error": "target: an ORI or an IP address"}, status=400)
+        before = len(self.switch.engine.lockouts(self.switch.now()))
+        remaining = self.switch.unlock(target, by=tok.name)
+        return _json({"target": target, "lifted": before - len(remaining),
+                      "locked": remaining})
 
     def _with_conn(self, fn: Callable[[Any], Any]) -> Any:
         """Run ``fn`` on a fresh read-only journal connection (in a worker thread)."""

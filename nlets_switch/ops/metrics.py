@@ -87,6 +87,37 @@ class SwitchCollector(Collector):
                                   value=j.ops)
         yield GaugeMetricFamily("nlets_journal_backlog", "Operations waiting for the writer",
                                 value=j.backlog)
+        eng = sw.engine
+        jf = CounterMetricFamily("nlets_journal_failures",
+                                 "Journal operations that failed, by operation",
+                                 labels=["op"])
+        for op, n in sorted(st.journal_failures.items()):
+            jf.add_metric([op], n)
+        yield jf
+        fault = GaugeMetricFamily("nlets_journal_fault",
+                                  "1 while a journal operation keeps failing (an alert)",
+                                  labels=["op", "destination"])
+        for key in sorted(eng.faults):
+            op, _, dest = key.partition(":")
+            fault.add_metric([op, dest], 1)
+        yield fault
+        yield GaugeMetricFamily("nlets_custody_stopped",
+                                "1 while messages are answered N .05. (journal failing "
+                                "or stopping)",
+                                value=1 if eng.custody_stopped or not eng.accepting else 0)
+        rate = sw.bounded_log.rate
+        le = CounterMetricFamily("nlets_log_events",
+                                 "Warnings and errors the switch had, logged or only counted",
+                                 labels=["event"])
+        for name, n in sorted(rate.totals.items()):
+            le.add_metric([name], n)
+        yield le
+        ls = CounterMetricFamily("nlets_log_suppressed",
+                                 "Repeats counted in a summary line instead of logged",
+                                 labels=["event"])
+        for name, n in sorted(rate.suppressed.items()):
+            ls.add_metric([name], n)
+        yield ls
         d = CounterMetricFamily("nlets_monitor_events_dropped",
                                 "Monitoring events dropped because a subscriber was slow",
                                 labels=["subscriber"])

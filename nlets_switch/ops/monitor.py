@@ -41,7 +41,7 @@ log = get_logger("monitor")
 #: Events that describe the path of a message (what the dashboard lists).
 ROUTING_EVENTS: Final = frozenset(
     {"routed", "held", "status", "rejected", "refused", "delivered", "expired",
-     "refused_by_receiver"})
+     "refused_by_receiver", "journal_fault"})
 
 Event = dict[str, Any]
 
@@ -191,7 +191,18 @@ def stats_snapshot(switch: Switch, monitor: Monitor, held: Mapping[str, int]) ->
         "held": dict(sorted(held.items())),
         "dropped": dict(monitor.dropped),
         "journal_backlog": switch.journal.backlog,
+        "alerts": alerts(switch),
     }
+
+
+def alerts(switch: Switch) -> list[Event]:
+    """The journal faults in force (docs/operations.md says what each means)."""
+    out: list[Event] = []
+    for key, error in sorted(switch.engine.faults.items()):
+        op, _, dest = key.partition(":")
+        out.append({"alert": "journal_fault", "op": op, "error": error,
+                    "destination": dest or None, "custody": "stopped"})
+    return out
 
 
 # --------------------------------------------------------------------------
@@ -206,6 +217,8 @@ class ApiToken:
     name: str
     sha256: str
     see_text: bool = False
+    #: May act on the switch (``POST /api/unlock``).
+    admin: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +256,7 @@ def http_address_from(arg: str | None, cfg: Config) -> tuple[str, int] | None:
 
 def http_settings(cfg: Config, listen: tuple[str, int] | None) -> HttpSettings:
     """The HTTP/API settings of a (checked) configuration."""
-    tokens = [ApiToken(t.name, t.sha256, t.see_text) for t in cfg.api.tokens]
+    tokens = [ApiToken(t.name, t.sha256, t.see_text, t.admin) for t in cfg.api.tokens]
     return HttpSettings(listen=listen, tokens=tuple(tokens), open_loopback=not cfg.api.configured,
                         tokens_by_hash={t.sha256: t for t in tokens})
 

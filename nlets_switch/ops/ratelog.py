@@ -138,6 +138,16 @@ class BoundedLogger:
         """Log ``event`` at warning level, bounded per (event, key)."""
         self._emit("warning", event, key, kw)
 
+    def emit(self, level: str, event: str, key: Hashable, fields: dict[str, Any]) -> None:
+        """Log ``event`` at ``level`` with ``fields`` as they are, bounded per (event, key)
+        (``key`` is not added to the line: it is usually one of ``fields``)."""
+        full, summary = self.rate.hit(event, key, self._clock())
+        if summary is not None:
+            self._summary(summary)
+        if full:
+            self._levels[event] = level
+            getattr(self.logger, level)(event, **fields)
+
     def flush(self) -> None:
         """Log the summaries of the windows that ended."""
         for s in self.rate.flush(self._clock()):

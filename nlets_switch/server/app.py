@@ -25,19 +25,23 @@ from nlets_switch.wire.schema import load_schemas
 LOG_KEYS = {"NLQ": "NLR", "NFQ": "NFR"}
 
 
-async def build_switch(cfg: Config, adapters: Sequence[ad.Loaded] | None = None) -> Switch:
+async def build_switch(cfg: Config, adapters: Sequence[ad.Loaded] | None = None, *,
+                       service_credential: str | None = None) -> Switch:
     """A switch for ``cfg``, with everything the configuration asks for attached.
 
     ``adapters`` defaults to every adapter installed in the entry-point group
     ``nlets_switch.adapters`` that the configuration does not disable. Raises
     :class:`~nlets_switch.errors.AdapterError` for an adapter of the wrong API
     version, a key without a schema or a key claimed twice.
+    ``service_credential`` is what service ORIs without a credential of their
+    own sign on with (out-of-process responders; ``serve`` makes one).
     """
     loaded = svc.load_adapters(cfg) if adapters is None else list(adapters)
     extra = ad.schema_dirs(loaded)
     schemas = load_schemas(extra) if extra else None
     journal = Journal(Path(cfg.data_dir) / "journal.sqlite")
-    switch = Switch(cfg, schemas, audit=audit.trail_for(cfg, journal), journal=journal)
+    switch = Switch(cfg, schemas, audit=audit.trail_for(cfg, journal), journal=journal,
+                    service_credential=service_credential)
     ad.check_adapters(loaded, switch.schemas)
     services = svc.Services(switch, loaded)
     services.install()

@@ -33,18 +33,27 @@ from nlets_switch.core.conn import Conn, Now
 from nlets_switch.core.delivery import Delivery, Endpoint
 from nlets_switch.core.directory import Directory
 from nlets_switch.core.engine import Engine
-from nlets_switch.core.events import Audit, AuditSink, SwitchEvent
+from nlets_switch.core.events import Audit, AuditSink, Security, SwitchEvent
 from nlets_switch.core.ledger import Stats
 from nlets_switch.core.router import Router
 from nlets_switch.log import get_logger
+from nlets_switch.ops.ratelog import BoundedLogger
 from nlets_switch.server.connection import LinkConnection
-from nlets_switch.server.credentials import verify_credential
-from nlets_switch.server.tls_listener import tls_context
+from nlets_switch.server.credentials import hash_credential, verify_credential
+from nlets_switch.server.security import BOUNDED_LOGS, Upkeep
+from nlets_switch.server.tls_listener import tls_context, tls_listener
 from nlets_switch.store.journal import Journal
 from nlets_switch.store.records import OPEN_STATES, ExpiredRow, OwedRow
 from nlets_switch.wire.schema import SchemaSet, load_schemas
 
 log = get_logger("switch")
+
+#: Log events that are never summarised: alerts, already once per change.
+_ALERTS = frozenset({"journal_fault", "journal_recovered"})
+#: A stopping switch closes its links once none has sent anything for this long
+#: (each M read meanwhile is answered N .05.), and after STOP_DRAIN_S at most.
+STOP_QUIET_S = 0.25
+STOP_DRAIN_S = 3.0
 
 Observer = Callable[[SwitchEvent], None]
 
@@ -86,13 +95,20 @@ class Switch:
     """
 
     def __init__(self, config: Config, schemas: SchemaSet | None = None, *,
-                 audit: AuditSink, journal: Journal | None = None) -> None:
+                 audit: AuditSink, journal: Journal | None = None,
+                 service_credential: str | None = None) -> None:
         self.config = config
         self.schemas = schemas if schemas is not None else load_schemas()
         self.journal = (journal if journal is not None
                         else Journal(Path(config.data_dir) / "journal.sqlite"))
         self.audit_sink = audit
         self.engine = Engine(config, self.schemas)
+        #: What service ORIs without a credential of their own sign on with
+        #: (``serve`` makes one at start-up for its responders); kept hashed.
+        self.service_credential = service_credential
+        if service_credential is not None:
+            self.engine.service_credential = hash_credential(service_credential)
+        self.upkeep = Upkeep(self)
         self.observers: list[Observer] = []
         #: ORI -> factory of the in-process endpoint that answers for it when no
         #: link does (the services install these).
@@ -115,6 +131,10 @@ class Switch:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._journal_open = False
         self._all_closed = asyncio.Event()
+        #: Warnings and errors of the engine: once, then a count per second
+        #: (issue 15: a full disk logged 14,000 lines a second).
+        self.bounded_log = BoundedLogger(log)
+        self._log_flush: asyncio.TimerHandle | None = None
 
     # -- what the engine knows, for tools, services and operators ------------------
 
@@ -176,24 +196,28 @@ class Switch:
         for hook in self.on_start:
             await hook()
         for lst in self.config.listeners:
-            ctx = self.tls_context(lst)
+            tls = tls_listener(lst)
+            if tls is not None:
+                self.upkeep.tls.append(tls)
+            # TLS is done by each connection over memory BIOs (server/connection.py),
+            # so a refused handshake is audited with the peer's address.
             server = await loop.create_server(
-                functools.partial(LinkConnection, self, lst), lst.host, lst.port,
-                reuse_address=True, ssl=ctx,
-                ssl_handshake_timeout=self.config.limits.signon_timeout if ctx else None)
+                functools.partial(LinkConnection, self, lst, tls), lst.host, lst.port,
+                reuse_address=True)
             self.servers.append(server)
             for s in server.sockets:
                 name = s.getsockname()
                 if s.family in (socket.AF_INET, socket.AF_INET6):
                     self.addresses.append((name[0], name[1]))
         self.apply(self.engine.start(self.now()))
+        self.upkeep.start()
         self.started.set()
         log.info("listening", addresses=[f"{h}:{p}" for h, p in self.addresses],
                  journal=str(self.journal.path), oris=len(self.directory))
 
     def tls_context(self, lst: Listener) -> ssl.SSLContext | None:
         """The TLS context of a listener (PROTOCOL part 7), or None for plain TCP."""
-        return tls_context(lst, self.audit)
+        return tls_context(lst)
 
     async def stop(self) -> None:
         """Graceful stop: no new links, finish custody and writing, close links."""
@@ -204,15 +228,21 @@ class Switch:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(hook(), 10)
         # Every message read so far gets its A (custody is taken) before links
-        # close, and what was sent is recorded.
-        if self._journal_open:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(10):
-                    while True:
-                        self.apply(self.engine.flush(self.now()))
-                        await self.journal.barrier()
-                        if self.engine.idle:
-                            break
+        # close, and what was sent is recorded. Links are still read: an M
+        # read from now on is answered N .05.
+        await self._settle_custody()
+        self.apply(self.engine.sign_off_all(self.now()))
+        self._end_turn()
+        # Close once the links are quiet: a frame still on its way would
+        # otherwise meet a closed socket (a reset instead of an answer).
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STOP_DRAIN_S
+        while self.connections and loop.time() < deadline:
+            quiet = loop.time() - self.engine.last_input
+            if quiet >= STOP_QUIET_S:
+                break
+            await asyncio.sleep(STOP_QUIET_S - quiet)
+        await self._settle_custody()  # the As of deliveries that came meanwhile
         self._end_turn()
         self.apply(self.engine.close_all(self.now()))
         if self.connections:
@@ -230,9 +260,26 @@ class Switch:
         for s in self.servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(s.wait_closed(), 2)
+        await self.upkeep.stop()
         self._journal_open = False
         self.journal.close()
+        if self._log_flush is not None:
+            self._log_flush.cancel()
+            self._log_flush = None
+        self.bounded_log.flush()
         log.info("stopped")
+
+    async def _settle_custody(self) -> None:
+        """Hand everything gathered to the journal and wait for it (10 s at most)."""
+        if not self._journal_open:
+            return
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(10):
+                while True:
+                    self.apply(self.engine.flush(self.now()))
+                    await self.journal.barrier()
+                    if self.engine.idle:
+                        break
 
     def reload(self, cfg: Config) -> None:
         """Take a new directory, limits and hold rules without dropping unaffected links.
@@ -252,6 +299,11 @@ class Switch:
     def drop(self, ori: str) -> None:
         """Close the link signed on as ``ori``; what it was owed stays held."""
         self.apply(self.engine.drop(ori, self.now()))
+
+    def unlock(self, target: str, by: str = "operator") -> list[dict[str, object]]:
+        """Lift the lock-outs of an ORI or a source address (audited); what stays locked."""
+        self.apply(self.engine.unlock(target, self.now(), by))
+        return self.engine.lockouts(self.now())
 
     # -- connections (called by LinkConnection) ------------------------------------------
 
@@ -308,11 +360,26 @@ class Switch:
     # -- monitoring -------------------------------------------------------------------------
 
     def emit(self, event: SwitchEvent) -> None:
-        """An event to every observer (they must never block); audits also to the sink."""
+        """An event to every observer (they must never block); audits also to the sink.
+
+        Security events a flood repeats are kept once a second per peer, with a count.
+        """
+        if isinstance(event, Audit):
+            kept = self.upkeep.admit(event)
+            if kept is None:
+                return
+        self.emit_now(event)
+
+    def emit_now(self, event: SwitchEvent) -> None:
+        """:meth:`emit` without the bound on repeated security events."""
         if isinstance(event, Audit):
             self.audit_sink.audit(event)
         for obs in self.observers:
             obs(event)
+
+    def security(self, event: str, subject: str, outcome: str, **detail: Any) -> None:
+        """A security event (audited, published on MQTT); never text or credentials."""
+        self.emit(Security(event, subject, outcome, detail, time.time()))
 
     def audit(self, event: str, subject: str, outcome: str, **detail: Any) -> None:
         """An audit-trail event (CJIS 5.4.1.1), kept by the audit sink."""
@@ -371,9 +438,31 @@ class Switch:
             if make is not None and self.engine.accepting:
                 self.attach(make())
         elif isinstance(e, fx.Log):
-            getattr(log, e.level)(e.event, **e.fields)
+            if (e.level in ("warning", "error") and e.event not in _ALERTS
+                    and e.event not in BOUNDED_LOGS):
+                # Per-ORI bounding of repeated warnings (issue 15); the security
+                # upkeep bounds its own events (refused connections) per event.
+                self.bounded_log.emit(e.level, e.event, e.fields.get("ori"), e.fields)
+                self._arm_log_flush()
+            else:
+                self.upkeep.log(e.level, e.event, e.fields)
         elif isinstance(e, fx.Checkpoint):
             self._spawn(self._checkpoint(), "checkpoint")
+
+    def _arm_log_flush(self) -> None:
+        # The count of a burst that ended is logged when its interval ends.
+        loop = self._loop
+        if self._log_flush is not None or loop is None:
+            return
+        d = self.bounded_log.rate.next_deadline()
+        if d is not None:
+            self._log_flush = loop.call_later(max(0.0, d - time.monotonic()) + 0.01,
+                                              self._flush_log)
+
+    def _flush_log(self) -> None:
+        self._log_flush = None
+        self.bounded_log.flush()
+        self._arm_log_flush()
 
     def _store(self, op: Callable[..., None], *args: Any) -> None:
         """Hand one operation to the journal; a closed journal fails it at once."""

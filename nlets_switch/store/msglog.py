@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from nlets_switch.store._sqlite import has_table, like_pattern, translated
 from nlets_switch.store.base import OPEN_STATES, DeliveryRecord, LoggedMessage, MessageQuery
+from nlets_switch.store.tables import OPEN_WHERE
 
 # A message an ORI sent (origin or link) or received (a delivery to it).
 _INVOLVES: Final = (
@@ -169,6 +170,7 @@ class SqliteMessageLog:
         """Deliveries still owed, per destination link."""
         if not has_table(self.conn, "deliveries"):
             return {}
-        rows = self.conn.execute(f"SELECT link, COUNT(*) FROM deliveries WHERE state IN "
-                                 f"{_OPEN} GROUP BY link").fetchall()
+        # The owed-deliveries index's own predicate, or SQLite scans the table.
+        rows = self.conn.execute(f"SELECT link, COUNT(*) FROM deliveries WHERE {OPEN_WHERE} "
+                                 "GROUP BY link").fetchall()
         return {str(link): int(n) for link, n in rows}

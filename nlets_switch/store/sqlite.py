@@ -17,6 +17,7 @@ Three ways in:
 from __future__ import annotations
 
 import contextlib
+import functools
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -108,9 +109,13 @@ def as_store(db: S | sqlite3.Connection) -> S | SqliteStore:
 
 def journal_op(fn: Callable[[Store], T]) -> Callable[[sqlite3.Connection], T]:
     """An operation for :meth:`Journal.submit`/:meth:`Journal.call` that runs ``fn``
-    against the store on the writer's connection, inside its batch."""
+    against the store on the writer's connection, inside its batch.
 
-    def op(conn: sqlite3.Connection) -> T:
-        return fn(SqliteStore(conn))
+    A ``functools.partial`` of a module-level function, not a closure: the
+    writer is a process of its own, and operations cross to it pickled.
+    """
+    return functools.partial(_run_on_store, fn)
 
-    return op
+
+def _run_on_store(fn: Callable[[Store], T], conn: sqlite3.Connection) -> T:
+    return fn(SqliteStore(conn))

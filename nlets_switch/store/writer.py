@@ -1,0 +1,231 @@
+"""The journal's writer process: one SQLite connection, group commit.
+
+:class:`nlets_switch.store.journal.Journal` starts this module as its own
+process (``python -m nlets_switch.store.writer --fd N PATH``), so SQLite's
+work and its fsync run on another core than the event loop, outside its GIL.
+
+The two talk over one Unix stream socket in length-prefixed frames:
+
+* switch to writer: one frame per operation, ``<size u32>`` and the pickled
+  operation (a module-level function of a :class:`sqlite3.Connection`, or a
+  :func:`functools.partial` of one);
+* writer to switch: one frame per transaction, ``<size u32><count u32>`` and
+  the pickled ``(seconds, [(result, error), ...])`` of its ``count``
+  operations, in the order they were sent.
+
+Group commit: the writer waits for one operation, then takes every one that
+has arrived meanwhile, runs them all in one transaction and commits it (one
+fsync, ``synchronous=FULL``). If that transaction fails, it is rolled back
+and each operation is run again in a transaction of its own, so only the
+culprit fails. The writer ends when the switch closes its end of the socket
+(after finishing what it was sent), or when the switch's process dies.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import pickle
+import signal
+import socket
+import sqlite3
+import struct
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final
+
+from nlets_switch.store import tables
+
+__all__ = ["SYS_PATH_ENV", "OpFailed", "dump_results", "frame", "main", "run_batch", "serve",
+           "take_frames"]
+
+Op = Callable[[sqlite3.Connection], Any]
+Result = tuple[Any, BaseException | None]
+
+#: Frame header from the switch: payload size.
+OP_HEADER: Final = struct.Struct("<I")
+#: Frame header from the writer: payload size, operations it answers.
+RESULT_HEADER: Final = struct.Struct("<II")
+#: Pickle protocol 5 (out-of-band buffers unused; the fastest in-band one).
+PROTOCOL: Final = 5
+_CHUNK: Final = 1 << 20
+#: Environment variable carrying the switch's ``sys.path`` to its writer, so
+#: that the writer imports the modules the operations name as the switch does.
+SYS_PATH_ENV: Final = "NLETS_JOURNAL_SYS_PATH"
+
+
+class OpFailed(RuntimeError):
+    """An operation could not be loaded, or its error or result not sent back."""
+
+
+def frame(payload: bytes) -> bytes:
+    """One operation frame."""
+    return OP_HEADER.pack(len(payload)) + payload
+
+
+def take_frames(buf: bytearray, header: struct.Struct = OP_HEADER) -> list[tuple[int, bytes]]:
+    """Complete frames at the start of ``buf`` (removed from it), as (count, payload).
+
+    ``count`` is the header's second field for result frames, else 1.
+    """
+    out: list[tuple[int, bytes]] = []
+    pos, end, hsize = 0, len(buf), header.size
+    while end - pos >= hsize:
+        fields = header.unpack_from(buf, pos)
+        stop = pos + hsize + fields[0]
+        if stop > end:
+            break
+        out.append((fields[1] if len(fields) > 1 else 1, bytes(buf[pos + hsize:stop])))
+        pos = stop
+    if pos:
+        del buf[:pos]
+    return out
+
+
+def _fail(conn: sqlite3.Connection, error: BaseException) -> None:
+    raise error
+
+
+def _load(raw: bytes) -> Op:
+    try:
+        op: Op = pickle.loads(raw)
+    except Exception as e:
+        # Failing inside the transaction makes this operation alone fail.
+        return functools.partial(_fail, error=OpFailed(
+            f"the journal writer could not load an operation: {type(e).__name__}: {e}"))
+    return op
+
+
+def run_batch(conn: sqlite3.Connection, raw_ops: list[bytes]) -> list[Result]:
+    """Run the pickled operations in one transaction; results in their order."""
+    ops = [_load(raw) for raw in raw_ops]
+    results: list[Result] = []
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        for op in ops:
+            results.append((op(conn), None))
+        conn.execute("COMMIT")
+    except Exception:
+        # One bad operation must not cost the others their custody: roll
+        # back and run each on its own, so only the culprit fails.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        results = []
+        for op in ops:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                r = op(conn)
+                conn.execute("COMMIT")
+                results.append((r, None))
+            except Exception as e:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                results.append((None, _sendable(e)))
+    return results
+
+
+def _sendable(e: BaseException) -> BaseException:
+    """``e`` with where it was raised as a note, or a stand-in if it cannot cross."""
+    # Code locations only: a traceback's text holds no values.
+    e.add_note("raised in the journal writer process:\n"
+               + "".join(traceback.format_tb(e.__traceback__)).rstrip())
+    try:
+        pickle.loads(pickle.dumps(e, PROTOCOL))
+    except Exception:
+        return OpFailed(f"{type(e).__name__}: {e}")
+    return e
+
+
+def dump_results(seconds: float, results: list[Result]) -> bytes:
+    """The result frame of one transaction (header included)."""
+    try:
+        payload = pickle.dumps((seconds, results), PROTOCOL)
+    except Exception:
+        safe: list[Result] = []
+        for r, e in results:
+            try:
+                pickle.dumps(r, PROTOCOL)
+                safe.append((r, e))
+            except Exception as x:
+                safe.append((None, OpFailed(
+                    f"the result of a journal operation cannot be sent back: "
+                    f"{type(x).__name__}: {x}")))
+        payload = pickle.dumps((seconds, safe), PROTOCOL)
+    return RESULT_HEADER.pack(len(payload), len(results)) + payload
+
+
+def serve(sock: socket.socket, conn: sqlite3.Connection) -> None:
+    """Commit what arrives on ``sock`` in groups until it ends (blocking)."""
+    inbox = bytearray()
+    # One buffer for every read: a fresh 1 MiB bytes per recv() would be an
+    # mmap and munmap each time.
+    chunk = memoryview(bytearray(_CHUNK))
+    eof = False
+    while True:
+        ops: list[bytes] = []
+        while not ops:  # wait for the first operation
+            if eof:
+                return
+            n = sock.recv_into(chunk)
+            eof = n == 0
+            inbox += chunk[:n]
+            ops.extend(p for _n, p in take_frames(inbox))
+        while not eof:  # and take everything that came meanwhile, without waiting
+            try:
+                n = sock.recv_into(chunk, 0, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                break
+            eof = n == 0
+            inbox += chunk[:n]
+            ops.extend(p for _n, p in take_frames(inbox))
+        t0 = time.perf_counter()
+        results = run_batch(conn, ops)
+        out = dump_results(time.perf_counter() - t0, results)
+        try:
+            sock.sendall(out)
+        except OSError:
+            return  # the switch is gone; what was committed stays committed
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The writer process: ``--fd N PATH``, its end of the socket and the journal."""
+    # No argparse: the writer's start-up is on the switch's start-up path.
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 3 or args[0] != "--fd" or not args[1].isdigit():
+        print("usage: python -m nlets_switch.store.writer --fd N PATH", file=sys.stderr)
+        return 2
+    fd, path = int(args[1]), Path(args[2])
+    given = os.environ.pop(SYS_PATH_ENV, None)
+    if given:
+        first = [p for p in json.loads(given) if isinstance(p, str)]
+        sys.path[:] = first + [p for p in sys.path if p not in first]
+    # A Ctrl-C or SIGTERM to the process group is for the switch: it stops
+    # gracefully, and the writer must stay to commit what it is still sent.
+    # The writer ends when its socket does (SIGKILL still ends it at once).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sock = socket.socket(fileno=fd)
+    sock.setblocking(True)
+    conn = tables.connect(path)
+    try:
+        serve(sock, conn)
+    except ConnectionError:
+        pass  # the switch died
+    finally:
+        conn.close()
+        sock.close()  # the switch reads the end of the stream: the writer is done
+    return 0
+
+
+if __name__ == "__main__":
+    # Run the module under its own name, so that what it pickles (OpFailed)
+    # names nlets_switch.store.writer, not __main__.
+    from nlets_switch.store.writer import main as _main
+
+    _main()
+    # Nothing is left to clean up: skip the interpreter's tear-down.
+    os._exit(0)
