@@ -13,7 +13,7 @@ from pathlib import Path
 from nlets_switch.commands import _start
 from nlets_switch.commands._common import SubParsers, add_config_args, config_or_exit, pid_file
 from nlets_switch.config import Config, load_config
-from nlets_switch.errors import ConfigError
+from nlets_switch.errors import ConfigError, StoreError
 from nlets_switch.log import LOG_FORMATS, configure, get_logger, wants_console
 
 
@@ -27,6 +27,9 @@ def register(sub: SubParsers) -> None:
     add_config_args(p)
     p.add_argument("--listen", action="append", default=[], metavar="HOST:PORT",
                    help="address to accept links on (repeatable; overrides the config)")
+    p.add_argument("--store", default=None, metavar="postgresql://USER@HOST/DB",
+                   help="keep the journal and every table in this PostgreSQL database "
+                   "(default: the SQLite file in the data directory; docs/cluster.md)")
     p.add_argument("--http", default=None, metavar="HOST:PORT|off",
                    help="operator HTTP: metrics, API, dashboard (default 127.0.0.1:7331; "
                    "'off' turns it off)")
@@ -92,10 +95,16 @@ def serve(args: argparse.Namespace) -> int:
         print(problem, file=sys.stderr)
         return 1
 
-    from nlets_switch.commands.journal import refuse_unfit_journal
+    if cfg.store.url:
+        from nlets_switch.commands.store import refuse_unfit_store
 
-    if refuse_unfit_journal(cfg):  # damaged, unreadable or read-only: one line, exit 2
-        return 2
+        if refuse_unfit_store(cfg.store.url):  # unreachable or newer: one line, exit 2
+            return 2
+    else:
+        from nlets_switch.commands.journal import refuse_unfit_journal
+
+        if refuse_unfit_journal(cfg):  # damaged, unreadable or read-only: one line, exit 2
+            return 2
     try:
         import uvloop  # optional extra: faster event loop
 
@@ -154,6 +163,11 @@ async def _serve(cfg: Config, args: argparse.Namespace) -> int:
     # (The ports were checked before; this is for one taken in between.)
     try:
         await switch.start()
+    except StoreError as e:  # the database went away since the check, say
+        print(f"nlets-switch: {e}", file=sys.stderr)
+        log.error("cannot_start", error=str(e))
+        await switch.stop()
+        return 2
     except OSError as e:
         print(f"cannot start: {e}; choose another with --listen HOST:PORT", file=sys.stderr)
         log.error("cannot_start", error=str(e))

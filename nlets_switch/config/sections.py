@@ -26,7 +26,7 @@ from nlets_switch.config.model import (
     fail,
     one_of,
 )
-from nlets_switch.core.entries import ROLES, Entry, HoldOverride
+from nlets_switch.core.entries import FORMATS, ROLES, Entry, HoldOverride
 from nlets_switch.wire.domain import SWITCH_ORI, is_ori
 
 
@@ -232,6 +232,26 @@ class Security(Section):
         "the ORI itself is locked out, with an alert (absent: 10 x lockout_after)")
 
 
+def _is_store_url(value: Any) -> bool:
+    return isinstance(value, str) and value.split("://", 1)[0] in ("postgresql", "postgres") \
+        and "://" in value
+
+
+class StoreSection(Section):
+    """``store``: where the journal and the other tables live (docs/cluster.md).
+
+    Absent (the default): the embedded SQLite file ``<data_dir>/journal.sqlite``.
+    """
+
+    _expected = "expected a mapping (url)"
+
+    url: Annotated[str | None, Check(
+        lambda v: v is None or _is_store_url(v), "expected postgresql://USER@HOST/DB, "
+        "got {got}", "a postgresql:// URL")] = Field(
+        None, description="a PostgreSQL database (`postgresql://USER@HOST[:PORT]/DB`); "
+        "absent: the SQLite file in switch.data_dir")
+
+
 class HoldSection(Section):
     """``hold.<KEY>``: held (SM .02) or not (SM .04), and for how long (PROTOCOL part 4)."""
 
@@ -298,12 +318,16 @@ class LinkSection(Section):
         ("LE", "CJ", "NC"), "expected one of LE, CJ, NC, got {got}")] = Field(
         "LE", description="ORION agency type: LE law enforcement (may send and receive AML), "
         "CJ other criminal justice, NC non-criminal justice")
-    address: Annotated[str, BeforeValidator(as_text)] = Field(
+    street: Annotated[str, BeforeValidator(as_text)] = Field(
         "", description="ORION: street address")
     city: Annotated[str, BeforeValidator(as_text)] = Field("", description="ORION: city")
     zip: Annotated[str, BeforeValidator(as_text)] = Field("", description="ORION: ZIP code")
     phone: Annotated[str, BeforeValidator(as_text)] = Field("", description="ORION: telephone")
     active: bool = Field(True, description="ORION: false: may not sign on nor receive")
+    format: Annotated[Literal["text", "xml"], one_of(
+        FORMATS, "expected text or xml, got {got}")] = Field(
+        "text", description="what its link speaks: legacy text (PROTOCOL.md) or XML "
+        "documents (XML.md); the switch translates every delivery")
 
     @field_validator("ori")
     @classmethod
@@ -318,8 +342,8 @@ class LinkSection(Section):
                      (self.state or self.ori[:2]).upper(), self.role, self.signon == "self",
                      self.credential, frozenset(self.keys) if self.keys is not None else None,
                      frozenset(self.speaks_for), agency_type=self.agency_type,
-                     address=self.address.upper(), city=self.city.upper(), zip=self.zip,
-                     phone=self.phone, active=self.active)
+                     address=self.street.upper(), city=self.city.upper(), zip=self.zip,
+                     phone=self.phone, active=self.active, format=self.format)
 
 
 def check_directory(links: Mapping[int, LinkSection],
@@ -349,4 +373,8 @@ def check_directory(links: Mapping[int, LinkSection],
         if not e.signs_on and e.state not in cts and e.state not in simulated_states:
             found.append(((i, "signon"),
                           f"served through a control terminal, but state {e.state} has none"))
+        if not e.signs_on and e.xml:
+            # Its messages travel on its control terminal's link, in that link's format.
+            found.append(((i, "format"), "only an ORI that signs on has a link format; "
+                          "set it on its state's control terminal"))
     return found

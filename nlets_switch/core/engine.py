@@ -41,7 +41,6 @@ from nlets_switch.core.router import Router
 from nlets_switch.core.state import CHECKPOINT, EXPIRY, RETRY, SENT
 from nlets_switch.errors import FrameError, LinkError, RateLimited, SwitchBusy, TooManyConnections
 from nlets_switch.store.records import ExpiredRow, OwedRow, Recovered
-from nlets_switch.wire.message import decode_body
 from nlets_switch.wire.schema import SchemaSet
 
 if TYPE_CHECKING:
@@ -226,7 +225,8 @@ class Engine(Faults):
                 # Acknowledged, its record not durable yet (a failed commit
                 # carries it): not owed any more.
                 rows = [r for r in rows if r.id not in pending]
-            ep.loaded(rows)
+            # What an XML link sent is journaled as its document: its text again.
+            ep.loaded([self.formats.owed_text(r) for r in rows])
             self._pump(ep, now)
         return fx
 
@@ -294,11 +294,14 @@ class Engine(Faults):
         self.directory = self.ledger.directory = Directory(config.entries)
         self.router = self.ledger.router = Router(self.directory, self.schemas, config.hold)
         lim = config.limits
+        self.formats.reconfigure(self.directory, lim.max_message)
         for conn in list(self.conns.values()):
             self._configure(conn.link)
         for ori, ep in list(self.links.items()):
             ep.window = lim.window
             ep.max_queued = lim.max_queued
+            if ep.conn is not None:
+                ep.xml = self.formats.is_xml(ori)
             if ep.conn is not None and self.directory.sign_on_entry(ori) is None:
                 self._log("info", "signed_off_by_reload", ori=ori)
                 self._close(ep.conn, now)
@@ -422,7 +425,7 @@ class Engine(Faults):
             self.stats.count("?", "rate_limited")
             return
         try:
-            text = decode_body(body, self.config.limits.max_message)
+            got = self._read_body(conn, body)
         except LinkError as e:
             self._nak(conn, seq, e)
             self.stats.count("?", "refused")
@@ -435,8 +438,7 @@ class Engine(Faults):
         conn.inflight += 1
         g = self.ledger.group()
         g.acks.append((conn, seq))
-        _, event = self.ledger.accept(ori, text, now.wall)
-        self._fx.append(event)
+        self._fx.append(self._take(ori, got, now))
 
     # -- closing -------------------------------------------------------------------------
 

@@ -16,6 +16,8 @@ from nlets_switch.wire.domain import LESC_ORI as LESC_ORI
 
 #: What an ORI is in the directory.
 ROLES: Final = ("control_terminal", "agency", "service")
+#: What a link speaks: PROTOCOL.md's legacy text, or XML.md's NIEM documents.
+FORMATS: Final = ("text", "xml")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,8 @@ class Entry:
 
     ``signs_on`` is True for an ORI that signs on itself, False for one served
     through its state's control terminal; ``keys`` None takes every key.
+    ``format`` is what its link sends and receives (``text`` or ``xml``,
+    XML.md); it matters for an ORI that signs on, whose link it is.
     """
 
     ori: str
@@ -56,11 +60,17 @@ class Entry:
     phone: str = ""
     #: An inactive ORI neither signs on nor receives (ER .19.), until made active.
     active: bool = True
+    format: str = "text"
 
     @property
     def law_enforcement(self) -> bool:
         """Whether this ORI may send and receive ``AML``."""
         return self.agency_type == "LE"
+
+    @property
+    def xml(self) -> bool:
+        """Its link speaks XML (XML.md): documents in, documents out."""
+        return self.format == "xml"
 
     @property
     def is_control_terminal(self) -> bool:

@@ -266,6 +266,7 @@ class SignOn(Dispatch):
             return
         lim = self.config.limits
         ep = Endpoint(self._next_id(), ori, "tcp", conn, lim.window, lim.max_queued, now.wall)
+        ep.xml = self.formats.is_xml(ori)
         conn.endpoint = ep
         self._attach(ep, now, peer=conn.peer)
         events = conn.link.accept_sign_on(ori, _ACCEPTED, now.mono)

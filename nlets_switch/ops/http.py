@@ -322,8 +322,15 @@ class HttpServer:
     def _with_conn(self, fn: Callable[[Any], Any]) -> Any:
         """Run ``fn`` on a fresh read-only journal connection (in a worker thread)."""
         from nlets_switch.store import journal
+        from nlets_switch.store.postgres_journal import PostgresJournal
 
-        path = self.switch.journal.path
+        j = self.switch.journal
+        if isinstance(j, PostgresJournal):
+            from nlets_switch.store.postgres import open_pg_store
+
+            with open_pg_store(j.url, readonly=True) as store:
+                return fn(store)
+        path = j.path
         if not path.exists():
             raise web.HTTPServiceUnavailable(text='{"error": "the journal is not open yet"}',
                                              content_type="application/json")

@@ -135,13 +135,21 @@ class Monitor:
 # --------------------------------------------------------------------------
 
 
-def held_counts(path: Path) -> dict[str, int]:
-    """Deliveries still owed per destination link, from a read-only store.
+def held_counts(path: Path | str) -> dict[str, int]:
+    """Deliveries still owed per destination link, from a read-only store (a journal
+    file, or a PostgreSQL store's URL).
 
     Blocking: call it in a thread. An absent or unreadable journal means nothing is owed.
     """
+    from nlets_switch.store.postgres import is_postgres_url, open_pg_store
     from nlets_switch.store.sqlite import open_store
 
+    if is_postgres_url(str(path)):
+        try:
+            with open_pg_store(str(path), readonly=True) as pg:
+                return pg.owed_per_link()
+        except StoreError:
+            return {}
     if not Path(path).exists():
         return {}
     try:
@@ -289,7 +297,8 @@ class Monitoring:
 
     async def refresh_held(self) -> dict[str, int]:
         """Query the held queues now (in a thread) and remember them."""
-        self.held = await asyncio.to_thread(held_counts, self.switch.journal.path)
+        j = self.switch.journal
+        self.held = await asyncio.to_thread(held_counts, getattr(j, "url", j.path))
         return self.held
 
     async def snapshot(self) -> Event:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from pathlib import Path
 
 from nlets_switch.config import Config
 from nlets_switch.core.delivery import Delivery
@@ -17,7 +16,7 @@ from nlets_switch.ops import audit, msglog, rand
 from nlets_switch.server.switch import Switch
 from nlets_switch.services import adapter as ad
 from nlets_switch.services import local as svc
-from nlets_switch.store.journal import Journal
+from nlets_switch.store.postgres_journal import journal_for
 from nlets_switch.wire.message import SWITCH_ORI, OutputMessage, er_text, format_message
 from nlets_switch.wire.schema import load_schemas
 
@@ -39,7 +38,7 @@ async def build_switch(cfg: Config, adapters: Sequence[ad.Loaded] | None = None,
     loaded = svc.load_adapters(cfg) if adapters is None else list(adapters)
     extra = ad.schema_dirs(loaded)
     schemas = load_schemas(extra) if extra else None
-    journal = Journal(Path(cfg.data_dir) / "journal.sqlite")
+    journal = journal_for(cfg.store.url, cfg.data_dir)
     switch = Switch(cfg, schemas, audit=audit.trail_for(cfg, journal), journal=journal,
                     service_credential=service_credential)
     ad.check_adapters(loaded, switch.schemas)

@@ -24,7 +24,6 @@ import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from pathlib import Path
 from typing import Any
 
 from nlets_switch.config import Config, Listener
@@ -42,7 +41,7 @@ from nlets_switch.server.connection import LinkConnection
 from nlets_switch.server.credentials import hash_credential, verify_credential
 from nlets_switch.server.security import BOUNDED_LOGS, Upkeep
 from nlets_switch.server.tls_listener import tls_context, tls_listener
-from nlets_switch.store.journal import Journal
+from nlets_switch.store.postgres_journal import AnyJournal, journal_for
 from nlets_switch.store.records import OPEN_STATES, ExpiredRow, OwedRow
 from nlets_switch.wire.schema import SchemaSet, load_schemas
 
@@ -91,16 +90,17 @@ class Switch:
     """The message switch: listeners, journal, timer, services, around the engine.
 
     ``audit`` is where audit events are kept (required: a switch cannot audit
-    nothing by accident); ``journal`` defaults to ``<data_dir>/journal.sqlite``.
+    nothing by accident); ``journal`` defaults to ``<data_dir>/journal.sqlite``, or the
+    PostgreSQL database of the configuration's ``store.url``.
     """
 
     def __init__(self, config: Config, schemas: SchemaSet | None = None, *,
-                 audit: AuditSink, journal: Journal | None = None,
+                 audit: AuditSink, journal: AnyJournal | None = None,
                  service_credential: str | None = None) -> None:
         self.config = config
         self.schemas = schemas if schemas is not None else load_schemas()
-        self.journal = (journal if journal is not None
-                        else Journal(Path(config.data_dir) / "journal.sqlite"))
+        self.journal: AnyJournal = (journal if journal is not None
+                                    else journal_for(config.store.url, config.data_dir))
         self.audit_sink = audit
         self.engine = Engine(config, self.schemas)
         #: What service ORIs without a credential of their own sign on with
