@@ -2,9 +2,10 @@
 
 Every control terminal of the directory marked ``simulated`` (every US state
 and DC without a configured control terminal) answers ``DQ``->``DR``,
-``KQ``->``KR``, ``RQ``->``RR``, ``IQ``->``IR``, ``FQ``->``FR`` and
-``AQ``->``AR`` from :mod:`nlets_switch.services.statedata`, addressed to the inquirer
-and echoing its control field.
+``KQ``->``KR``, ``RQ``->``RR``, ``IQ``->``IR``, ``FQ``->``FR``,
+``AQ``->``AR``, ``SOQ``->``SOR`` (sex offender registry) and ``DNQ``->``DNR``
+(a name-only driver search) from :mod:`nlets_switch.services.statedata`,
+addressed to the inquirer and echoing its control field.
 
 Configuration ``services.states`` (:class:`StatesSettings`):
 
@@ -30,7 +31,9 @@ from pydantic import BeforeValidator, Field
 
 from nlets_switch.config.model import Between, fail, problems_of
 from nlets_switch.core.directory import Directory
+from nlets_switch.core.foreign import BY_ORI
 from nlets_switch.services.adapter import API_VERSION, Context, Inquiry, NotTaken
+from nlets_switch.services.foreign_data import answers, foreign_answer
 from nlets_switch.services.settings import AdapterSettings
 from nlets_switch.services.statedata import INQUIRY_KEYS, STATES, StateData, response_key
 
@@ -83,12 +86,14 @@ class StatesAdapter:
         return problems_of(StatesSettings, section)
 
     def oris(self, directory: Directory, section: Mapping[str, Any]) -> tuple[str, ...]:
-        """The simulated control terminals, narrowed by ``simulate``."""
+        """The simulated control terminals, narrowed by ``simulate``, and, with
+        ``simulate: all``, the simulated Canada, INTERPOL and Mexico."""
         sim = StatesSettings.model_validate(section).simulate
         if sim == "none":
             return ()
         wanted = set(sim) if isinstance(sim, tuple) else None
-        out = []
+        out = [] if wanted is not None else [
+            ori for ori in BY_ORI if (e := directory.entry(ori)) is not None and e.simulated]
         for state in directory.states():
             ct = directory.control_terminal(state)
             if ct is None or not ct.simulated or state not in STATES:
@@ -112,7 +117,10 @@ class StatesAdapter:
     async def handle(self, ctx: Context, inquiry: Inquiry) -> None:
         """Answer from the state's synthetic files, as the ORI it was sent to."""
         state = inquiry.receiver[:2]
-        if state not in STATES:
+        foreign = BY_ORI.get(inquiry.receiver)
+        if foreign is not None and not answers(foreign.code, inquiry.key):
+            raise NotTaken(f"{foreign.code} does not answer {inquiry.key}")
+        if foreign is None and state not in STATES:
             raise NotTaken(f"no simulated data for {state}")
         if self.silent(inquiry):
             return  # the configured share of inquiries left unanswered (no_answer)
@@ -133,6 +141,11 @@ class StatesAdapter:
             pass  # the switch is stopping
 
     async def _answer(self, ctx: Context, inquiry: Inquiry) -> None:
+        foreign = BY_ORI.get(inquiry.receiver)
+        if foreign is not None:
+            text = foreign_answer(foreign.code, inquiry.key, inquiry.fields)
+            await ctx.answer(inquiry.reply(response_key(inquiry.key), text))
+            return
         state = inquiry.receiver[:2]
         # Building a state's files takes ~40 ms the first time (then cached):
         # off the event loop.

@@ -77,7 +77,7 @@ def test_adapters_command_lists_name_version_keys_distribution(
         capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["adapters"]) == 0
     out = capsys.readouterr().out
-    assert "leis" in out and "GPQ IAQ" in out and "AQ DQ FQ IQ KQ RQ" in out
+    assert "leis" in out and "GPQ IAQ" in out and "AQ DNQ DQ FQ IQ KQ RQ SOQ" in out
     assert "nlets-switch 0.1.0" in out
 
 

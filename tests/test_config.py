@@ -25,7 +25,10 @@ def test_demo_world_of_part_8() -> None:
     assert len(d.states()) == 51  # 50 states and DC
     assert d.resolve("NY0303000", "ori").link == "NYNLETS00"  # type: ignore[union-attr]
     assert d.resolve("AX", "ax").link == "VTICE0900"  # type: ignore[union-attr]
-    assert d.resolve("ON", "state") is None  # no Canadian province in the demo world
+    # A Canadian province is Canada, answered by the simulated CPIC (issue 13);
+    # a code that is no state, province or counterpart is unknown.
+    assert d.resolve("ON", "state").link == "CNNLETS00"  # type: ignore[union-attr]
+    assert d.resolve("ZZ", "state") is None
 
 
 def test_every_error_is_named_by_its_key_path() -> None:
@@ -247,7 +250,7 @@ def test_sections_are_typed_with_their_defaults() -> None:
 def test_links_empty_is_a_directory_of_simulated_states_only() -> None:
     cfg = config_from_dict({"links": []})
     assert cfg.entries and all(e.simulated for e in cfg.entries)
-    assert len(cfg.entries) == 51
+    assert len(cfg.entries) == 54  # 51 states and DC; Canada, INTERPOL, Mexico
 
 
 def _fresh(code: str) -> subprocess.CompletedProcess[str]:

@@ -69,7 +69,7 @@ def test_banner_in_a_terminal_says_where_the_switch_listens(tmp_path: Path) -> N
         assert f"links      127.0.0.1:{port}" in banner
         assert f"dashboard  http://127.0.0.1:{http}/" in banner
         assert f"data       {data.resolve()}" in banner
-        assert "directory  54 ORIs, 49 of them simulated states" in banner
+        assert "directory  57 ORIs, 49 of them simulated states" in banner
         assert "services   NL, leis, states" in banner
         assert f"nlets-switch term --ori AZNLETS20 --connect 127.0.0.1:{port}" in banner
         # A real link signing on is worth a line; then Ctrl-C stops it gracefully.
@@ -122,7 +122,8 @@ def test_log_format_console_when_piped_and_debug_shows_every_ori(tmp_path: Path)
         out, err = proc.communicate(timeout=20)
     assert "is running the demo world" in out and "dashboard  off" in out
     lines = [line for line in err.splitlines() if " signed_on " in line]
-    assert len(lines) == 51  # NL0000000, VTICE0900 and 49 simulated states
+    # NL0000000, VTICE0900, 49 simulated states, simulated Canada, INTERPOL, Mexico
+    assert len(lines) == 54
     assert all("[debug" in line for line in lines)
     assert not any(line.lstrip().startswith("{") for line in err.splitlines())
 

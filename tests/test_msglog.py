@@ -20,7 +20,8 @@ import pytest
 
 from nlets_switch.config import demo_config, with_overrides
 from nlets_switch.core.events import MemoryAudit
-from nlets_switch.ops import msglog
+from nlets_switch.errors import ErCode, MessageError
+from nlets_switch.ops import msglog, rand
 from nlets_switch.ops.msglog import Query
 from nlets_switch.server.switch import Switch
 from nlets_switch.store.journal import connect
@@ -136,21 +137,70 @@ async def test_export_jsonl_and_csv_with_progress(world: World) -> None:
         assert row["text"] == DQ
 
 
+#: RAND's mandatory period (BEG, END), wide enough for every test's traffic.
+PERIOD = [("BEG", "200001010000"), ("END", "209912312359")]
+KEYS = frozenset({"AM", "DQ", "RQ", "ER", "SM"})
+
+
+def nlq(conn: sqlite3.Connection, ori: str, *fields: tuple[str, str], ct: bool = False) -> str:
+    return rand.answer_rand(conn, ori, [*fields[:1], *PERIOD, *fields[1:]], KEYS,
+                            control_terminal=ct, tz=UTC)
+
+
 async def test_nlq_lists_only_what_the_requester_sent_or_received(world: World) -> None:
+    # Adapted to RAND (issue 13): TYP/BEG/END and FND or NAM replace MKE/CTL/ORI/LIM,
+    # and nothing found answers NOT ON FILE (Nlets) where it said NO RECORD.
     with contextlib.closing(world.ro()) as conn:
-        az = msglog.answer_nlq(conn, "AZNLETS20", [("MKE", "AM")], UTC)
+        az = nlq(conn, "AZ0070500", ("TYP", "AM"), ("FND", "NOON"))
         lines = az.splitlines()
-        # AZNLETS20 received NY's reply; the AM of AZ0070500 went to NY, not via AZNLETS20.
+        # AZ0070500 sent the AM to NY; NY's reply went to AZNLETS20, not to it.
         assert lines[0] == "1 MESSAGE"
-        assert lines[1].startswith(f"MID/{world.ids['reply']} ")
-        assert lines[1].endswith(" AM NYNLETS00 AZNLETS20")
-        ny = msglog.answer_nlq(conn, "NYNLETS00", [("MKE", "AM")], UTC)
+        assert lines[1].startswith(f"MID/{world.ids['am']} ")
+        assert lines[1].endswith(" AM AZ0070500 NY")
+        ny = nlq(conn, "NYNLETS00", ("TYP", "AM"), ("FND", "E"))
         assert ny.splitlines()[0] == "2 MESSAGES"
-        assert msglog.answer_nlq(conn, "TXNLETS00", [("MKE", "DQ")], UTC) == "NO RECORD"
-        # ORI/ narrows, never widens: TX asking about AZ's traffic sees nothing.
-        assert msglog.answer_nlq(conn, "TXNLETS00", [("ORI", "AZNLETS20")]) == "NO RECORD"
-        hit = msglog.answer_nlq(conn, "NYNLETS00", [("CTL", "DQ0001"), ("LIM", "5")])
+        assert nlq(conn, "TXNLETS00", ("TYP", "DQ"), ("NAM", "SMITH")) == "NOT ON FILE"
+        # SRC/ narrows, never widens: TX asking about AZ's traffic sees nothing.
+        assert nlq(conn, "TXNLETS00", ("TYP", "DQ"), ("NAM", "SMITH"),
+                   ("SRC", "AZNLETS20")) == "NOT ON FILE"
+        hit = nlq(conn, "NYNLETS00", ("TYP", "DQ,AM"), ("NAM", "JOHN SMITH"))
         assert "*DQ0001" in hit and f"MID/{world.ids['dq']} " in hit
+
+
+async def test_rand_fields_and_rules(world: World) -> None:
+    with contextlib.closing(world.ro()) as conn:
+        dq, am, reply = (f"MID/{world.ids[k]} " for k in ("dq", "am", "reply"))
+        # NAM: components in any order, * after the first character.
+        for name in ("SMITH,JOHN", "JOHN SMITH", "SMI* JO*", "JOHN"):
+            assert dq in nlq(conn, "AZNLETS20", ("TYP", "DQ"), ("NAM", name)), name
+        assert nlq(conn, "AZNLETS20", ("TYP", "DQ"), ("NAM", "JANE SMITH")) == "NOT ON FILE"
+        # AND narrows, ORR widens.
+        assert nlq(conn, "NYNLETS00", ("TYP", "AM"), ("FND", "NOON"), ("AND", "MEET")) \
+            .splitlines()[0] == "1 MESSAGE"
+        assert nlq(conn, "NYNLETS00", ("TYP", "AM"), ("FND", "NOON"),
+                   ("AND", "NIGHT")) == "NOT ON FILE"
+        both = nlq(conn, "NYNLETS00", ("TYP", "AM"), ("FND", "NOON"), ("ORR", "RECEIVED"))
+        assert am in both and reply in both
+        # SRC and DST ORIs.
+        assert nlq(conn, "NYNLETS00", ("TYP", "AM"), ("FND", "E"),
+                   ("SRC", "NYNLETS00")).splitlines()[1].startswith(reply)
+        only = nlq(conn, "NYNLETS00", ("TYP", "AM"), ("FND", "E"), ("DST", "AZNLETS20"))
+        assert only.splitlines()[0] == "1 MESSAGE" and reply in only
+        # BEG/END bound the period.
+        assert nlq(conn, "NYNLETS00", ("TYP", "AM"), ("FND", "E")) != "NOT ON FILE"
+        assert rand.answer_rand(conn, "NYNLETS00", [
+            ("TYP", "AM"), ("BEG", "200001010000"), ("END", "200001020000"), ("FND", "E")],
+            KEYS) == "NOT ON FILE"
+        # Keys the switch does not know are named in a warning line.
+        warn = nlq(conn, "NYNLETS00", ("TYP", "AM,ZZQ"), ("FND", "NOON"))
+        assert warn.splitlines()[:2] == ["WARNING: KEYS NOT SEARCHED: ZZQ", "1 MESSAGE"]
+        # A control terminal sees its state's traffic; an agency only its own.
+        assert am in nlq(conn, "AZNLETS20", ("TYP", "AM"), ("FND", "NOON"), ct=True)
+        assert nlq(conn, "AZNLETS20", ("TYP", "AM"), ("FND", "NOON")) == "NOT ON FILE"
+        # The old fields are refused, naming the new ones.
+        with pytest.raises(MessageError) as info:
+            nlq(conn, "AZNLETS20", ("TYP", "AM"), ("FND", "NOON"), ("MKE", "AM"))
+        assert info.value.code == ErCode.FORMAT and "TYP BEG END" in info.value.detail
 
 
 async def test_nfq_returns_the_message_to_sender_and_receiver_only(world: World) -> None:

@@ -156,7 +156,10 @@ async def test_message_log_and_audit_of_a_switch_on_postgres(
                               "SEX/M")).ok
         await ny.receive(5)
         # NLQ: the log answers through the journal's writer (on PostgreSQL).
-        assert (await ny.send("NLQ.NYNLETS00.NL.TXT\nCTL/DQ0001")).ok
+        # RAND (issue 13): TYP, BEG, END and FND/NAM; an acknowledgement, then the NLR.
+        assert (await ny.send("NLQ.NYNLETS00.NL.TXT\nTYP/DQ.BEG/200001010000."
+                              "END/209912312359.NAM/SMITH,JOHN")).ok
+        assert parse_output(await ny.receive(10)).text.startswith("ACK")
         answer = parse_output(await ny.receive(10))
         assert answer.key == "NLR" and "AZNLETS20" in answer.text
         await asyncio.sleep(0.1)

@@ -143,7 +143,8 @@ async def test_output_numbers_wrap_after_99999_per_receiving_link(
     ("AM.AZNLETS20.NY,TX,CA,NV,UT,CO.TXT HI", ".01."),               # AM at most 5
     ("RQ.AZNLETS20.NY,TX,CA,NV,UT,CO.TXT\nVIN/1HGCM82633A004352", ".01."),  # RQ at most 5
     ("IQ.AZNLETS20.NY,TX,CA,NV,UT,CO.TXT\nSOC/123456789", ".01."),  # IQ at most 5
-    ("IQ.AZNLETS20.NL.TXT\nSOC/123456789", ".02."),                 # IQ: states only
+    # IQ: states only, never an ORI (NL, every state, is Nlets' all-state IQ, issue 13)
+    ("IQ.AZNLETS20.TX0000000.TXT\nSOC/123456789", ".02."),
     ("YQ.AZNLETS20.NY0303000,TX0000000,CA0000000,NV0000000.TXT\n"
      "RTY/SL.RNO/1.PRI/U.OCA/1.NIC/A111110000.LIC/ABC123.LIS/NY", ".01."),  # YQ at most 3
     ("FQ.AZNLETS20.NY,TX.TXT\nSID/NY01234567", ".01."),             # FQ exactly one

@@ -33,9 +33,13 @@ def split(message: str) -> tuple[str, list[str], str]:
 def kind_of(address: str) -> str:
     if address in ("NL", "AX"):
         return address.lower()
+    if address == "OD":
+        return "orion"
+    if re.fullmatch(r"R[A-HJK]", address):
+        return "region"
     if re.fullmatch(r"[A-Z]{2}", address):
         return "state"
-    if re.fullmatch(r"[A-Z]{5}(?:HELP|UPDT)", address):
+    if re.fullmatch(r"[A-Z]{5}(?:HELP|UPDT|APND|CNCL)", address):
         return "help"
     assert re.fullmatch(r"[A-Z]{2}[A-Z0-9]{7}", address), address
     return "ori"
@@ -58,7 +62,7 @@ ALL_INVALID = [(k, m, c) for k in SCHEMAS for m, c in SCHEMAS[k].invalid_samples
 
 def test_every_key_of_the_brief_is_bundled() -> None:
     wanted = ("DQ DR RQ RR KQ KR AM SM ER YQ YR LQ LR IQ IR FQ FR AQ AR IAQ IAR GPQ GPR "
-              "NLQ NFQ NLR NFR").split()
+              "NLQ NFQ NLR NFR SOQ SOR DNQ DNR DQG RQG AML").split()
     assert isinstance(SCHEMAS, SchemaSet)
     for key in wanted:
         assert key in SCHEMAS
@@ -71,7 +75,7 @@ def test_every_key_of_the_brief_is_bundled() -> None:
 @pytest.mark.parametrize(("inquiry", "response"), [
     ("DQ", "DR"), ("RQ", "RR"), ("KQ", "KR"), ("IQ", "IR"), ("FQ", "FR"), ("AQ", "AR"),
     ("YQ", "YR"), ("LQ", "LR"), ("IAQ", "IAR"), ("GPQ", "GPR"), ("NLQ", "NLR"),
-    ("NFQ", "NFR"),
+    ("NFQ", "NFR"), ("SOQ", "SOR"), ("DNQ", "DNR"), ("DQG", "DR"), ("RQG", "RR"),
 ])
 def test_inquiries_name_their_response(inquiry: str, response: str) -> None:
     assert SCHEMAS[inquiry].kind == "inquiry"
@@ -100,7 +104,13 @@ def test_kinds_free_text_and_hold_defaults() -> None:
     ("DQ", 1, 5, {"state", "ori", "nl"}),
     ("RQ", 1, 5, {"state", "ori", "nl"}),
     ("AM", 1, 5, {"state", "ori", "help"}),
-    ("IQ", 1, 5, {"state"}),
+    # Nlets sends IQ to every state through NL; never to a 9-character ORI.
+    ("IQ", 1, 5, {"state", "nl"}),
+    ("SOQ", 1, 5, {"state", "ori", "nl"}),
+    ("DNQ", 1, 5, {"state", "ori"}),
+    ("DQG", 1, 5, {"region"}),
+    ("RQG", 1, 5, {"region"}),
+    ("AML", 1, 5, {"state", "ori"}),
     ("YQ", 1, 3, {"ori"}),
     ("KQ", 1, 1, {"state"}),
     ("FQ", 1, 1, {"state"}),
@@ -246,8 +256,12 @@ def iaq(**change: str | None) -> str:
      "FIELD OPTIONS: NAM [DOB] OR SOC OR PPN OR ARN OR ADR OR DIN"),
     ("GPQ", "SOC/123456789.DOB/19500101", ErCode.FORMAT,
      "FIELD OPTIONS: NAM [DOB] OR SOC OR PPN OR ARN OR ADR OR DIN"),
-    ("NLQ", "TOT/202402301200", ErCode.FORMAT, "INVALID FIELD: TOT"),
-    ("NLQ", "LIM/5", ErCode.FORMAT, "FIELD OPTIONS: ORI OR MKE OR CTL OR FRM OR TOT OR SRC"),
+    # RAND as Nlets has it (issue 13): TYP, BEG, END, then exactly one of FND or NAM.
+    ("NLQ", "TYP/DQ.BEG/202402301200.END/202403010000.FND/X", ErCode.FORMAT,
+     "INVALID FIELD: BEG"),
+    ("NLQ", "TYP/DQ.BEG/202402010000.END/202403010000", ErCode.FORMAT,
+     "FIELD OPTIONS: FND OR NAM"),
+    ("NLQ", "LIM/5", ErCode.FIELDS_MISSING, "MISSING: TYP, BEG, END"),
 ])
 def test_er_rules(key: str, text: str, code: ErCode | None, detail: str | None) -> None:
     if code is None:

@@ -382,3 +382,56 @@ def test_answer_never_raises(key: str, state: str, fields: dict[str, str]) -> No
     text = StateData.for_state(state).answer(key, fields)
     assert_wire_safe(text)
     assert text.startswith(f"{state} ")
+
+
+# -- SOQ/SOR and DNQ/DNR (issue 13) ----------------------------------------------
+
+
+@pytest.mark.parametrize("fields", [
+    {"NAM": "SMITH,JOHN", "DOB": "19500101"},
+    {"NAM": "SMITH,JOHN", "DOB": "010150", "SEX": "M"},
+    {"SOC": "123456789"},
+    {"FBI": "123456AA1"},
+    {"SID": "TX12345678"},
+])
+def test_soq_finds_the_test_registrant(fields: dict[str, str]) -> None:
+    text = StateData.for_state("TX").answer("SOQ", fields)
+    lines = text.splitlines()
+    assert lines[0] == "TX SEX OFFENDER REGISTRY" and "NO RECORD" not in lines
+    assert "NAME: SMITH,JOHN" in lines
+    assert "REGISTERING AGENCY: TXSOR0000 TX SEX OFFENDER REGISTRY" in lines
+
+
+def test_soq_misses_people_who_are_not_registered() -> None:
+    data = StateData.for_state("TX")
+    registered = {id(h) for h in data.registrants}
+    not_registered = next(h for h in data.histories if id(h) not in registered)
+    p = not_registered.person
+    text = data.answer("SOQ", {"NAM": f"{p.last},{p.first}", "DOB": p.dob_ccyymmdd})
+    assert text.splitlines() == ["TX SEX OFFENDER REGISTRY", "NO RECORD"]
+    # Their rap sheet is still there: only the registry misses them.
+    assert "NO RECORD" not in data.answer("IQ", {"SOC": p.soc}).splitlines()
+    # A SID of another state is not on this state's registry.
+    assert "NO RECORD" in data.answer("SOQ", {"SID": "AZ12345678"}).splitlines()
+
+
+def test_registry_is_the_same_for_the_same_seed_and_has_generated_registrants() -> None:
+    a, b = StateData("NB", 7), StateData("NB", 7)
+    assert [h.sid for h in a.registrants] == [h.sid for h in b.registrants]
+    assert len(a.registrants) > 5 and a.registrants[0].fbi == TEST_FBI
+    h = a.registrants[3]
+    text = a.answer("SOQ", {"NAM": f"{h.person.last},{h.person.first}",
+                            "DOB": h.person.dob_ccyymmdd})
+    assert f"SID: {h.sid}" in text
+
+
+def test_dnq_lists_drivers_by_name_without_a_dob() -> None:
+    data = StateData.for_state("AZ")
+    text = data.answer("DNQ", {"NAM": "SMITH,JOHN"})
+    assert text.splitlines()[:3] == [
+        "AZ DMV RESPONSE - DRIVER LICENSE NAME SEARCH",
+        "*** SIMULATED STATE - SYNTHETIC TEST DATA ***",
+        "NAM/SMITH,JOHN.DOB/19500101.SEX/M.OLN/D11111111   100 MAIN ST, PHOENIX, AZ 85003",
+    ]
+    assert data.answer("DNQ", {"NAM": "SMITH,JOHN", "DOB": "19600101"}).endswith("NO RECORD")
+    assert response_key("DNQ") == "DNR" and response_key("SOQ") == "SOR"

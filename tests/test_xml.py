@@ -402,6 +402,7 @@ def messages(draw: st.DrawFn) -> str:
     origin = draw(st.from_regex(r"[A-Z]{2}[A-Z0-9]{7}", fullmatch=True))
     addresses = {"state": st.sampled_from(["AZ", "NY", "TX"]), "nl": st.just("NL"),
                  "ax": st.just("AX"), "help": st.just("NLNLEHELP"),
+                 "region": st.sampled_from(["RA", "RG"]), "orion": st.just("OD"),
                  "ori": st.from_regex(r"[A-Z]{2}[A-Z0-9]{7}", fullmatch=True)}
     kind = st.sampled_from(sorted(ks.destinations.kinds)).flatmap(lambda k: addresses[k])
     dests = draw(st.lists(kind, min_size=ks.destinations.min, max_size=ks.destinations.max))

@@ -99,7 +99,8 @@ def banner(cfg: Config, addresses: Sequence[tuple[str, int]],
     """
     tls = {(lst.host, lst.port) for lst in cfg.listeners if lst.tls}
     links = ", ".join(f"{h}:{p}" + (" (TLS)" if (h, p) in tls else "") for h, p in addresses)
-    simulated = sum(1 for e in cfg.entries if e.simulated)
+    # Canada, INTERPOL and Mexico are simulated too, but are not states.
+    simulated = sum(1 for e in cfg.entries if e.simulated and e.is_control_terminal)
     url = f"http://{http[0]}:{http[1]}/" if http is not None else "off (--http HOST:PORT)"
     demo = cfg.source == DEMO_SOURCE
     lines = [

@@ -65,8 +65,9 @@ def check_config(args: argparse.Namespace) -> int:
         print(e.render(), file=sys.stderr)
         return 1
     n = sum(1 for e in cfg.entries if not e.simulated)
+    states = sum(1 for e in cfg.entries if e.simulated and e.is_control_terminal)
     print(f"{args.file}: OK ({n} ORIs configured, "
-          f"{len(cfg.entries) - n} states simulated, "
+          f"{states} states simulated, "
           f"listening on {', '.join(lst.address for lst in cfg.listeners)})")
     return 0
 

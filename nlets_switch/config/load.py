@@ -48,6 +48,7 @@ from nlets_switch.config.sections import (
     parse_address,
 )
 from nlets_switch.core.entries import LESC_ORI, Entry, HoldOverride
+from nlets_switch.core.foreign import FOREIGN
 from nlets_switch.errors import ConfigError
 from nlets_switch.ops.settings import (
     ApiSection,
@@ -190,12 +191,17 @@ class Config(BaseModel):
 
 
 def finish(cfg: Config) -> Config:
-    """Add a simulated control terminal for every US state that has none."""
+    """Add a simulated control terminal for every US state that has none, and a
+    simulated Canada, INTERPOL and Mexico where their ORIs are not configured."""
     have = {e.state for e in cfg.entries if e.is_control_terminal}
+    oris = {e.ori for e in cfg.entries}
     extra = tuple(
         Entry(simulated_ct_ori(s), f"{s} SIMULATED CONTROL TERMINAL", s, "control_terminal",
               True, simulated=True)
         for s in US_STATES if s not in have
+    ) + tuple(
+        Entry(f.ori, f.name, f.code, "service", True, keys=f.keys, simulated=True)
+        for f in FOREIGN.values() if f.ori not in oris
     )
     return cfg.model_copy(update={"entries": cfg.entries + extra})
 

@@ -321,6 +321,16 @@ class LinkSection(Section):
         lambda v: isinstance(v, str) and is_ori(v), "not a 9-character ORI: {got}")], ...],
         Check(lambda v: isinstance(v, list), "expected a list of ORIs", "list of ORIs")] = Field(
         (), description="ORIs it may send as, beyond its state's")
+    agency_type: Annotated[Literal["LE", "CJ", "NC"], one_of(
+        ("LE", "CJ", "NC"), "expected one of LE, CJ, NC, got {got}")] = Field(
+        "LE", description="ORION agency type: LE law enforcement (may send and receive AML), "
+        "CJ other criminal justice, NC non-criminal justice")
+    street: Annotated[str, BeforeValidator(as_text)] = Field(
+        "", description="ORION: street address")
+    city: Annotated[str, BeforeValidator(as_text)] = Field("", description="ORION: city")
+    zip: Annotated[str, BeforeValidator(as_text)] = Field("", description="ORION: ZIP code")
+    phone: Annotated[str, BeforeValidator(as_text)] = Field("", description="ORION: telephone")
+    active: bool = Field(True, description="ORION: false: may not sign on nor receive")
     format: Annotated[Literal["text", "xml"], one_of(
         FORMATS, "expected text or xml, got {got}")] = Field(
         "text", description="what its link speaks: legacy text (PROTOCOL.md) or XML "
@@ -338,7 +348,9 @@ class LinkSection(Section):
         return Entry(self.ori, self.name if self.name is not None else self.ori,
                      (self.state or self.ori[:2]).upper(), self.role, self.signon == "self",
                      self.credential, frozenset(self.keys) if self.keys is not None else None,
-                     frozenset(self.speaks_for), format=self.format)
+                     frozenset(self.speaks_for), agency_type=self.agency_type,
+                     address=self.street.upper(), city=self.city.upper(), zip=self.zip,
+                     phone=self.phone, active=self.active, format=self.format)
 
 
 def check_directory(links: Mapping[int, LinkSection],

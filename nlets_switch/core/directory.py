@@ -11,8 +11,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from nlets_switch.core.entries import Entry
+from nlets_switch.core.foreign import foreign_for
+from nlets_switch.core.regions import REGIONS
 from nlets_switch.wire.domain import LESC_ORI, SWITCH_ORI, is_ori
-from nlets_switch.wire.message import AX, HELP, NL, ORI, STATE
+from nlets_switch.wire.message import AX, HELP, NL, ORI, ORION, REGION, STATE
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +66,24 @@ class Directory:
     def sign_on_entry(self, ori: str) -> Entry | None:
         """The entry if ``ori`` may sign on by itself (PROTOCOL part 1), else None."""
         e = self._by_ori.get(ori)
-        return e if e is not None and e.signs_on else None
+        return e if e is not None and e.signs_on and e.active else None
+
+    def put(self, entry: Entry) -> None:
+        """Add or replace one ORI's entry (ORION ``TA``/``TU``); effective at once.
+
+        A control terminal's entry is never replaced by this (its role stays).
+        """
+        old = self._by_ori.get(entry.ori)
+        if old is not None and old.is_control_terminal:
+            return
+        self._by_ori[entry.ori] = entry
+
+    def remove(self, ori: str) -> Entry | None:
+        """Remove one ORI's entry (ORION ``TD``); never a control terminal's."""
+        e = self._by_ori.get(ori)
+        if e is None or e.is_control_terminal:
+            return None
+        return self._by_ori.pop(ori)
 
     def may_speak(self, link_ori: str, origin: str) -> bool:
         """Whether a link signed on as ``link_ori`` may send as ``origin`` (part 2)."""
@@ -85,12 +104,18 @@ class Directory:
         """
         if kind == STATE:
             ct = self._ct.get(address)
+            if ct is None:
+                # Canada (CN or a province), INTERPOL (IP), Mexico (MX).
+                fo = foreign_for(address)
+                ct = self._by_ori.get(fo.ori) if fo is not None else None
             return Target(ct.ori, ct.ori, ct, address) if ct is not None else None
         if kind == ORI:
             if address == SWITCH_ORI:
                 # Answers to the switch's own inquiries (the NL fan-out, part 5).
                 return Target(SWITCH_ORI, SWITCH_ORI, None, address)
             e = self._by_ori.get(address)
+            if e is not None and not e.active:
+                return None  # ORION: an inactive ORI takes no traffic
             if e is not None and e.signs_on:
                 return Target(e.ori, e.ori, e, address)
             ct = self._ct.get(address[:2])
@@ -107,4 +132,19 @@ class Directory:
             return Target(SWITCH_ORI, address, None, address)
         if kind == NL:
             return Target(SWITCH_ORI, SWITCH_ORI, None, address)
+        if kind == ORION:
+            return Target(SWITCH_ORI, SWITCH_ORI, None, address)
+        if kind == REGION:
+            # The NL service rewrites a regional inquiry for each state of the
+            # region; line 3 names the region, so one DQG can ask several.
+            return Target(SWITCH_ORI, address, None, address) if address in REGIONS else None
         return None
+
+    def is_law_enforcement(self, ori: str) -> bool:
+        """Whether ``ori`` is a law enforcement agency (``AML``, docs/protocol.md).
+
+        An ORI without its own entry (served through its control terminal)
+        counts as law enforcement, as ORION's default agency type is.
+        """
+        e = self._by_ori.get(ori)
+        return e is None or e.law_enforcement

@@ -50,7 +50,22 @@ class Entry:
     keys: frozenset[str] | None = None
     speaks_for: frozenset[str] = frozenset()
     simulated: bool = False
+    #: ORION's agency type (docs/protocol.md): ``LE`` law enforcement, ``CJ``
+    #: criminal justice (courts, prosecutors, corrections), ``NC`` other.
+    agency_type: str = "LE"
+    #: The rest of ORION's record (docs/protocol.md part 5): where the agency is.
+    address: str = ""
+    city: str = ""
+    zip: str = ""
+    phone: str = ""
+    #: An inactive ORI neither signs on nor receives (ER .19.), until made active.
+    active: bool = True
     format: str = "text"
+
+    @property
+    def law_enforcement(self) -> bool:
+        """Whether this ORI may send and receive ``AML``."""
+        return self.agency_type == "LE"
 
     @property
     def xml(self) -> bool:

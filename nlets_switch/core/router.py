@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 from nlets_switch.core.controls import Controls
 from nlets_switch.core.directory import Directory, Target
 from nlets_switch.core.entries import HoldOverride
+from nlets_switch.core.foreign import BY_ORI
 from nlets_switch.errors import ErCode, MessageError, SmCode
-from nlets_switch.wire.message import SWITCH_ORI, Message, address_kind
+from nlets_switch.wire.message import REGION, SWITCH_ORI, Message, address_kind
 from nlets_switch.wire.schema import HoldRule, KeySchema, SchemaSet
 
 if TYPE_CHECKING:
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
 
 #: Keys only the switch itself sends (PROTOCOL part 4).
 SWITCH_KEYS = frozenset({"ER", "SM"})
+
+#: Keys only law enforcement ORIs send and receive (docs/protocol.md part 5).
+LAW_ENFORCEMENT_KEYS = frozenset({"AML"})
 
 #: How long an undelivered message waits when its key's rule names no time.
 DEFAULT_EXPIRE_S = 86_400
@@ -107,6 +111,10 @@ class Router:
             want = f"{rule.min}" if rule.min == rule.max else f"{rule.min} TO {rule.max}"
             raise MessageError(ErCode.HEADER, f"{msg.key} TAKES {want} DESTINATION(S)")
         kinds = [address_kind(d) for d in msg.destinations]
+        if REGION in rule.kinds:
+            # Any two-letter address of a regional inquiry names a region; one
+            # that is no region is unknown (.19.), not the wrong kind.
+            kinds = [REGION if k == "state" else k for k in kinds]
         wrong = [d for d, k in zip(msg.destinations, kinds, strict=True) if k not in rule.kinds]
         if wrong:
             raise MessageError.naming(ErCode.KEY_NOT_ALLOWED, f"{msg.key} NOT ALLOWED TO", wrong)
@@ -120,8 +128,26 @@ class Router:
                 targets.append(t)
         if unknown:
             raise MessageError.naming(ErCode.DESTINATION, "UNKNOWN", unknown)
+        for t in targets:
+            fo = BY_ORI.get(t.link)
+            if fo is not None and fo.max_text is not None and len(msg.body) > fo.max_text:
+                raise MessageError(ErCode.FORMAT, f"MESSAGES TO {fo.code} TAKE AT MOST "
+                                                  f"{fo.max_text} CHARACTERS OF TEXT")
+        if msg.key in LAW_ENFORCEMENT_KEYS:
+            self._check_law_enforcement(msg)
         fields = schema.validate(msg.body)
         return schema, fields, targets
+
+    def _check_law_enforcement(self, msg: Message) -> None:
+        """``AML``: from and to law enforcement ORIs only (ER ``.02.``)."""
+        d = self.directory
+        if not d.is_law_enforcement(msg.origin):
+            raise MessageError(ErCode.KEY_NOT_ALLOWED,
+                               f"{msg.key} ONLY FROM LAW ENFORCEMENT ORIS")
+        wrong = [a for a in msg.destinations if len(a) == 9 and not d.is_law_enforcement(a)]
+        if wrong:
+            raise MessageError.naming(ErCode.KEY_NOT_ALLOWED,
+                                      f"{msg.key} NOT ALLOWED TO (NOT LAW ENFORCEMENT)", wrong)
 
     def route(self, msg: Message, link_ori: str, online: Callable[[str], bool]) -> Plan:
         """Check ``msg`` and decide each destination (PROTOCOL parts 2 to 4)."""

@@ -14,7 +14,7 @@ from nlets_switch.config import Config
 from nlets_switch.core.delivery import Delivery
 from nlets_switch.errors import ConfigError, MessageError
 from nlets_switch.log import get_logger
-from nlets_switch.ops import audit, msglog
+from nlets_switch.ops import audit, msglog, rand
 from nlets_switch.ops.console import OperatorConsole
 from nlets_switch.server.switch import Switch
 from nlets_switch.services import adapter as ad
@@ -22,7 +22,7 @@ from nlets_switch.services import local as svc
 from nlets_switch.store import textcrypt
 from nlets_switch.store.keys import private_tree
 from nlets_switch.store.postgres_journal import journal_for
-from nlets_switch.wire.message import SWITCH_ORI, OutputMessage, format_message
+from nlets_switch.wire.message import SWITCH_ORI, OutputMessage, er_text, format_message
 from nlets_switch.wire.schema import load_schemas
 
 #: The message-log services on the wire (Nlets' RAND): inquiry key -> response key.
@@ -85,18 +85,37 @@ def protect_data(cfg: Config) -> None:
 async def _log_query(switch: Switch, out: OutputMessage, p: Delivery) -> None:
     """``NLQ``/``NFQ`` to ``NL``: search or fetch the message log.
 
-    An ORI sees only messages it sent or received (msglog's visibility rule);
-    the search runs on the journal's writer thread so the loop never scans.
+    An ORI sees only messages it sent or received, a control terminal its
+    state's (RAND, ops/rand.py); the search runs on the journal's writer thread
+    so the loop never scans.
     """
     try:
         fields = switch.schemas[out.key].validate(out.text)
     except MessageError:
         fields = ()  # already validated on the way in; be safe with old journals
-    fn = msglog.answer_nlq if out.key == "NLQ" else msglog.answer_nfq
-    text = await switch.journal.call(functools.partial(
-        fn, requester_ori=out.sender, fields=fields, tz=switch.config.tz))
+    ctl = out.control or None
+    if out.key == "NLQ":
+        # RAND (ops/rand.py): the old fields get an ER naming the new ones; else an
+        # automatic acknowledgement, then the NLR.
+        try:
+            rand.check_fields(fields)
+        except MessageError as err:
+            original = format_message(out.key, out.sender, "NL", ctl, out.text.strip())
+            await svc.send_local(switch, SWITCH_ORI, format_message(
+                "ER", SWITCH_ORI, out.sender, ctl, er_text(err, original)))
+            return
+        await svc.send_local(switch, SWITCH_ORI, format_message(
+            "AM", SWITCH_ORI, out.sender, ctl, "ACK NLQ RECEIVED, SEARCHING THE MESSAGE LOG"))
+        who = switch.directory.entry(out.sender)
+        text = await switch.journal.call(functools.partial(
+            rand.answer_rand, requester_ori=out.sender, fields=fields,
+            known_keys=frozenset(switch.schemas),
+            control_terminal=who is not None and who.is_control_terminal, tz=switch.config.tz))
+    else:
+        text = await switch.journal.call(functools.partial(
+            msglog.answer_nfq, requester_ori=out.sender, fields=fields, tz=switch.config.tz))
     switch.audit("log_access", out.sender, "success", component="nl", via=out.key)
-    header = format_message(LOG_KEYS[out.key], SWITCH_ORI, out.sender, out.control or None, "")
+    header = format_message(LOG_KEYS[out.key], SWITCH_ORI, out.sender, ctl, "")
     room = switch.config.limits.max_message - len(header)
     if len(text) > room:
         text = text[: room - 40].rsplit("\n", 1)[0] + "\nTRUNCATED: RESPONSE TOO LONG"

@@ -36,6 +36,10 @@ class NlSettings(Section):
 
     gather_s: Annotated[float, Between(0, 600)] = Field(
         5.0, description="PROTOCOL part 5: how long the NL fan-out gathers answers (seconds)")
+    yq_urgent_s: Annotated[float, Between(1, 86_400)] = Field(
+        600.0, description="seconds a record holder has to answer a YQ with PRI/U")
+    yq_routine_s: Annotated[float, Between(1, 86_400)] = Field(
+        3600.0, description="seconds a record holder has to answer a YQ with PRI/R")
 
 
 class AdapterSettings(Section):

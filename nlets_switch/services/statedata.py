@@ -65,6 +65,11 @@ from nlets_switch.services.statedata_records import (
     fixed_sid,
     response_key,
 )
+from nlets_switch.services.statedata_registry import (
+    name_search_line,
+    registered,
+    registry_lines,
+)
 from nlets_switch.services.statedata_tables import vin_check_digit
 from nlets_switch.services.statedata_text import (
     SIMULATED,
@@ -205,6 +210,11 @@ class StateData:
         self._histories_by_name: dict[tuple[str, str], list[CriminalHistory]] = {}
         for h in self.histories:
             self._histories_by_name.setdefault((h.person.last, h.person.first), []).append(h)
+        #: The sex offender registry (SOQ): registrants drawn from the histories.
+        self.registrants: Final[tuple[CriminalHistory, ...]] = registered(self.histories)
+        self._registry_by_name: dict[tuple[str, str], list[CriminalHistory]] = {}
+        for h in self.registrants:
+            self._registry_by_name.setdefault((h.person.last, h.person.first), []).append(h)
 
     @classmethod
     def for_state(cls, state: str, seed: int = 1) -> StateData:
@@ -229,7 +239,11 @@ class StateData:
         * ``FQ``: ``SID``; ``FBI``;
         * ``AQ``: ``SID``, ``FBI``, ``SOC``, ``MNU``, ``NAM`` (``DOB`` and
           ``SEX`` narrow it); given none of them, any value is read as free
-          text and searched for SIDs, FBI numbers and ``LAST,FIRST`` names.
+          text and searched for SIDs, FBI numbers and ``LAST,FIRST`` names;
+        * ``SOQ``: the sex offender registry, by ``NAM`` + ``DOB`` (``SEX``
+          narrows it), ``SOC``, ``FBI``, ``SID``;
+        * ``DNQ``: drivers by ``NAM`` alone (``DOB`` and ``SEX`` narrow it),
+          one line each.
 
         ``DOB`` may be ``MMDDYY`` or ``CCYYMMDD``
         (:func:`~nlets_switch.wire.domain.parse_dob`). ``IMQ/Y`` on a ``DQ``
@@ -250,6 +264,11 @@ class StateData:
             blocks = [vehicle_lines(v, today) for v in self._find_vehicles(f)]
         elif mke == "AQ":
             blocks = [supplement_lines(h) for h in self._find_supplement(f, today)]
+        elif mke == "SOQ":
+            blocks = [registry_lines(self.state, h) for h in self._find_registrants(f, today)]
+        elif mke == "DNQ":
+            found = self._by_name(self._drivers_by_name, f, today, need_dob=False)
+            blocks = [[name_search_line(d) for d in found]] if found else []
         else:
             blocks = [rap_sheet_lines(h) for h in self._find_histories(mke, f, today)]
         title = f"{self.state} {TITLES[mke]}"
@@ -294,6 +313,13 @@ class StateData:
         else:
             hits += self._by_name(self._histories_by_name, f, today, need_dob=True)
             hits += self._by_ids(f, ("SOC", "MNU"))
+        return _dedupe(hits)
+
+    def _find_registrants(self, f: Mapping[str, str],
+                          today: dt.date | None) -> list[CriminalHistory]:
+        wanted = {id(h) for h in self.registrants}
+        hits = [h for h in self._by_ids(f, ("SOC", "FBI", "SID")) if id(h) in wanted]
+        hits += self._by_name(self._registry_by_name, f, today, need_dob=True)
         return _dedupe(hits)
 
     def _find_supplement(self, f: Mapping[str, str],

@@ -28,6 +28,7 @@ STATES: Final[tuple[str, ...]] = domain.US_STATES
 #: Inquiry key -> response key of a simulated state (PROTOCOL part 6).
 RESPONSE_KEYS: Final[Mapping[str, str]] = types.MappingProxyType({
     "DQ": "DR", "KQ": "KR", "RQ": "RR", "IQ": "IR", "FQ": "FR", "AQ": "AR",
+    "SOQ": "SOR", "DNQ": "DNR",
 })
 
 #: The inquiry keys a simulated state answers.
@@ -63,9 +64,10 @@ def response_key(inquiry_key: str) -> str:
     """The response key a simulated state answers ``inquiry_key`` with.
 
     ``DQ``->``DR``, ``KQ``->``KR``, ``RQ``->``RR``, ``IQ``->``IR``,
-    ``FQ``->``FR``, ``AQ``->``AR``. Any other key raises :class:`ValueError`:
-    a simulated state does not take it, and the router answers the sender
-    with SM ``.01.`` before ever asking this module.
+    ``FQ``->``FR``, ``AQ``->``AR``, ``SOQ``->``SOR``, ``DNQ``->``DNR``. Any
+    other key raises :class:`ValueError`: a simulated state does not take
+    it, and the router answers the sender with SM ``.01.`` before ever asking
+    this module.
     """
     try:
         return RESPONSE_KEYS[inquiry_key.strip().upper()]

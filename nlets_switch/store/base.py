@@ -17,10 +17,10 @@ it joins that transaction; otherwise it runs in one of its own.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 # One list of the open states, shared with the hot path's rows.
 from nlets_switch.store.records import OPEN_STATES as OPEN_STATES
@@ -54,6 +54,9 @@ class MessageQuery:
     text: str | None = None
     limit: int | None = DEFAULT_LIMIT
     visible_to: str | None = None
+    #: Keeps only messages an ORI of this state sent or received (a control
+    #: terminal's view of its state's traffic, RAND).
+    visible_state: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,8 +286,34 @@ class HelpStore(Protocol):
         """Write ``hf``, replacing the file of that state and name."""
         ...
 
+    def delete_help_file(self, state: str, file: str) -> bool:
+        """Remove help file ``file`` of ``state`` (its ``CNCL``); whether there was one."""
+        ...
+
     def seed_help_files(self, files: Iterable[HelpFile]) -> None:
         """Write those of ``files`` that do not exist yet; leave the others alone."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class OrionRecord:
+    """The latest ORION change of one ORI: its entry's fields, or None (deleted)."""
+
+    ori: str
+    record: Mapping[str, Any] | None
+    updated_at: float
+    updated_by: str
+
+
+class OrionStore(Protocol):
+    """ORION changes made on the wire (``TA``/``TU``/``TD``)."""
+
+    def orion_records(self) -> list[OrionRecord]:
+        """Every ORI changed on the wire, oldest change first."""
+        ...
+
+    def put_orion_record(self, rec: OrionRecord) -> None:
+        """Record the latest change of ``rec.ori``."""
         ...
 
 
@@ -293,7 +322,7 @@ class HelpStore(Protocol):
 # --------------------------------------------------------------------------
 
 
-class Store(MessageLogStore, AuditStore, RetentionStore, HelpStore, Protocol):
+class Store(MessageLogStore, AuditStore, RetentionStore, HelpStore, OrionStore, Protocol):
     """Every table and query of the switch outside the hot path's writes."""
 
     def close(self) -> None:

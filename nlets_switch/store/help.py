@@ -45,6 +45,15 @@ class SqliteHelp:
                 "updated_at = excluded.updated_at, updated_by = excluded.updated_by", _row(hf))
 
     @translated
+    def delete_help_file(self, state: str, file: str) -> bool:
+        """Remove help file ``file`` of ``state``; whether there was one."""
+        with write_transaction(self.conn):
+            migrate(self.conn)
+            cur = self.conn.execute("DELETE FROM help_files WHERE state = ? AND file = ?",
+                                    (state, file))
+            return cur.rowcount > 0
+
+    @translated
     def seed_help_files(self, files: Iterable[HelpFile]) -> None:
         """Write those of ``files`` that do not exist yet."""
         with write_transaction(self.conn):

@@ -32,6 +32,7 @@ from nlets_switch.store.base import (
     AuditEvent,
     AuditRecord,
     HelpFile,
+    OrionRecord,
     PrunedMessages,
     Seal,
 )
@@ -305,6 +306,31 @@ class PostgresStore(PgMessageLog):
                 "updated_at = excluded.updated_at, updated_by = excluded.updated_by",
                 (hf.state, hf.file, hf.text, hf.updated_at, hf.updated_by))
 
+    def delete_help_file(self, state: str, file: str) -> bool:
+        """Remove help file ``file`` of ``state``; whether there was one."""
+        with self.transaction():
+            return bool(self.conn.execute(
+                "DELETE FROM help_files WHERE state = %s AND file = %s", (state, file)).rowcount)
+
+    # -- ORION changes made on the wire ------------------------------------
+
+    def orion_records(self) -> list[OrionRecord]:
+        """Every ORI changed on the wire, oldest change first."""
+        rows = self.conn.execute("SELECT ori, record, updated_at, updated_by FROM orion "
+                                 "ORDER BY updated_at, ori").fetchall()
+        return [OrionRecord(str(r[0]), json.loads(r[1]) if r[1] is not None else None,
+                            float(r[2]), str(r[3])) for r in rows]
+
+    def put_orion_record(self, rec: OrionRecord) -> None:
+        """Record the latest change of ``rec.ori`` (``record`` None: deleted)."""
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO orion (ori, record, updated_at, updated_by) VALUES (%s,%s,%s,%s) "
+                "ON CONFLICT (ori) DO UPDATE SET record = excluded.record, "
+                "updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+                (rec.ori, json.dumps(dict(rec.record), sort_keys=True)
+                 if rec.record is not None else None, rec.updated_at, rec.updated_by))
+
     def seed_help_files(self, files: Iterable[HelpFile]) -> None:
         """Write those of ``files`` that do not exist yet."""
         rows = [(hf.state, hf.file, hf.text, hf.updated_at, hf.updated_by) for hf in files]
@@ -324,7 +350,7 @@ def _fields(rec: AuditRecord) -> Iterable[Any]:
 for _name in ("find_messages", "count_messages", "get_message", "replies_to", "owed_per_link",
               "append_audit", "audit_anchor", "last_audit_record", "list_audit_records",
               "prune_messages", "prune_audit", "help_file", "put_help_file",
-              "seed_help_files"):
+              "seed_help_files", "delete_help_file", "orion_records", "put_orion_record"):
     setattr(PostgresStore, _name, _translated(getattr(PostgresStore, _name)))
 
 

@@ -21,6 +21,10 @@ _INVOLVES: Final = (
 _SENT_OR_RECEIVED: Final = (
     "(m.origin = %s OR m.link = %s OR EXISTS (SELECT 1 FROM deliveries d "
     "WHERE d.msg_id = m.id AND (d.receiver = %s OR d.link = %s)))")
+_STATE_SENT_OR_RECEIVED: Final = (
+    "(substr(m.origin, 1, 2) = %s OR substr(m.link, 1, 2) = %s OR EXISTS (SELECT 1 FROM "
+    "deliveries d WHERE d.msg_id = m.id AND (substr(d.receiver, 1, 2) = %s "
+    "OR substr(d.link, 1, 2) = %s)))")
 _COLUMNS: Final = ("m.id, m.received_at, m.link, m.key, m.origin, m.destinations, m.control, "
                    "m.input_no, m.status, m.reason, m.reply_to")
 _DELIVERY_COLUMNS: Final = ("id, msg_id, receiver, link, addressed, output_no, priority, state, "
@@ -40,6 +44,9 @@ def _where(q: MessageQuery) -> tuple[list[str], list[Any]]:
     if q.visible_to:
         conds.append(_SENT_OR_RECEIVED)
         args += [q.visible_to] * 4
+    if q.visible_state:
+        conds.append(_STATE_SENT_OR_RECEIVED)
+        args += [q.visible_state] * 4
     if q.key:
         conds.append("m.key = %s")
         args.append(q.key)

@@ -22,7 +22,7 @@ from typing import Any, Final
 from nlets_switch.errors import CorruptRecord, StoreError
 
 #: The newest layout this program reads and writes.
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 VERSION_KEY: Final = "schema_version"
 #: The advisory lock key migrations take (any fixed 64-bit number; "nlets-mg").
 MIGRATION_LOCK: Final = 0x6E6C6574732D6D67
@@ -98,8 +98,18 @@ def _v1(conn: Any) -> None:
         conn.execute(stmt)
 
 
+def _v2(conn: Any) -> None:
+    # ORION changes made on the wire (TA/TU/TD), as in the embedded store's version 4.
+    conn.execute("""CREATE TABLE IF NOT EXISTS orion (
+        ori TEXT PRIMARY KEY,
+        record TEXT,
+        updated_at DOUBLE PRECISION NOT NULL,
+        updated_by TEXT NOT NULL
+    )""")
+
+
 #: (version, step): the step brings a database of version - 1 to ``version``.
-MIGRATIONS: Final[tuple[tuple[int, Callable[[Any], None]], ...]] = ((1, _v1),)
+MIGRATIONS: Final[tuple[tuple[int, Callable[[Any], None]], ...]] = ((1, _v1), (2, _v2))
 
 
 def schema_version(conn: Any) -> int:

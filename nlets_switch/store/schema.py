@@ -22,6 +22,7 @@ Versions:
    be created on first use.
 3. The owed-deliveries index with an OR predicate (``deliveries_owed``).
 4. ``remove_status``: the ORIs an operator took out of service (store/console.py).
+5. ``orion``: ORION changes made on the wire (``TA``/``TU``/``TD``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from nlets_switch.errors import CorruptRecord, StoreError
 from nlets_switch.store._sqlite import database_file, has_table, translated, write_transaction
 
 #: The newest layout this program reads and writes.
-SCHEMA_VERSION: Final = 4
+SCHEMA_VERSION: Final = 5
 VERSION_KEY: Final = "schema_version"
 
 _V1: Final = (
@@ -154,12 +155,22 @@ def _v4(conn: sqlite3.Connection) -> None:
         conn.execute(stmt)
 
 
+def _v5(conn: sqlite3.Connection) -> None:
+    conn.execute("""CREATE TABLE IF NOT EXISTS orion (
+        ori TEXT PRIMARY KEY,
+        record TEXT,
+        updated_at REAL NOT NULL,
+        updated_by TEXT NOT NULL
+    )""")
+
+
 #: (version, step): the step brings a file of version - 1 to ``version``.
 MIGRATIONS: Final[tuple[tuple[int, Callable[[sqlite3.Connection], None]], ...]] = (
     (1, _v1),
     (2, _v2),
     (3, _v3),
     (4, _v4),
+    (5, _v5),
 )
 
 

@@ -32,6 +32,7 @@ from nlets_switch.store.base import Store
 from nlets_switch.store.help import SqliteHelp
 from nlets_switch.store.journal import connect
 from nlets_switch.store.msglog import SqliteMessageLog
+from nlets_switch.store.orion import SqliteOrion
 from nlets_switch.store.retention import SqliteRetention
 from nlets_switch.store.schema import check_version, migrate
 
@@ -42,7 +43,7 @@ S = TypeVar("S")
 T = TypeVar("T")
 
 
-class SqliteStore(SqliteMessageLog, SqliteAudit, SqliteRetention, SqliteHelp):
+class SqliteStore(SqliteMessageLog, SqliteAudit, SqliteRetention, SqliteHelp, SqliteOrion):
     """:class:`~nlets_switch.store.base.Store` on one SQLite connection.
 
     Wrapping is free (no query runs), so a journal operation may wrap the

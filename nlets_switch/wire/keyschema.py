@@ -31,7 +31,7 @@ __all__ = [
 KINDS: Final = frozenset({"inquiry", "response", "admin"})
 #: Kinds of destination address (PROTOCOL part 2): a 2-letter state, a
 #: 9-character ORI, ``AX``, ``NL`` and a help-file address ``SSFFFFUNC``.
-ADDRESS_KINDS: Final = frozenset({"state", "ori", "ax", "nl", "help"})
+ADDRESS_KINDS: Final = frozenset({"state", "ori", "ax", "nl", "help", "region", "orion"})
 
 
 @dataclass(frozen=True, slots=True)

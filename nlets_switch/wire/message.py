@@ -47,7 +47,9 @@ _HEADER = re.compile(
 )
 _KEY = re.compile(r"[A-Z]{2,3}")
 _STATE = re.compile(r"[A-Z]{2}")
-_HELP = re.compile(r"(?P<state>[A-Z]{2})(?P<file>[A-Z]{3})(?P<func>HELP|UPDT)")
+_HELP = re.compile(r"(?P<state>[A-Z]{2})(?P<file>[A-Z]{3})(?P<func>HELP|UPDT|APND|CNCL)")
+# A region of the regional inquiries DQG/RQG (core/regions.py): RA to RK, not RI.
+_REGION = re.compile(r"R[A-HJK]")
 # The control field: 1 to 10 printable characters; no period (it would end
 # the field), no blank, no CR/LF (header injection).
 _CONTROL = re.compile(r"[\x21-\x2d\x2f-\x7e]{1,10}")
@@ -60,6 +62,9 @@ ORI: Final = "ori"
 NL: Final = "nl"
 AX: Final = "ax"
 HELP: Final = "help"
+REGION: Final = "region"
+#: ORION, Nlets' directory of ORIs: ``TQ``, ``TA``, ``TU``, ``TD`` go to ``OD``.
+ORION: Final = "orion"
 
 
 def address_kind(address: str) -> str | None:
@@ -68,7 +73,11 @@ def address_kind(address: str) -> str | None:
         return NL
     if address == "AX":
         return AX
+    if address == "OD":
+        return ORION
     if len(address) == 2:
+        if _REGION.fullmatch(address):
+            return REGION
         return STATE if _STATE.fullmatch(address) else None
     if len(address) == 9:
         if _HELP.fullmatch(address):
