@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any, cast
 
+import bench_xml  # beside this file (benchmarks/ is not a package)
+
 from nlets_switch.errors import FrameError
 from nlets_switch.wire import frames as fr
 
@@ -73,6 +75,7 @@ class Plan:
     messages: int  # 0: run for ``seconds``; else stop once this many are counted
     max_seconds: float
     rate: float = 0.0  # DQ per second from this process; 0: closed loop
+    xml: bool = False  # the inquirers send and receive XML documents (--format xml)
 
 
 @dataclass
@@ -116,8 +119,10 @@ def _sender_and_control(body: bytes) -> tuple[bytes, bytes, bytes | None]:
     """Key, sender and control of a delivered message, from either header form.
 
     The switch delivers the output header of PROTOCOL part 3; the bare relay
-    forwards the input header of part 2 unchanged.
+    forwards the input header of part 2 unchanged. An XML link gets documents.
     """
+    if body[:1] == b"<":
+        return bench_xml.header(body)
     first, _, rest = body.partition(b"\n")
     if first.endswith(b".TXT"):
         parts = first.split(b".")
@@ -145,6 +150,8 @@ class DriverLink(asyncio.Protocol):
         #: control -> (time sent, or scheduled in the open loop; sent while measuring)
         self.sent: dict[bytes, tuple[float, bool]] = {}
         self.signed_on: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.xml = (bench_xml.Inquiries(ori, states, DQ_TEXT) if inquirer and run.plan.xml
+                    else None)
         self.transport: asyncio.Transport | None = None
         self.lost = asyncio.Event()
         self.out: list[bytes] = []
@@ -188,6 +195,9 @@ class DriverLink(asyncio.Protocol):
         if run.measuring:
             run.sent_measured += 1
         run.outstanding += 1
+        if self.xml is not None:
+            self._frame(_C_M, self.xml.document(st, ctl))
+            return
         self._frame(_C_M, b"DQ.%s.%s.*%s.TXT\n%s" % (self.ori_b, st, ctl, DQ_TEXT.encode()))
 
     def start(self) -> None:

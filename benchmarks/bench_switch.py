@@ -19,6 +19,10 @@ The same driver then pushes the same traffic through ``benchmarks/relay.py``
 (same framing, no journal, no validation) and the ratio of the two rates is
 printed: how much of a bare relay's speed the switch keeps.
 
+``--format xml`` makes the inquirers XML links (``format: xml``, docs/xml.md;
+the answerers stay text) and measures the switch with text inquirers, then
+with XML ones: the cost of XML beside text (``benchmarks/bench_xml.py``).
+
 Run ``python benchmarks/bench_switch.py`` (table) or ``--json`` (one object).
 Everything runs on 127.0.0.1 and stops by itself.
 """
@@ -49,6 +53,9 @@ from typing import Any
 import psutil
 import yaml
 from bench_driver import Plan, driver_main
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_xml  # beside this file (benchmarks/ is not a package)
 
 HERE = Path(__file__).resolve().parent
 CONFIG = HERE / "bench.yaml"
@@ -117,6 +124,7 @@ class Target:
 
     name: str
     argv: Callable[[int, Path], list[str]]
+    xml: bool = False
 
 
 def bench_oris(n_links: int) -> list[str]:
@@ -212,7 +220,7 @@ def measure(target: Target, args: argparse.Namespace, work: Path) -> dict[str, A
         for i in range(procs):
             plan = Plan("127.0.0.1", port, inq_parts[i], states, ans_parts[i], args.inflight,
                         args.warmup, args.seconds, msgs_each, args.max_seconds,
-                        args.rate * len(inq_parts[i]) / len(inquirers))
+                        args.rate * len(inq_parts[i]) / len(inquirers), xml=target.xml)
             parent_end, child_end = ctx.Pipe()
             p = ctx.Process(target=driver_main, args=(plan, child_end), daemon=True)
             p.start()
@@ -363,10 +371,11 @@ def stop_profiler(p: subprocess.Popen[bytes]) -> None:
         p.kill()
 
 
-def switch_argv(args: argparse.Namespace) -> Callable[[int, Path], list[str]]:
+def switch_argv(args: argparse.Namespace,
+                config: Path | None = None) -> Callable[[int, Path], list[str]]:
     """The command line of the switch under test."""
     return lambda port, data: [
-        sys.executable, "-m", "nlets_switch", "serve", "--config", str(args.config),
+        sys.executable, "-m", "nlets_switch", "serve", "--config", str(config or args.config),
         "--listen", f"127.0.0.1:{port}", "--data-dir", str(data), "--log-level", "info",
         "--http", "off"]
 
@@ -455,7 +464,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--profile", type=Path, default=None,
                     help="py-spy the switch during the measured window into this file "
                     "(.svg flame graph, or .txt collapsed stacks)")
+    ap.add_argument("--format", choices=("text", "xml"), default="text",
+                    help="xml: measure the switch again with XML inquirers (format: xml; "
+                    "answerers stay text) and print its figures beside the text run's")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite",
+                    help="postgresql: start a throwaway PostgreSQL and measure the SQLite "
+                    "node and one PostgreSQL node in one run (benchmarks/bench_postgres.py)")
     args = ap.parse_args(argv)
     if args.rate < 0:
         ap.error("--rate must be positive")
@@ -529,6 +544,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.links < 2:
         raise SystemExit("--links must be at least 2")
     work = Path(tempfile.mkdtemp(prefix="nlets-bench-"))
+    if args.store == "postgresql":
+        return _postgres(args, work)
     load_before = os.getloadavg()[0]
     probe = fsync_probe(args.data_dir if args.data_dir is not None else work)
     try:
@@ -541,6 +558,12 @@ def main(argv: list[str] | None = None) -> int:
             with contextlib.closing(sqlite3.connect(args.data_dir / "journal.sqlite")) as db:
                 sw["journal_messages"] = db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
         rl = None if args.skip_relay else measure(Target("relay", relay_argv), args, work)
+        xml = None
+        if args.format == "xml":
+            oris = bench_oris(args.links)
+            cfg = bench_xml.xml_config(args.config, oris[:max(1, len(oris) // 2)],
+                                       work / "bench-xml.yaml")
+            xml = measure(Target("switch-xml", switch_argv(args, cfg), xml=True), args, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     ratio = sw["msgs_per_s"] / rl["msgs_per_s"] if rl and rl["msgs_per_s"] else None
@@ -569,12 +592,36 @@ def main(argv: list[str] | None = None) -> int:
         "relay": rl,
         "machine": mach,
     }
+    if xml is not None:
+        result["xml"] = xml
+        result["xml_msgs_per_s"] = round(xml["msgs_per_s"], 1)
+        # What one message costs with XML inquirers, relative to text (goal: < 2).
+        result["xml_cost"] = (round(sw["msgs_per_s"] / xml["msgs_per_s"], 3)
+                              if xml["msgs_per_s"] else None)
     if args.json:
         print(json.dumps(result))
     else:
         print(report(result))
+        if xml is not None:
+            print(bench_xml.report(sw, xml, result["xml_cost"]))
     bad = sw["errors"] or sw["naks"] or (rl is not None and (rl["errors"] or rl["naks"]))
+    bad = bad or (xml is not None and (xml["errors"] or xml["naks"] or not xml["messages"]))
     return 1 if bad or not sw["messages"] else 0
+
+
+def _postgres(args: argparse.Namespace, work: Path) -> int:
+    """``--store postgresql``: the SQLite node and one PostgreSQL node, one table."""
+    sys.path.insert(0, str(HERE))
+    import bench_postgres
+
+    try:
+        r = bench_postgres.compare(args, work, measure, Target, switch_argv(args))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(r) if args.json else bench_postgres.report(r))
+    bad = any(x["errors"] or x["naks"] or not x["messages"]
+              for x in (r["sqlite"], r["postgresql"]))
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":

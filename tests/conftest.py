@@ -15,6 +15,10 @@ from nlets_switch.server.switch import Switch
 from nlets_switch.tools.client import Client
 
 SwitchFactory = Callable[..., Awaitable[Switch]]
+
+#: What service ORIs (VTICE0900, simulated state terminals) sign on with in tests:
+#: never by the loopback exemption (issue 11).
+SERVICE_CREDENTIAL = "test-service-credential"
 ClientFactory = Callable[..., Awaitable[Client]]
 
 
@@ -41,9 +45,9 @@ async def make_switch(tmp_path: Path) -> AsyncIterator[SwitchFactory]:
         if build:
             from nlets_switch.server.app import build_switch
 
-            sw = await build_switch(cfg)
+            sw = await build_switch(cfg, service_credential=SERVICE_CREDENTIAL)
         else:
-            sw = Switch(cfg, audit=MemoryAudit())
+            sw = Switch(cfg, audit=MemoryAudit(), service_credential=SERVICE_CREDENTIAL)
         await sw.start()
         started.append(sw)
         return sw

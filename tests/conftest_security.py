@@ -37,11 +37,13 @@ async def small_window_link(sw: Switch, rcvbuf: int = 4096
     return await asyncio.open_connection(sock=sock, limit=rcvbuf)
 
 
-async def signed_on(sw: Switch, ori: str, small_window: bool = False
+async def signed_on(sw: Switch, ori: str, small_window: bool = False,
+                    credential: str | None = None
                     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A raw link that has signed on as ``ori`` (its ``A`` read and checked)."""
     r, w = await (small_window_link(sw) if small_window else raw_link(sw))
-    w.write(fr.encode_frame(fr.SIGN_ON, 1, ori.encode()))
+    body = ori if credential is None else f"{ori} {credential}"
+    w.write(fr.encode_frame(fr.SIGN_ON, 1, body.encode()))
     [f] = await read_frames(r)
     assert (f.letter, f.body) == ("A", b"NL0000000"), f
     return r, w

@@ -12,6 +12,7 @@ from nlets_switch.server.app import build_switch
 from nlets_switch.server.switch import Switch
 from nlets_switch.services.adapter import Loaded
 from nlets_switch.services.settings import check_section
+from tests.conftest import SERVICE_CREDENTIAL
 
 #: Small and fast where the size of the DHS data does not matter.
 FAST: dict[str, Any] = {
@@ -27,7 +28,7 @@ async def world(data_dir: Path, services: dict[str, Any] | None = None,
     section = FAST if services is None else services
     assert check_section(section) == []
     cfg = with_overrides(config_from_dict({"services": section}), ["127.0.0.1:0"], str(data_dir))
-    sw = await build_switch(cfg, adapters)
+    sw = await build_switch(cfg, adapters, service_credential=SERVICE_CREDENTIAL)
     await sw.start()
     try:
         yield sw

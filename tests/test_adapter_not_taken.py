@@ -21,7 +21,7 @@ from nlets_switch.services import adapter as ad
 from nlets_switch.tools.client import Client
 from nlets_switch.wire.message import parse_message, parse_output
 from nlets_switch.wire.schema import load_schemas
-from tests.conftest import free_port
+from tests.conftest import SERVICE_CREDENTIAL, free_port
 from tests.conftest_services import FAST, world
 from tests.test_durability import start_switch
 
@@ -124,6 +124,7 @@ async def test_responder_refuses_an_inquiry_it_cannot_answer(tmp_path: Path) -> 
             sys.executable, "-m", "nlets_switch", "responder", "states",
             "--connect", f"{host}:{port}", "--config", str(cfg),
             "--data-dir", str(tmp_path / "responder"), "--log-level", "warning",
+            "--credential", SERVICE_CREDENTIAL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         try:
             assert proc.stdout is not None

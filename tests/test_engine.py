@@ -318,7 +318,9 @@ def test_the_switch_answers_a_heartbeat() -> None:
 
 def test_idle_links_cost_nothing_per_tick() -> None:
     """10,000 idle links: one heap entry each, and none is woken before its deadline."""
-    w = World({"limits": {"max_connections": 20_000, "max_connections_per_peer": 20_000}})
+    w = World({"limits": {"max_connections": 20_000, "max_connections_per_peer": 20_000,
+                          "max_unauthenticated": 20_000,
+                          "max_unauthenticated_per_peer": 20_000}})
     conns = [w.connect().conn for _ in range(10_000)]
     heap = len(w.engine.timers)
     assert heap <= 10_000 + 2
@@ -564,7 +566,8 @@ def test_a_local_service_is_driven_like_a_link() -> None:
 def test_a_link_replacing_a_local_service_hands_it_back_when_it_ends() -> None:
     w = World()
     w.attach_local("VTICE0900")
-    link = w.sign_on("VTICE0900")
+    # A service ORI signs on with a client certificate (or a credential), never bare.
+    link = w.sign_on("VTICE0900", cert_oris=frozenset({"VTICE0900"}))
     assert w.engine.links["VTICE0900"].kind == "tcp"
     w.run(w.engine.lost(link.conn, w.now))
     assert w.standby == ["VTICE0900"]
@@ -622,3 +625,107 @@ def test_events_carry_the_dicts_operators_see() -> None:
     audit = w.of(Audit)[0].to_dict()
     assert audit == {"event": "audit", "type": "sign_on", "subject": "AZNLETS20",
                      "outcome": "success", "peer": "127.0.0.1:5000", "ts": T0}
+
+
+# -- issue 11: lock-out per source, service ORIs, admission, frame deadline -------------------
+
+
+def _fail_all(w: World) -> None:
+    while w.checks:
+        w.run(w.engine.credential_checked(w.checks.pop(0).token, False, w.now))
+
+
+def test_a_strangers_guesses_lock_the_stranger_out_not_the_agency() -> None:
+    w = World(SECURED)
+    for i in range(5):
+        w.sign_on("AZNLETS20", host="203.0.113.9", credential=f"guess{i}")
+        _fail_all(w)
+    assert [a for a in w.audits() if a[0] == "lockout"] == [("lockout", "AZNLETS20", "locked")]
+    # The stranger is locked out (no check at all), the agency at its own address is not.
+    late = w.sign_on("AZNLETS20", host="203.0.113.9", credential="right")
+    assert w.checks == [] and late.take() == [("N", 1, b".01. SIGN-ON REJECTED")]
+    agency = w.sign_on("AZNLETS20", host="198.51.100.7", credential="right")
+    w.run(w.engine.credential_checked(w.checks.pop().token, True, w.now))
+    assert agency.take() == [("A", 1, b"NL0000000")]
+
+
+def test_past_the_higher_threshold_the_ori_locks_with_an_alert_and_unlock_lifts_it() -> None:
+    w = World({**SECURED, "security": {"lockout_after": 3, "ori_lockout_after": 6,
+                                       "lockout_minutes": 10}})
+    for i in range(6):
+        w.sign_on("AZNLETS20", host=f"203.0.113.{i}", credential="wrong")
+        _fail_all(w)
+    alerts = [e for e in w.events if e.to_dict().get("alert")]
+    assert [(e.type, e.subject) for e in alerts] == [("lockout", "AZNLETS20")]
+    refused = w.sign_on("AZNLETS20", host="198.51.100.7", credential="right")
+    assert w.checks == [] and refused.closed
+    w.run(w.engine.unlock("AZNLETS20", w.now))
+    assert ("unlock", "AZNLETS20", "success") in w.audits()
+    ok = w.sign_on("AZNLETS20", host="198.51.100.7", credential="right")
+    w.run(w.engine.credential_checked(w.checks.pop().token, True, w.now))
+    assert ok.take() == [("A", 1, b"NL0000000")]
+
+
+def test_unlock_by_address_lifts_that_sources_lockouts() -> None:
+    w = World(SECURED)
+    for _ in range(3):
+        w.sign_on("AZNLETS20", host="203.0.113.9", credential="wrong")
+        _fail_all(w)
+    assert w.engine.lockouts(w.now)[0]["source"] == "203.0.113.9"
+    w.run(w.engine.unlock("203.0.113.9", w.now))
+    assert w.engine.lockouts(w.now) == []
+    again = w.sign_on("AZNLETS20", host="203.0.113.9", credential="right")
+    assert len(w.checks) == 1 and not again.closed
+
+
+@pytest.mark.parametrize("ori", ["VTICE0900", "TXNLETS00"])
+def test_service_oris_never_sign_on_by_the_loopback_exemption(ori: str) -> None:
+    from nlets_switch.server.credentials import hash_credential as h
+
+    w = World()
+    bare = w.sign_on(ori)
+    assert bare.take() == [("N", 1, b".01. SIGN-ON REJECTED")] and not w.engine.online(ori)
+    w.engine.service_credential = h("svc", n=2**4)
+    good = w.sign_on(ori, credential="svc")
+    [check] = w.checks
+    assert check.stored == w.engine.service_credential
+    w.run(w.engine.credential_checked(w.checks.pop().token, True, w.now))
+    assert good.take() == [("A", 1, b"NL0000000")]
+    # An agency still signs on from loopback without a credential.
+    assert w.sign_on("AZ0070500").take() == [("A", 1, b"NL0000000")]
+
+
+def test_the_oldest_connection_not_signed_on_gives_way() -> None:
+    w = World({"limits": {"max_unauthenticated": 4, "max_unauthenticated_per_peer": 3}})
+    idle = [w.connect(host="203.0.113.9") for _ in range(3)]
+    newer = w.connect(host="203.0.113.9")  # the peer's pool is full: its oldest goes
+    assert idle[0].closed and idle[0].take() == [("N", 0, b".06. TOO MANY CONNECTIONS")]
+    other = w.connect(host="198.51.100.7")
+    w.connect(host="198.51.100.8")  # the pool in all is full: the oldest of all goes
+    assert idle[1].closed and not other.closed and not newer.closed
+    # A link that has signed on is not in the pool and never gives way.
+    az = w.sign_on("AZNLETS20", host="198.51.100.7")
+    for _ in range(10):
+        w.connect(host="198.51.100.9")
+    assert not az.closed and az.take() == [("A", 1, b"NL0000000")]
+    assert any(a[0] == "admission" for a in w.audits())
+
+
+def test_a_frame_begun_after_sign_on_must_end_within_frame_timeout() -> None:
+    w = World({"limits": {"frame_timeout": 5, "heartbeat_interval": 60}})
+    az = w.sign_on("AZNLETS20")
+    az.take()
+    frame = fr.encode_frame(M, 2, f"{AM}SLOW".encode())
+    w.feed(az, frame[:10])
+    w.advance(4)
+    w.feed(az, frame[10:12])  # dribbling does not move the deadline
+    assert not az.closed
+    w.advance(1.5)
+    assert az.closed and az.take() == [("N", 0, b".01. INVALID FRAME")]
+    assert ("frame_timeout", "AZNLETS20", "closed") in w.audits()
+    # Whole frames, however far apart, are fine.
+    ny = w.sign_on("NYNLETS00")
+    for _ in range(3):
+        w.advance(20)
+        w.send(ny, H)
+    assert not ny.closed

@@ -11,6 +11,7 @@ import yaml
 
 from nlets_switch.tools.client import Client
 from nlets_switch.wire.message import parse_output
+from tests.conftest import SERVICE_CREDENTIAL
 from tests.conftest_services import FAST, world
 
 IAQ = ("IAQ.AZNLETS20.AX.*OOP1.TXT\nPUR/C.ATN/DET J ROE.PHN/6025550100.NAM/HERNANDEZ,ANA."
@@ -28,6 +29,7 @@ async def test_leis_responder_subprocess_answers_iaq(tmp_path: Path) -> None:
             sys.executable, "-m", "nlets_switch", "responder", "leis",
             "--connect", f"{host}:{port}", "--config", str(cfg),
             "--data-dir", str(tmp_path / "responder"), "--log-level", "warning",
+            "--credential", SERVICE_CREDENTIAL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         try:
             assert proc.stdout is not None

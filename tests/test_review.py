@@ -17,7 +17,7 @@ import pytest
 from nlets_switch.tools.client import Client
 from nlets_switch.wire import frames as fr
 from nlets_switch.wire.message import parse_output
-from tests.conftest import ClientFactory, SwitchFactory
+from tests.conftest import SERVICE_CREDENTIAL, ClientFactory, SwitchFactory
 from tests.conftest_security import raw_link, read_frames, read_to_close, signed_on, still_serving
 
 # -- sign-on (part 1) ----------------------------------------------------------------
@@ -245,12 +245,14 @@ async def test_replacing_a_responder_link_does_not_wake_the_in_process_standby(
         make_switch: SwitchFactory, connect: ClientFactory) -> None:
     sw = await make_switch(build=True)
     az = await connect(sw, "AZNLETS20")
-    r1, w1 = await signed_on(sw, "TXNLETS00")  # an out-of-process TX responder
+    # An out-of-process TX responder (a service ORI: it signs on with the service credential).
+    r1, w1 = await signed_on(sw, "TXNLETS00", credential=SERVICE_CREDENTIAL)
     assert sw.links["TXNLETS00"].kind == "tcp"
     assert (await az.send("DQ.AZNLETS20.TX.*R1.TXT\nOLN/D11111111")).ok
     [m] = await read_frames(r1)
     assert m.letter == "M"  # outstanding, never acknowledged
-    r2, w2 = await signed_on(sw, "TXNLETS00")  # a new responder replaces it
+    # A new responder replaces it.
+    r2, w2 = await signed_on(sw, "TXNLETS00", credential=SERVICE_CREDENTIAL)
     [again] = await read_frames(r2)
     assert again.body == m.body
     assert sw.links["TXNLETS00"].kind == "tcp"

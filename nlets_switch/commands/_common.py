@@ -13,19 +13,24 @@ from nlets_switch.errors import ConfigError
 SubParsers = Any  # argparse._SubParsersAction[argparse.ArgumentParser]
 
 
-def add_config_args(p: argparse.ArgumentParser) -> None:
-    """``--config`` and ``--data-dir``, as ``serve`` takes them (PROTOCOL part 8)."""
+def add_config_args(p: argparse.ArgumentParser, store: bool = False) -> None:
+    """``--config`` and ``--data-dir``, as ``serve`` takes them (PROTOCOL part 8); and
+    ``--store`` for a tool that reads the store (a PostgreSQL store, docs/cluster.md)."""
     p.add_argument("--config", metavar="FILE",
                    help="YAML configuration (default: the demo world of PROTOCOL part 8)")
     p.add_argument("--data-dir", metavar="DIR",
                    help="journal and other state (default: ./nlets-data or the config's "
                         "switch.data_dir)")
+    if store:
+        p.add_argument("--store", metavar="postgresql://USER@HOST/DB",
+                       help="the switch's PostgreSQL store (default: the configuration's "
+                       "store.url, else the SQLite journal in the data directory)")
 
 
 def config_from_args(args: argparse.Namespace, listen: list[str] | None = None) -> Config:
     """The configuration the arguments name; raises ConfigError."""
     cfg = load_config(args.config) if args.config else demo_config()
-    return with_overrides(cfg, listen or [], args.data_dir)
+    return with_overrides(cfg, listen or [], args.data_dir, getattr(args, "store", None))
 
 
 def config_or_exit(args: argparse.Namespace, listen: list[str] | None = None) -> Config | None:

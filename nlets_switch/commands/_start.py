@@ -88,12 +88,14 @@ def version() -> str:
 
 
 def banner(cfg: Config, addresses: Sequence[tuple[str, int]],
-           http: tuple[str, int] | None, services: Sequence[str]) -> str:
+           http: tuple[str, int] | None, services: Sequence[str],
+           service_credential: Path | None = None) -> str:
     """The few lines a person reads when the switch has started in a terminal.
 
     ``addresses`` are where the links are accepted (the real ports, from the
     switch), ``http`` the operator HTTP server's address (None when off),
-    ``services`` the names of what the switch answers for itself.
+    ``services`` the names of what the switch answers for itself,
+    ``service_credential`` the file of the credential responders sign on with.
     """
     tls = {(lst.host, lst.port) for lst in cfg.listeners if lst.tls}
     links = ", ".join(f"{h}:{p}" + (" (TLS)" if (h, p) in tls else "") for h, p in addresses)
@@ -114,6 +116,9 @@ def banner(cfg: Config, addresses: Sequence[tuple[str, int]],
         where = "" if (host, port) == ("127.0.0.1", 7330) else f" --connect {host}:{port}"
         lines.append(f"  try        nlets-switch term --ori AZNLETS20{where}   "
                      "(in another terminal)")
+    if service_credential is not None:
+        lines.append(f"  responders nlets-switch responder leis --credential-file "
+                     f"{service_credential}   (service ORIs sign on only with it)")
     lines.append("Ctrl-C stops it. Log lines follow (--log-level debug shows every ORI's "
                  "sign-on).")
     return "\n".join(lines)

@@ -45,7 +45,7 @@ def register(sub: SubParsers) -> None:
     asub = p.add_subparsers(dest="audit_command", metavar="COMMAND")
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
     v = asub.add_parser("verify", help="check every link of the chain; name the first broken one")
-    add_config_args(v)
+    add_config_args(v, store=True)
     v.set_defaults(func=verify_cmd)
     ls = asub.add_parser("list", help="list audit records (newest first)")
     ls.add_argument("--type", help="event type (sign_on, config_load, log_access, ...)")
@@ -53,7 +53,7 @@ def register(sub: SubParsers) -> None:
     ls.add_argument("--since", metavar="TIME", help="at or after (1h, 2d, 2024-01-02, ...)")
     ls.add_argument("--limit", type=int, default=50)
     ls.add_argument("--json", action="store_true", help="one JSON object per line")
-    add_config_args(ls)
+    add_config_args(ls, store=True)
     ls.set_defaults(func=list_cmd)
 
 
@@ -67,6 +67,10 @@ def _note(cfg: Config, command: str, outcome: str, **detail: Any) -> None:
 
 def _open(cfg: Config) -> Store | None:
     """The journal's store, read-only (printing why not and giving None)."""
+    if cfg.store.url:
+        from nlets_switch.commands.store import open_configured
+
+        return open_configured(cfg.store.url, "audit")
     path = Path(cfg.data_dir) / "journal.sqlite"
     if not path.exists():
         print(f"audit: no journal at {path}", file=sys.stderr)
@@ -84,7 +88,7 @@ def verify_cmd(args: argparse.Namespace) -> int:
     if cfg is None:
         return 2
     path = Path(cfg.data_dir) / "journal.sqlite"
-    if not path.exists():
+    if not cfg.store.url and not path.exists():
         print(f"audit: no journal at {path}", file=sys.stderr)
         return 2
     try:

@@ -4,7 +4,7 @@
 
     nlets-switch log search [--ori ORI] [--key MKE] [--control CTL] [--since T] [--until T]
                             [--text TEXT] [--limit N] [--json]
-    nlets-switch log show ID [--text] [--json]
+    nlets-switch log show ID [--text] [--as text|xml] [--json]
     nlets-switch log export [--format jsonl|csv] [--out FILE] [--text] [--progress] [filters]
 
 They read the journal through a read-only store, so they work while the
@@ -23,10 +23,12 @@ from typing import Any, TextIO
 
 from nlets_switch.commands._common import SubParsers, add_config_args, config_or_exit
 from nlets_switch.config import Config
-from nlets_switch.errors import StoreError
+from nlets_switch.errors import MessageError, NletsError, StoreError
 from nlets_switch.ops import audit, msglog
 from nlets_switch.store.base import Store
 from nlets_switch.store.sqlite import open_store
+from nlets_switch.wire.schema import load_schemas
+from nlets_switch.wire.xml import XmlCodec
 
 EPILOG = """times (--since, --until): 30m, 1h, 2d, 1w (that long ago), 2024-01-02 (a day:
 --since takes its start, --until its end), or 2024-01-02T12:00[:SS][+HH:MM|Z]
@@ -37,6 +39,7 @@ examples:
   nlets-switch log search --key DQ --control DQ0001 --json
   nlets-switch log search --text SMITH --since 2024-01-01 --until 2024-01-31
   nlets-switch log show 1042 --text
+  nlets-switch log show 1042 --as xml          (the text as an XML document, or as sent)
   nlets-switch log export --format csv --since 2d --out last-two-days.csv
 
 exit status: 0 found (or exported), 1 nothing found / no such message, 2 error.
@@ -70,14 +73,18 @@ def register(sub: SubParsers) -> None:
                         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     _filters(s, msglog.DEFAULT_LIMIT)
     s.add_argument("--json", action="store_true", help="one JSON object per line")
-    add_config_args(s)
+    add_config_args(s, store=True)
     s.set_defaults(func=search_cmd)
 
     sh = lsub.add_parser("show", help="one message and what became of it")
     sh.add_argument("id", type=int, help="message id (as log search lists it)")
-    sh.add_argument("--text", action="store_true", help="include the message text")
+    sh.add_argument("--text", action="store_true",
+                    help="include the message text, as the sender sent it")
+    sh.add_argument("--as", dest="form", choices=msglog.FORMS,
+                    help="include the message text as legacy text or as an XML document "
+                    "(translated when it was sent in the other form)")
     sh.add_argument("--json", action="store_true", help="as JSON")
-    add_config_args(sh)
+    add_config_args(sh, store=True)
     sh.set_defaults(func=show_cmd)
 
     e = lsub.add_parser("export", help="write messages as JSON lines or CSV (oldest first)",
@@ -89,7 +96,7 @@ def register(sub: SubParsers) -> None:
                    help="include each message's text (criminal-justice information)")
     e.add_argument("--progress", action="store_true",
                    help="show a progress bar on standard error even when it is not a terminal")
-    add_config_args(e)
+    add_config_args(e, store=True)
     e.set_defaults(func=export_cmd)
 
 
@@ -97,6 +104,10 @@ def register(sub: SubParsers) -> None:
 
 
 def _open(cfg: Config) -> Store | None:
+    if cfg.store.url:
+        from nlets_switch.commands.store import open_configured
+
+        return open_configured(cfg.store.url, "log")
     path = Path(cfg.data_dir) / "journal.sqlite"
     if not path.exists():
         print(f"log: no journal at {path} (has the switch run with this --data-dir?)",
@@ -226,18 +237,26 @@ def show_cmd(args: argparse.Namespace) -> int:
     store = _open(cfg)
     if store is None:
         return 2
+    with_text = bool(args.text or args.form)
     with contextlib.closing(store):
-        msg = msglog.get(store, args.id, with_text=args.text)
+        msg = msglog.get(store, args.id, with_text=with_text)
     _record_access(cfg, "show", "success" if msg else "not_found", msg_id=args.id,
-                   with_text=bool(args.text))
+                   with_text=with_text)
     if msg is None:
         print(f"log: no message {args.id}", file=sys.stderr)
         return 1
+    if args.form:
+        try:
+            msg["text"] = msglog.in_form(msg, args.form, _codec(cfg))
+        except MessageError as e:
+            print(f"log: message {args.id} has no {args.form} form ({e.code.wire} "
+                  f"{e.detail}); --text shows it as sent".rstrip(), file=sys.stderr)
+            return 1
     if args.json:
         print(json.dumps(msg, indent=2))
         return 0
     out = sys.stdout
-    out.write(f"message {msg['id']}: {msg['key']} from {msg['origin'] or msg['link']} "
+    out.write(f"message {msg['id']}: {msg['key'] or '?'} from {msg['origin'] or msg['link']} "
               f"(link {msg['link']}, input {msg['input_no']:05d})\n")
     out.write(f"  received   {_local(msg['received_at'], cfg)} {cfg.timezone}\n")
     out.write(f"  to         {','.join(msg['destinations']) or '-'}\n")
@@ -257,11 +276,23 @@ def show_cmd(args: argparse.Namespace) -> int:
         states = ", ".join(f"{x['receiver']} {x['state']}" for x in c["deliveries"])
         out.write(f"  caused     {c['key']} {c['id']} to {c['receiver']}: {c['code']} "
                   f"[{states}]\n")
-    if args.text:
-        out.write("  text\n")
+    if with_text:
+        out.write("  text\n" if not args.form else f"  text ({args.form})\n")
         for line in msg["text"].splitlines():
             out.write(f"    {line}\n")
     return 0
+
+
+def _codec(cfg: Config) -> XmlCodec:
+    """The XML codec of the switch's schemas (the bundled ones and its adapters')."""
+    from nlets_switch.services import adapter as ad
+    from nlets_switch.services.local import load_adapters
+
+    try:
+        extra = ad.schema_dirs(load_adapters(cfg))
+    except NletsError:
+        extra = []
+    return XmlCodec(load_schemas(extra), max_bytes=None)
 
 
 class ProgressBar:

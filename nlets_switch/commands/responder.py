@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+from pathlib import Path
 
 from nlets_switch.commands._common import (
     SubParsers,
@@ -51,7 +52,13 @@ def register(sub: SubParsers) -> None:
                    help="adapter names (see `nlets-switch adapters`)")
     p.add_argument("--connect", default="127.0.0.1:7330", metavar="HOST:PORT",
                    help="the switch (default 127.0.0.1:7330)")
-    p.add_argument("--credential", help="sign-on credential, when the ORIs need one")
+    p.add_argument("--credential", help="sign-on credential (prefer --credential-file: "
+                   "a command line is visible to other users)")
+    p.add_argument("--credential-file", metavar="FILE",
+                   help="read the sign-on credential from FILE: the service credential "
+                   "`serve` makes at start-up (DATA_DIR/service.credential, shown in its "
+                   "banner). Service ORIs never sign on without one (or a client "
+                   "certificate)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     add_config_args(p)
     p.set_defaults(func=responder)
@@ -71,7 +78,14 @@ def responder(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     host, port = parse_hostport(args.connect)
-    return asyncio.run(Responder(cfg, chosen, schemas).run(host, port, args.credential))
+    credential = args.credential
+    if args.credential_file:
+        try:
+            credential = Path(args.credential_file).read_text().strip()
+        except OSError as e:
+            print(f"error: cannot read --credential-file: {e}", file=sys.stderr)
+            return 1
+    return asyncio.run(Responder(cfg, chosen, schemas).run(host, port, credential))
 
 
 def choose(names: list[str]) -> list[ad.Loaded]:

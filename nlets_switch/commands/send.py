@@ -7,9 +7,11 @@ import asyncio
 import sys
 
 from nlets_switch.commands._common import SubParsers, parse_hostport
-from nlets_switch.errors import MessageError
+from nlets_switch.errors import LinkError, MessageError
 from nlets_switch.tools.client import Client, SignOnError
 from nlets_switch.wire.message import SWITCH_ORI, parse_output
+from nlets_switch.wire.schema import load_schemas
+from nlets_switch.wire.xml import XmlCodec, is_xml, pretty
 
 EPILOG = """examples:
   nlets-switch send --ori AZNLETS20 'AM.AZNLETS20.NY.TXT HELLO NEW YORK'
@@ -17,11 +19,13 @@ EPILOG = """examples:
   nlets-switch send --ori AZNLETS20 --file dq.txt --count 1     (stop at the first answer)
   printf 'DQ.AZNLETS20.TX.TXT\\nOLN/D11111111' | nlets-switch send --ori AZNLETS20
   nlets-switch send --ori NYNLETS00 --listen-only                (print what comes, Ctrl-C)
+  nlets-switch send --ori AZ0070500 --file dq.xml     (an ORI with format: xml; docs/xml.md)
 
 After the switch accepts the message, send waits for what comes back (ER, SM,
 responses) until --timeout seconds (default 3) pass without a message, or
---count messages arrived, or an ER refuses it. Messages go to standard output;
-what happened goes to standard error: "accepted", "refused: ..." or "status: SM ...".
+--count messages arrived, or an ER refuses it. Messages go to standard output
+(XML documents pretty-printed); what happened goes to standard error:
+"accepted", "refused: ..." or "status: SM ...".
 
 exit status:
   0  accepted (and no ER or SM came back about it)
@@ -100,17 +104,43 @@ def _words(text: str) -> str:
     return " ".join(text.split())
 
 
+class _Xml:
+    """The XML codec, built when the first document arrives (XML links, XML.md)."""
+
+    codec: XmlCodec | None = None
+
+    @classmethod
+    def get(cls) -> XmlCodec:
+        if cls.codec is None:
+            cls.codec = XmlCodec(load_schemas(), max_bytes=None)
+        return cls.codec
+
+
+def shown(raw: str) -> str:
+    """A delivered message as printed: an XML document pretty-printed, text as it is."""
+    if not is_xml(raw.encode("ascii", "replace")):
+        return raw
+    try:
+        return pretty(raw.encode("ascii"))
+    except (MessageError, LinkError, UnicodeError):
+        return raw
+
+
 def about(raw: str, sent: str) -> tuple[str, str] | None:
     """``(key, reason)`` when ``raw`` is an ER or SM from the switch about ``sent``.
 
     PROTOCOL part 4: the switch's ER or SM quotes the first 100 characters of
     the input it answers, after ``ORIGINAL MESSAGE``; the reason is its first
     line (an SM's second names the destination). Spacing and line breaks are
-    not compared: services quote the message as they read it.
+    not compared: services quote the message as they read it. On an XML link
+    (XML.md) both are documents, and the ER or SM quotes the document sent.
     """
     try:
-        out = parse_output(raw)
-    except MessageError:
+        if is_xml(raw.encode("ascii", "replace")):
+            out = _Xml.get().read_output(raw.encode("ascii"))
+        else:
+            out = parse_output(raw)
+    except (MessageError, LinkError, UnicodeError):
         return None
     if out.sender != SWITCH_ORI or out.key not in ("ER", "SM"):
         return None
@@ -179,11 +209,15 @@ async def _exchange(args: argparse.Namespace, client: Client, text: str | None) 
             status = status or EXIT_NO_LINK
             break
         got += 1
-        print(msg)
+        print(shown(msg))
         print(flush=True)
         verdict = about(msg, text) if text is not None else None
         if verdict is not None and verdict[0] == "ER":
             _say(f"refused: ER {verdict[1]}")
+            if is_xml(msg.encode("ascii", "replace")) and not is_xml(
+                    (text or "").encode("ascii", "replace")):
+                _say(f"(the link of {args.ori} speaks XML: send a document, e.g. "
+                     "nlets-switch xml to-xml FILE; docs/xml.md)")
             return EXIT_ER  # nothing more comes about a refused message
         if verdict is not None:
             _say(f"status: SM {verdict[1]}")

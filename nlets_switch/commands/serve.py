@@ -14,7 +14,7 @@ from pathlib import Path
 from nlets_switch.commands import _start
 from nlets_switch.commands._common import SubParsers, add_config_args, config_or_exit, pid_file
 from nlets_switch.config import Config, load_config
-from nlets_switch.errors import ConfigError
+from nlets_switch.errors import ConfigError, StoreError
 from nlets_switch.log import LOG_FORMATS, configure, get_logger, wants_console
 
 
@@ -28,6 +28,9 @@ def register(sub: SubParsers) -> None:
     add_config_args(p)
     p.add_argument("--listen", action="append", default=[], metavar="HOST:PORT",
                    help="address to accept links on (repeatable; overrides the config)")
+    p.add_argument("--store", default=None, metavar="postgresql://USER@HOST/DB",
+                   help="keep the journal and every table in this PostgreSQL database "
+                   "(default: the SQLite file in the data directory; docs/cluster.md)")
     p.add_argument("--http", default=None, metavar="HOST:PORT|off",
                    help="operator HTTP: metrics, API, dashboard (default 127.0.0.1:7331; "
                    "'off' turns it off)")
@@ -92,16 +95,47 @@ def serve(args: argparse.Namespace) -> int:
         print(problem, file=sys.stderr)
         return 1
 
-    from nlets_switch.commands.journal import refuse_unfit_journal
+    if cfg.store.url:
+        from nlets_switch.commands.store import refuse_unfit_store
 
-    if refuse_unfit_journal(cfg):  # damaged, unreadable or read-only: one line, exit 2
-        return 2
+        if refuse_unfit_store(cfg.store.url):  # unreachable or newer: one line, exit 2
+            return 2
+    else:
+        from nlets_switch.commands.journal import refuse_unfit_journal
+
+        if refuse_unfit_journal(cfg):  # damaged, unreadable or read-only: one line, exit 2
+            return 2
     try:
         import uvloop  # optional extra: faster event loop
 
         return uvloop.run(_serve(cfg, args))
     except ImportError:
         return asyncio.run(_serve(cfg, args))
+
+
+def service_credential_file(data_dir: Path) -> Path:
+    """Where ``serve`` keeps the credential its responders sign on with (0600)."""
+    return data_dir / "service.credential"
+
+
+def make_service_credential(data_dir: Path) -> tuple[str, Path]:
+    """A new service credential for this run, written 0600 for the operator's responders.
+
+    Service ORIs (``role: service``, simulated state terminals) never sign on
+    by the loopback exemption (issue 11): out-of-process responders sign on
+    with this (``responder ... --credential-file FILE``), or a client certificate.
+    """
+    import secrets
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = service_credential_file(data_dir)
+    secret = secrets.token_urlsafe(24)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret + "\n")
+    return secret, path
 
 
 async def _serve(cfg: Config, args: argparse.Namespace) -> int:
@@ -119,7 +153,8 @@ async def _serve(cfg: Config, args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         adapters = load_adapters(cfg)
-        switch = await build_switch(cfg, adapters)
+        secret, secret_file = make_service_credential(Path(cfg.data_dir))
+        switch = await build_switch(cfg, adapters, service_credential=secret)
     except ConfigError as e:
         print(e.render(), file=sys.stderr)
         return 1
@@ -128,6 +163,11 @@ async def _serve(cfg: Config, args: argparse.Namespace) -> int:
     # (The ports were checked before; this is for one taken in between.)
     try:
         await switch.start()
+    except StoreError as e:  # the database went away since the check, say
+        print(f"nlets-switch: {e}", file=sys.stderr)
+        log.error("cannot_start", error=str(e))
+        await switch.stop()
+        return 2
     except OSError as e:
         print(f"cannot start: {e}; choose another with --listen HOST:PORT", file=sys.stderr)
         log.error("cannot_start", error=str(e))
@@ -146,8 +186,10 @@ async def _serve(cfg: Config, args: argparse.Namespace) -> int:
         log.info("operator_http", url=f"http://{host}:{port}/")
     if args.console:
         services = ["NL", *(a.name for a in adapters)]
-        print(_start.banner(cfg, switch.addresses, monitoring.http_address, services),
-              flush=True)
+        print(_start.banner(cfg, switch.addresses, monitoring.http_address, services,
+                            secret_file), flush=True)
+    log.info("service_credential", file=str(secret_file),
+             hint="responders: --credential-file FILE")
     pruning = asyncio.create_task(retention.retention_task(switch, cfg), name="retention")
     pid = pid_file(Path(cfg.data_dir))
     pid.write_text(f"{os.getpid()}\n")
@@ -173,6 +215,8 @@ async def _serve(cfg: Config, args: argparse.Namespace) -> int:
     await monitoring.stop()
     with contextlib.suppress(OSError):
         pid.unlink()
+    with contextlib.suppress(OSError):
+        secret_file.unlink()  # good for this run only
     return 0
 
 

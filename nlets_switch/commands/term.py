@@ -13,6 +13,7 @@ EPILOG = """examples:
   nlets-switch term --ori AZNLETS20
   nlets-switch term --ori NYNLETS00 --connect 127.0.0.1:7330
   nlets-switch term --ori AZ0070500 --credential      (asks for it, not echoed)
+  nlets-switch term --ori AZ0070500 --xml             (an XML link: type text, XML is sent)
 
 then type, e.g.:  DQ.AZNLETS20.TX.TXT OLN/D11111111      or  /form DQ
 """
@@ -34,6 +35,9 @@ def register(sub: SubParsers) -> None:
     p.add_argument("--config", metavar="FILE",
                    help="configuration whose ORIs are offered as destinations "
                    "(default: the demo world)")
+    p.add_argument("--xml", action="store_true",
+                   help="the ORI's link speaks XML (format: xml; the default when --config "
+                   "says so): typed text is sent as its XML document (docs/xml.md)")
     p.set_defaults(func=term)
 
 
@@ -56,5 +60,7 @@ def term(args: argparse.Namespace) -> int:
         e.ori for e in cfg.entries]
     credential = getpass.getpass(f"credential for {args.ori}: ") if args.credential else None
     host, port = parse_hostport(args.connect)
-    t = Terminal(host, port, args.ori.upper(), credential, load_schemas(), dests)
+    ori = args.ori.upper()
+    xml = args.xml or any(e.ori == ori and e.xml for e in cfg.entries)
+    t = Terminal(host, port, ori, credential, load_schemas(), dests, xml=xml)
     return asyncio.run(t.run())

@@ -40,6 +40,7 @@ from nlets_switch.config.sections import (
     LinkSection,
     Listener,
     Security,
+    StoreSection,
     SwitchSection,
     check_directory,
     hold_keys,
@@ -98,6 +99,7 @@ class ConfigFile(Section):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     api: ApiSection = Field(default_factory=ApiSection)
+    store: StoreSection = Field(default_factory=StoreSection)
 
     @classmethod
     def _reshape(cls, data: dict[str, Any],
@@ -164,6 +166,7 @@ class Config(BaseModel):
     api: ApiSection
     audit: AuditSettings
     retention: RetentionSettings
+    store: StoreSection = Field(default_factory=StoreSection)
     source: str = "(dict)"
 
     @property
@@ -179,7 +182,7 @@ class Config(BaseModel):
             data_dir=f.switch.data_dir, limits=f.limits,
             hold={k: rule.override() for k, rule in f.hold.items()}, entries=f.entries(),
             security=f.security, services=f.services, mqtt=f.mqtt, http=f.http, api=f.api,
-            audit=f.audit, retention=f.retention, source=source)
+            audit=f.audit, retention=f.retention, store=f.store, source=source)
 
 
 def finish(cfg: Config) -> Config:
@@ -222,8 +225,9 @@ def load_config(path: Path | str, overrides: Mapping[str, Any] | None = None) ->
     return config_from_dict(raw if raw is not None else {}, str(path), overrides)
 
 
-def with_overrides(cfg: Config, listen: Sequence[str] = (), data_dir: str | None = None) -> Config:
-    """Apply ``--listen`` and ``--data-dir`` from the command line.
+def with_overrides(cfg: Config, listen: Sequence[str] = (), data_dir: str | None = None,
+                   store: str | None = None) -> Config:
+    """Apply ``--listen``, ``--data-dir`` and ``--store`` from the command line.
 
     A ``--listen`` address takes the first configured listener's other
     settings (``no_credential``, ``tls``).
@@ -246,4 +250,10 @@ def with_overrides(cfg: Config, listen: Sequence[str] = (), data_dir: str | None
         update["listeners"] = tuple(out)
     if data_dir:
         update["data_dir"] = Path(data_dir)
+    if store:
+        try:
+            update["store"] = StoreSection(url=store)
+        except ValueError:
+            raise ConfigError([f"--store: expected postgresql://USER@HOST/DB, got {store!r}"],
+                              "command line") from None
     return cfg.model_copy(update=update) if update else cfg

@@ -26,7 +26,7 @@ from nlets_switch.config.model import (
     fail,
     one_of,
 )
-from nlets_switch.core.entries import ROLES, Entry, HoldOverride
+from nlets_switch.core.entries import FORMATS, ROLES, Entry, HoldOverride
 from nlets_switch.wire.domain import SWITCH_ORI, is_ori
 
 
@@ -193,6 +193,15 @@ class Limits(Section):
         512, description="connections in all (past it: N .06. and close)")
     max_connections_per_peer: Annotated[int, Between(1, 1_000_000, whole=True)] = Field(
         64, description="connections from one peer address")
+    max_unauthenticated: Annotated[int, Between(1, 1_000_000, whole=True)] = Field(
+        128, description="connections not yet signed on, in all; past it the oldest of "
+        "them is closed (N .06.) to make room")
+    max_unauthenticated_per_peer: Annotated[int, Between(1, 1_000_000, whole=True)] = Field(
+        16, description="connections not yet signed on from one peer address; past it "
+        "that peer's oldest is closed (N .06.)")
+    frame_timeout: Annotated[float, Between(0.05, 3_600)] = Field(
+        10.0, description="part 1: seconds a signed-on link may take to send one frame "
+        "once it began (past it: N .01. and close)")
     rate_per_ori: Annotated[float, Between(0.1, 1_000_000)] = Field(
         200.0, description="messages per second per ORI (token bucket; past it: N .04.)")
     rate_burst: Annotated[int, Between(1, 10_000_000, whole=True)] = Field(
@@ -212,12 +221,35 @@ class Limits(Section):
 class Security(Section):
     """``security``: sign-on lock-out (CJIS Security Policy 5.5.3)."""
 
-    _expected = "expected a mapping (lockout_after, lockout_minutes)"
+    _expected = "expected a mapping (lockout_after, lockout_minutes, ori_lockout_after)"
 
     lockout_after: Annotated[int, Between(1, 1000, whole=True)] = Field(
         5, description="failed sign-ons before an ORI is locked out")
     lockout_minutes: Annotated[float, Between(0.001, 100_000)] = Field(
         10.0, description="how long a lock-out lasts")
+    ori_lockout_after: Annotated[int, Between(1, 1_000_000, whole=True)] | None = Field(
+        None, description="failed sign-ons for one ORI from every address together before "
+        "the ORI itself is locked out, with an alert (absent: 10 x lockout_after)")
+
+
+def _is_store_url(value: Any) -> bool:
+    return isinstance(value, str) and value.split("://", 1)[0] in ("postgresql", "postgres") \
+        and "://" in value
+
+
+class StoreSection(Section):
+    """``store``: where the journal and the other tables live (docs/cluster.md).
+
+    Absent (the default): the embedded SQLite file ``<data_dir>/journal.sqlite``.
+    """
+
+    _expected = "expected a mapping (url)"
+
+    url: Annotated[str | None, Check(
+        lambda v: v is None or _is_store_url(v), "expected postgresql://USER@HOST/DB, "
+        "got {got}", "a postgresql:// URL")] = Field(
+        None, description="a PostgreSQL database (`postgresql://USER@HOST[:PORT]/DB`); "
+        "absent: the SQLite file in switch.data_dir")
 
 
 class HoldSection(Section):
@@ -282,6 +314,10 @@ class LinkSection(Section):
         lambda v: isinstance(v, str) and is_ori(v), "not a 9-character ORI: {got}")], ...],
         Check(lambda v: isinstance(v, list), "expected a list of ORIs", "list of ORIs")] = Field(
         (), description="ORIs it may send as, beyond its state's")
+    format: Annotated[Literal["text", "xml"], one_of(
+        FORMATS, "expected text or xml, got {got}")] = Field(
+        "text", description="what its link speaks: legacy text (PROTOCOL.md) or XML "
+        "documents (XML.md); the switch translates every delivery")
 
     @field_validator("ori")
     @classmethod
@@ -295,7 +331,7 @@ class LinkSection(Section):
         return Entry(self.ori, self.name if self.name is not None else self.ori,
                      (self.state or self.ori[:2]).upper(), self.role, self.signon == "self",
                      self.credential, frozenset(self.keys) if self.keys is not None else None,
-                     frozenset(self.speaks_for))
+                     frozenset(self.speaks_for), format=self.format)
 
 
 def check_directory(links: Mapping[int, LinkSection],
@@ -325,4 +361,8 @@ def check_directory(links: Mapping[int, LinkSection],
         if not e.signs_on and e.state not in cts and e.state not in simulated_states:
             found.append(((i, "signon"),
                           f"served through a control terminal, but state {e.state} has none"))
+        if not e.signs_on and e.xml:
+            # Its messages travel on its control terminal's link, in that link's format.
+            found.append(((i, "format"), "only an ORI that signs on has a link format; "
+                          "set it on its state's control terminal"))
     return found

@@ -67,12 +67,13 @@ class Endpoint:
 
     ``conn`` is the link's connection for ``tcp``, None for a local service.
     ``ready`` is false before the first read-back is asked and after sign-off.
+    ``xml`` is true for a link that speaks XML (XML.md, ``format: xml``).
     """
 
     __slots__ = (
         "closed", "conn", "id", "kind", "last_loaded", "loading", "max_queued", "ori",
         "outstanding", "queue", "ready", "seq_out", "signed_on_at", "spilled", "unrecorded",
-        "urgent", "window",
+        "urgent", "window", "xml",
     )
 
     def __init__(self, id: int, ori: str, kind: str, conn: Conn | None, window: int,
@@ -98,6 +99,7 @@ class Endpoint:
         self.spilled = False
         self.last_loaded = 0
         self.signed_on_at = signed_on_at
+        self.xml = False
 
     def start(self) -> None:
         """Take deliveries from now on: everything owed comes from a read-back first."""

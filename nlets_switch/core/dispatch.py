@@ -171,7 +171,7 @@ class Dispatch(EngineState):
                 d.sent_at = wall
                 sent.append(d.id)
             if conn is not None:
-                seq = conn.link.send_message(self.render(d).encode("ascii"))
+                seq = conn.link.send_message(self.render_for(ep, d))
             else:
                 ep.seq_out += 1
                 seq = ep.seq_out

@@ -41,7 +41,6 @@ from nlets_switch.core.router import Router
 from nlets_switch.core.state import CHECKPOINT, EXPIRY, RETRY, SENT
 from nlets_switch.errors import FrameError, LinkError, RateLimited, SwitchBusy, TooManyConnections
 from nlets_switch.store.records import ExpiredRow, OwedRow, Recovered
-from nlets_switch.wire.message import decode_body
 from nlets_switch.wire.schema import SchemaSet
 
 if TYPE_CHECKING:
@@ -98,10 +97,13 @@ class Engine(Faults):
             link.close()
             fx.append(Close(conn))
             return conn, fx
+        self._admit(host, now)
         if (len(self.conns) >= lim.max_connections
                 or self.peers.get(host, 0) >= lim.max_connections_per_peer):
             # Refused before any sign-on work: N .06. with seq 0, then close.
             self._log("warning", "too_many_connections", peer=host)
+            self._security("admission", "", "refused", now, peer=peer,
+                           reason="too many connections")
             link.send_nak(0, TooManyConnections())
             conn.closed = True
             link.close()
@@ -110,6 +112,8 @@ class Engine(Faults):
         conn.registered = True
         self.conns[conn.id] = conn
         self.peers[host] = self.peers.get(host, 0) + 1
+        self.unauth[conn.id] = conn
+        self.unauth_by_host.setdefault(host, {})[conn.id] = conn
         self._log("debug", "connected", peer=peer, tls=cert_oris is not None)
         self._arm(conn)
         return conn, fx
@@ -121,6 +125,8 @@ class Engine(Faults):
         if not conn.closed:
             self._link_events(conn, conn.link.receive_data(data, now.mono), now)
             self._after_input(conn, now)
+            if conn.link.frame_started is not None and not conn.closed:
+                self._arm(conn)  # a frame begun: its deadline may be the earliest
         return fx
 
     def eof(self, conn: Conn, now: Now) -> list[Effect]:
@@ -134,6 +140,7 @@ class Engine(Faults):
     def lost(self, conn: Conn, now: Now) -> list[Effect]:
         """The transport is gone; what was owed to the link stays in the journal."""
         fx = self._fx = []
+        self._authenticating(conn)
         self._close(conn, now, effect=False)
         if conn.registered:
             conn.registered = False
@@ -218,7 +225,8 @@ class Engine(Faults):
                 # Acknowledged, its record not durable yet (a failed commit
                 # carries it): not owed any more.
                 rows = [r for r in rows if r.id not in pending]
-            ep.loaded(rows)
+            # What an XML link sent is journaled as its document: its text again.
+            ep.loaded([self.formats.owed_text(r) for r in rows])
             self._pump(ep, now)
         return fx
 
@@ -286,11 +294,14 @@ class Engine(Faults):
         self.directory = self.ledger.directory = Directory(config.entries)
         self.router = self.ledger.router = Router(self.directory, self.schemas, config.hold)
         lim = config.limits
+        self.formats.reconfigure(self.directory, lim.max_message)
         for conn in list(self.conns.values()):
             self._configure(conn.link)
         for ori, ep in list(self.links.items()):
             ep.window = lim.window
             ep.max_queued = lim.max_queued
+            if ep.conn is not None:
+                ep.xml = self.formats.is_xml(ori)
             if ep.conn is not None and self.directory.sign_on_entry(ori) is None:
                 self._log("info", "signed_off_by_reload", ori=ori)
                 self._close(ep.conn, now)
@@ -340,6 +351,7 @@ class Engine(Faults):
                         self._fx.append(RefusedByReceiver(d.msg_id, d.receiver, now.wall))
                     self._pump(ep, now)
             elif isinstance(e, lk.SignOnRequest):
+                self._authenticating(conn)
                 self._sign_on(conn, e, now)
             elif isinstance(e, lk.SignOffRequest):
                 # Answered after the A of every message before it; nothing more
@@ -349,6 +361,7 @@ class Engine(Faults):
                 self._end_input(conn, now)
             elif isinstance(e, lk.FramingError):
                 # N .01. after the A of every good frame before it, then close.
+                self._security("bad_frame", conn.ori, "closed", now, peer=conn.peer)
                 conn.frame_error = True
                 self._end_input(conn, now)
             elif isinstance(e, lk.NotSignedOn | lk.AlreadySignedOn):
@@ -359,6 +372,11 @@ class Engine(Faults):
                 if e.what == "sign_on":
                     self.stats.naks += 1
                     self._log("info", "sign_on_timeout", peer=conn.peer)
+                elif e.what == "frame":
+                    self.stats.naks += 1
+                    self._log("info", "frame_timeout", peer=conn.peer, ori=conn.ori)
+                    self._security("frame_timeout", conn.ori, "closed", now, peer=conn.peer,
+                                   seconds=self.config.limits.frame_timeout)
                 else:
                     self._log("info", "heartbeat_timeout", peer=conn.peer, ori=conn.ori)
                 self._close(conn, now)
@@ -400,11 +418,14 @@ class Engine(Faults):
         if not self._take_token(ori, now):
             # Past the ORI's rate: N, and nothing is journaled.
             self._nak(conn, seq, RateLimited())
+            if not conn.rate_limited and not conn.rate_pause:
+                # Once per burst (the switch's log counts the rest), not per frame.
+                self._security("rate_limited", ori, "refused", now, peer=conn.peer)
             conn.rate_limited = True
             self.stats.count("?", "rate_limited")
             return
         try:
-            text = decode_body(body, self.config.limits.max_message)
+            got = self._read_body(conn, body)
         except LinkError as e:
             self._nak(conn, seq, e)
             self.stats.count("?", "refused")
@@ -417,8 +438,7 @@ class Engine(Faults):
         conn.inflight += 1
         g = self.ledger.group()
         g.acks.append((conn, seq))
-        _, event = self.ledger.accept(ori, text, now.wall)
-        self._fx.append(event)
+        self._fx.append(self._take(ori, got, now))
 
     # -- closing -------------------------------------------------------------------------
 

@@ -16,6 +16,8 @@ from nlets_switch.wire.domain import LESC_ORI as LESC_ORI
 
 #: What an ORI is in the directory.
 ROLES: Final = ("control_terminal", "agency", "service")
+#: What a link speaks: PROTOCOL.md's legacy text, or XML.md's NIEM documents.
+FORMATS: Final = ("text", "xml")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,8 @@ class Entry:
 
     ``signs_on`` is True for an ORI that signs on itself, False for one served
     through its state's control terminal; ``keys`` None takes every key.
+    ``format`` is what its link sends and receives (``text`` or ``xml``,
+    XML.md); it matters for an ORI that signs on, whose link it is.
     """
 
     ori: str
@@ -46,6 +50,12 @@ class Entry:
     keys: frozenset[str] | None = None
     speaks_for: frozenset[str] = frozenset()
     simulated: bool = False
+    format: str = "text"
+
+    @property
+    def xml(self) -> bool:
+        """Its link speaks XML (XML.md): documents in, documents out."""
+        return self.format == "xml"
 
     @property
     def is_control_terminal(self) -> bool:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 __all__ = [
+    "SECURITY_KINDS",
     "Audit",
     "AuditSink",
     "Delivered",
@@ -28,6 +29,7 @@ __all__ = [
     "RefusedByReceiver",
     "Rejected",
     "Routed",
+    "Security",
     "SwitchEvent",
 ]
 
@@ -195,6 +197,34 @@ class Audit(SwitchEvent):
         """``{"event": "audit", "type": ..., "subject": ..., "outcome": ..., **detail}``."""
         return {"event": "audit", "type": self.type, "subject": self.subject,
                 "outcome": self.outcome, **self.detail, "ts": self.ts}
+
+
+#: The kinds of :class:`Security` events (the last part of their MQTT topic).
+SECURITY_KINDS = frozenset({
+    "sign_on",          # a sign-on refused (outcome failure), a TLS handshake refused
+    "bad_frame",        # a framing error: N .01. INVALID FRAME and close
+    "frame_timeout",    # a frame begun and not finished in limits.frame_timeout
+    "rate_limited",     # N .04.: an ORI past its rate
+    "lockout",          # a source (or, past the higher threshold, an ORI) locked out
+    "unlock",           # an operator lifted a lock-out
+    "revoked",          # a live link signed off because the CRL revokes its certificate
+    "admission",        # a connection refused or closed by the connection limits
+})
+
+
+@dataclass(frozen=True, slots=True)
+class Security(Audit):
+    """A security event: audited like every :class:`Audit`, and published on MQTT
+    (``nlets/<switch>/security/<type>``). ``type`` is one of :data:`SECURITY_KINDS`;
+    ``subject`` the ORI concerned ('' when none is known); ``detail`` names the
+    peer and the reason, never message text or a credential.
+    """
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"event": "audit", "security": true, "type": ..., ...}``."""
+        return {"event": "audit", "security": True, "type": self.type,
+                "subject": self.subject, "outcome": self.outcome, **self.detail,
+                "ts": self.ts}
 
 
 class AuditSink(Protocol):

@@ -70,6 +70,16 @@ class Stats:
         self.messages[k] = self.messages.get(k, 0) + 1
 
 
+def _no_check(msg: Message, plan: Plan) -> None:
+    return None
+
+
+def _quotable(text: str) -> str:
+    # An XML document may hold TABs between its elements (XML.md); the text
+    # of an ER or SM may not (PROTOCOL part 2).
+    return text.replace("\t", " ") if "\t" in text else text
+
+
 class WriteGroup:
     """A batch gathering while the store is busy, and what waits on its commit.
 
@@ -116,6 +126,9 @@ class Ledger:
         #: A commit failed: groups wait for the retry timer (or a forced flush)
         #: instead of failing once per loop turn.
         self.paused = False
+        #: Raises the MessageError of a routed message no receiver can take
+        #: (the engine's: a delivery too long for an XML link).
+        self.check_plan: Callable[[Message, Plan], None] = _no_check
 
     def restore(self, recovered: Recovered) -> None:
         """Go on from the highest ids and the counters the store recovered."""
@@ -197,11 +210,14 @@ class Ledger:
 
     # -- the rows of one message ----------------------------------------------
 
-    def accept(self, link_ori: str, text: str, wall: float) -> tuple[int, SwitchEvent]:
+    def accept(self, link_ori: str, text: str, wall: float,
+               original: str | None = None) -> tuple[int, SwitchEvent]:
         """Take one input message sent by ``link_ori`` into the gathering group.
 
         Returns its message id and what became of it (routed, held, status,
-        or rejected with an ER back to the sender).
+        or rejected with an ER back to the sender). ``original`` is what an
+        XML link sent (XML.md), ``text`` its translation: the journal keeps
+        the document and an ER or SM quotes it, as it would quote the text.
         """
         g = self.group()
         b = g.batch
@@ -212,31 +228,54 @@ class Ledger:
         try:
             msg = parse_message(text)
             plan = self.router.route(msg, link_ori, self.online)
+            self.check_plan(msg, plan)
         except MessageError as err:
-            origin = link_ori
-            control = None
-            if msg is not None:
-                control = msg.control
-                if self.directory.may_speak(link_ori, msg.origin):
-                    origin = msg.origin
-            elif err.control is not None:
-                control = err.control  # the header was read as far as the control field
-            key = msg.key if msg is not None else text[:3].split(".")[0]
-            b.messages.append(MessageRow(
-                msg_id, wall, link_ori, key, origin if msg else None,
-                ",".join(msg.destinations) if msg else None, control, input_no, "rejected",
-                f"{err.code.wire} {err.detail}".rstrip(), None, 0, text))
-            self.switch_message("ER", er_text(err, text), msg_id, link_ori, origin, control,
-                                wall)
-            # Unknown keys count as "?": a hostile link must not grow the label set.
-            label = key if key in self.schemas else "?"
-            self.stats.count(label, "rejected")
-            return msg_id, Rejected(msg_id, label, link_ori, int(err.code), wall)
-        body_start = len(text) - len(msg.text.lstrip(_LEAD))
+            return msg_id, self._rejected(link_ori, err, msg, msg.key if msg else
+                                          text[:3].split(".")[0], original or text, msg_id,
+                                          input_no, wall)
+        # An XML document is journaled whole (body_start 0): a read-back
+        # translates it again (Engine.owed_loaded).
+        body_start = 0 if original is not None else len(text) - len(msg.text.lstrip(_LEAD))
         b.messages.append(MessageRow(msg_id, wall, link_ori, msg.key, msg.origin,
                                      ",".join(msg.destinations), msg.control, input_no,
-                                     "accepted", None, None, body_start, text))
-        return msg_id, self._plan(plan, msg, msg_id, link_ori, input_no, wall, text)
+                                     "accepted", None, None, body_start, original or text))
+        return msg_id, self._plan(plan, msg, msg_id, link_ori, input_no, wall,
+                                  original or text)
+
+    def reject(self, link_ori: str, err: MessageError, header: Message | None,
+               original: str, wall: float) -> tuple[int, SwitchEvent]:
+        """Journal a message refused before it had a text (an XML document the
+        codec refused) and answer it with an ER; ``header`` is its header as
+        far as it was read."""
+        b = self.group().batch
+        self.msg_id += 1
+        input_no = self._number(f"in:{link_ori}", b.counters)
+        return self.msg_id, self._rejected(link_ori, err, header,
+                                           header.key if header else None, original,
+                                           self.msg_id, input_no, wall)
+
+    def _rejected(self, link_ori: str, err: MessageError, msg: Message | None,
+                  key: str | None, text: str, msg_id: int, input_no: int,
+                  wall: float) -> Rejected:
+        b = self.group().batch
+        origin = link_ori
+        control = None
+        if msg is not None:
+            control = msg.control
+            if self.directory.may_speak(link_ori, msg.origin):
+                origin = msg.origin
+        elif err.control is not None:
+            control = err.control  # the header was read as far as the control field
+        b.messages.append(MessageRow(
+            msg_id, wall, link_ori, key, origin if msg else None,
+            ",".join(msg.destinations) if msg else None, control, input_no, "rejected",
+            f"{err.code.wire} {err.detail}".rstrip(), None, 0, text))
+        self.switch_message("ER", er_text(err, _quotable(text)), msg_id, link_ori, origin,
+                            control, wall)
+        # Unknown keys count as "?": a hostile link must not grow the label set.
+        label = key if key is not None and key in self.schemas else "?"
+        self.stats.count(label, "rejected")
+        return Rejected(msg_id, label, link_ori, int(err.code), wall)
 
     def _plan(self, plan: Plan, msg: Message, msg_id: int, link_ori: str, input_no: int,
               wall: float, text: str) -> Routed:
@@ -257,8 +296,8 @@ class Ledger:
                                   out_no, priority, msg.key, msg.origin, wall, input_no,
                                   msg.control, body, expires))
         for st in plan.statuses:
-            self.switch_message("SM", sm_text(st.code, st.addressed, text), msg_id, link_ori,
-                                msg.origin, msg.control, wall)
+            self.switch_message("SM", sm_text(st.code, st.addressed, _quotable(text)), msg_id,
+                                link_ori, msg.origin, msg.control, wall)
         outcome = "held" if any(r.held for r in plan.routes) else (
             "routed" if plan.routes else "status")
         self.stats.count(msg.key, outcome)
@@ -293,8 +332,8 @@ class Ledger:
             events.append(Expired(r.msg_id, r.key, r.addressed, wall))
             if r.key in ("SM", "ER") or r.link == SWITCH_ORI:
                 continue
-            self.switch_message("SM", sm_text(SmCode.DROPPED, r.addressed, r.text), r.msg_id,
-                                r.link, r.origin, r.control, wall)
+            self.switch_message("SM", sm_text(SmCode.DROPPED, r.addressed, _quotable(r.text)),
+                                r.msg_id, r.link, r.origin, r.control, wall)
         return events
 
     # -- delivery records -------------------------------------------------------

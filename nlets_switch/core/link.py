@@ -96,7 +96,8 @@ class Link:
 
     __slots__ = (
         "_buffer", "_deferred", "_out", "_out_bytes", "_pending_sign_on", "_row", "_state",
-        "_takes", "connected_at", "heartbeat_interval", "heartbeat_timeout", "last_rx", "ori",
+        "_takes", "connected_at", "frame_started", "frame_timeout", "heartbeat_interval",
+        "heartbeat_timeout", "last_rx", "ori",
         "ping_at", "ping_seq", "report_frames", "role", "seq_out", "sign_off_seq",
         "signon_timeout",
     )
@@ -116,6 +117,10 @@ class Link:
         self.signon_timeout = signon_timeout
         self.heartbeat_interval = heartbeat_interval
         self.heartbeat_timeout = heartbeat_timeout
+        #: Switch side, signed on: seconds one frame may take once it began
+        #: (None: no limit), and when the frame being read began.
+        self.frame_timeout: float | None = None
+        self.frame_started: float | None = None
         self.seq_out = 0
         self.ping_seq: int | None = None
         self.ping_at = 0.0
@@ -282,6 +287,12 @@ class Link:
         except FrameError:
             frames = []
         events: list[LinkEvent] = []
+        # A frame begun and not finished: its deadline runs from when it began
+        # (a dribbled frame must not hold a link for minutes).
+        if not self._buffer.pending:
+            self.frame_started = None
+        elif frames or self.frame_started is None:
+            self.frame_started = now
         for f in frames:
             if self.report_frames:
                 events.append(FrameReceived(f))
@@ -389,11 +400,17 @@ class Link:
     def next_deadline(self) -> float | None:
         """When :meth:`handle_timer` has something to do (None: nothing pending)."""
         if self.state is State.SIGNED_ON:
+            d: float | None = None
             if self.ping_seq is not None:
-                return self.ping_at + self.heartbeat_timeout
-            if self.heartbeat_interval is not None:
-                return self.last_rx + self.heartbeat_interval
-            return None
+                d = self.ping_at + self.heartbeat_timeout
+            elif self.heartbeat_interval is not None:
+                d = self.last_rx + self.heartbeat_interval
+            if self.frame_started is not None and self.frame_timeout is not None \
+                    and self.role is Role.SWITCH:
+                f = self.frame_started + self.frame_timeout
+                if d is None or f < d:
+                    d = f
+            return d
         if self.state is State.AWAITING_SIGN_ON and self.signon_timeout is not None \
                 and self.role is Role.SWITCH:
             return self.connected_at + self.signon_timeout
@@ -408,6 +425,12 @@ class Link:
             self._queue(fr.NAK, 0, SignOnRequired().wire.encode("ascii"))
             self.close()
             return [TimedOut("sign_on")]
+        if self.frame_started is not None and self.frame_timeout is not None \
+                and self.role is Role.SWITCH and now >= self.frame_started + self.frame_timeout:
+            # PROTOCOL part 1: a frame too slow to arrive is a framing error.
+            self._queue(fr.NAK, 0, FrameError().wire.encode("ascii"))
+            self.close()
+            return [TimedOut("frame")]
         if self.ping_seq is not None:
             # No answer to our H in time: closed; what it was owed stays held.
             self.close()

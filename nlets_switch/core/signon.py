@@ -19,11 +19,27 @@ from nlets_switch.core.conn import Conn, Now
 from nlets_switch.core.delivery import Endpoint
 from nlets_switch.core.dispatch import Dispatch
 from nlets_switch.core.effects import CheckCredential, Effect
-from nlets_switch.errors import SignOnRejected
+from nlets_switch.errors import LinkError, SignOnRejected, TooManyConnections
 from nlets_switch.wire.message import SWITCH_ORI
 
 if TYPE_CHECKING:
     from nlets_switch.config import Entry
+
+class CertificateRevoked(LinkError):
+    """The client certificate of a live link was revoked (part 7): signed off."""
+
+    code = 1
+    text = "CERTIFICATE REVOKED"
+    close = True
+
+
+def is_service(entry: Entry) -> bool:
+    """A service ORI (``role: service``, or a simulated state terminal)."""
+    return entry.role == "service" or entry.simulated
+
+
+#: Source counts kept before those that lock nothing are forgotten.
+_MAX_TRACKED: Final = 100_000
 
 #: The body of the A that accepts a sign-on (PROTOCOL part 1).
 _ACCEPTED: Final = SWITCH_ORI.encode("ascii")
@@ -42,13 +58,23 @@ class Attempt:
 
 
 class Gate:
-    """Failures and lock-outs per ORI, and the attempts waiting for a check."""
+    """Failures and lock-outs, and the attempts waiting for a check.
 
-    __slots__ = ("checking", "failures")
+    Failures are counted per (source address, ORI) and per ORI. What locks
+    first is the source, for that ORI (``lockout_after``): a stranger's
+    guesses lock the stranger out, not the agency, which signs on from its
+    own address as before. Past ``ori_lockout_after`` failures from every
+    address together, the ORI itself is locked out (an alert: many sources
+    are guessing). ``unlock`` lifts either.
+    """
+
+    __slots__ = ("checking", "ori_fails", "source_fails")
 
     def __init__(self) -> None:
-        #: ORI -> (failures in a row, locked until (monotonic), 0 when not locked).
-        self.failures: dict[str, tuple[int, float]] = {}
+        #: (host, ORI) -> (failures in a row, locked until (monotonic), 0 when not locked).
+        self.source_fails: dict[tuple[str, str], tuple[int, float]] = {}
+        #: ORI -> (failures from every source, locked until, 0 when not locked).
+        self.ori_fails: dict[str, tuple[int, float]] = {}
         #: ORI with a check running -> the attempts waiting behind it, in order.
         self.checking: dict[str, deque[Attempt]] = {}
 
@@ -68,22 +94,64 @@ class Gate:
         """The check for ``ori`` is over; returns the attempts that waited behind it."""
         return self.checking.pop(ori, deque())
 
-    def locked(self, ori: str, now: float) -> bool:
-        """``ori`` is locked out at ``now``."""
-        return self.failures.get(ori, (0, 0.0))[1] > now
+    def locked(self, host: str, ori: str, now: float) -> str | None:
+        """Why ``ori`` may not sign on from ``host`` at ``now`` (None: it may)."""
+        if self.ori_fails.get(ori, (0, 0.0))[1] > now:
+            return "ori locked out"
+        if self.source_fails.get((host, ori), (0, 0.0))[1] > now:
+            return "locked out"
+        return None
 
-    def failed(self, ori: str, now: float, lockout_after: int, lockout_s: float) -> bool:
-        """Count a failure; True when it locks ``ori`` out (the count starts again)."""
-        fails = self.failures.get(ori, (0, 0.0))[0] + 1
-        if fails >= lockout_after:
-            self.failures[ori] = (0, now + lockout_s)
-            return True
-        self.failures[ori] = (fails, 0.0)
-        return False
+    def failed(self, host: str, ori: str, now: float, after: int, ori_after: int,
+               lockout_s: float) -> tuple[bool, bool]:
+        """Count a failure; (source locked now, ORI locked now)."""
+        src = ori_lock = False
+        fails = self.source_fails.get((host, ori), (0, 0.0))[0] + 1
+        if fails >= after:
+            self.source_fails[(host, ori)] = (0, now + lockout_s)
+            src = True
+        else:
+            self.source_fails[(host, ori)] = (fails, 0.0)
+        if len(self.source_fails) > _MAX_TRACKED:
+            # Many addresses guessing: forget the counts that lock nothing (bounded memory).
+            self.source_fails = {k: v for k, v in self.source_fails.items() if v[1] > now}
+        total, until = self.ori_fails.get(ori, (0, 0.0))
+        total += 1
+        if total >= ori_after:
+            self.ori_fails[ori] = (0, now + lockout_s)
+            ori_lock = True
+        else:
+            self.ori_fails[ori] = (total, until)
+        return src, ori_lock
 
-    def succeeded(self, ori: str) -> None:
-        """A good sign-on clears the count."""
-        self.failures.pop(ori, None)
+    def succeeded(self, host: str, ori: str) -> None:
+        """A good sign-on clears its source's count (not the ORI's: others may guess)."""
+        self.source_fails.pop((host, ori), None)
+
+    def unlock(self, target: str) -> list[str]:
+        """Lift the lock-outs and counts of an ORI or of a source address.
+
+        Returns what was locked (``ORI`` or ``ORI@host``), for the audit.
+        """
+        lifted: list[str] = []
+        if target in self.ori_fails:
+            if self.ori_fails.pop(target)[1] > 0:
+                lifted.append(target)
+        for (host, ori), (_, until) in list(self.source_fails.items()):
+            if target in (host, ori):
+                del self.source_fails[(host, ori)]
+                if until > 0:
+                    lifted.append(f"{ori}@{host}")
+        return lifted
+
+    def lockouts(self, now: float) -> list[dict[str, object]]:
+        """What is locked out at ``now``: ``{"ori", "source" (None: every source), "until_s"}``."""
+        out: list[dict[str, object]] = [
+            {"ori": ori, "source": None, "remaining_s": round(until - now, 1)}
+            for ori, (_, until) in self.ori_fails.items() if until > now]
+        out += [{"ori": ori, "source": host, "remaining_s": round(until - now, 1)}
+                for (host, ori), (_, until) in self.source_fails.items() if until > now]
+        return out
 
 
 class SignOn(Dispatch):
@@ -92,6 +160,10 @@ class SignOn(Dispatch):
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.gate = Gate()
+        #: The scrypt hash service ORIs without a credential of their own sign on
+        #: with (made at start-up by ``serve`` for its responders); None: only a
+        #: credential of their own or a client certificate.
+        self.service_credential: str | None = None
 
     def credential_checked(self, attempt: Attempt, ok: bool, now: Now) -> list[Effect]:
         """The result of a :class:`~nlets_switch.core.effects.CheckCredential`.
@@ -123,44 +195,70 @@ class SignOn(Dispatch):
         if conn.closed:
             return
         entry = self.directory.sign_on_entry(a.ori)
+        locked = self.gate.locked(conn.host, a.ori, now.mono)
         if entry is None:
             self._refuse(a, "unknown ori" if self.directory.entry(a.ori) is None
                          else "not signing on", now)
-        elif self.gate.locked(a.ori, now.mono):
-            self._refuse(a, "locked out", now)
+        elif locked is not None:
+            self._refuse(a, locked, now)
         else:
-            verdict = self._authenticate(conn, entry, a.credential)
+            stored = entry.credential
+            if stored is None and is_service(entry):
+                stored = self.service_credential
+            verdict = self._authenticate(conn, entry, a.credential, stored)
             if verdict is None:
                 # scrypt is deliberately slow: the server runs it off the loop.
-                assert a.credential is not None and entry.credential is not None
+                assert a.credential is not None and stored is not None
                 self.gate.begin(a.ori)
                 self._pause(conn, "sign_on")
-                self._fx.append(CheckCredential(a, a.credential, entry.credential))
+                self._fx.append(CheckCredential(a, a.credential, stored))
             else:
                 self._decide(a, verdict, now)
 
     @staticmethod
-    def _authenticate(conn: Conn, entry: Entry, credential: str | None) -> bool | None:
-        """Whether ``conn`` may sign on as ``entry``; None: check the credential."""
+    def _authenticate(conn: Conn, entry: Entry, credential: str | None,
+                      stored: str | None) -> bool | None:
+        """Whether ``conn`` may sign on as ``entry``; None: check the credential.
+
+        ``stored`` is the entry's credential hash (for a service ORI without
+        one of its own, the switch's service credential).
+        """
         if conn.cert_oris is not None and entry.ori not in conn.cert_oris:
             # PROTOCOL part 7: the certificate's CN or a SAN must be the ORI signing on.
             return False
-        if entry.credential is not None:
-            return None if credential is not None else False
         if conn.cert_oris:
-            return True  # the client certificate is the credential
+            if entry.credential is None:
+                return True  # the client certificate is the credential
+        if stored is not None and credential is not None:
+            return None
+        if entry.credential is not None:
+            return False
+        if is_service(entry):
+            # A service ORI receives inquiries (names, dates of birth) and
+            # answers for an agency: never on the loopback exemption (issue 11).
+            return False
         return conn.anonymous_ok
 
     def _decide(self, a: Attempt, ok: bool, now: Now) -> None:
         conn, ori = a.conn, a.ori
         if not ok:
             sec = self.config.security
-            if self.gate.failed(ori, now.mono, sec.lockout_after, sec.lockout_minutes * 60):
-                self._log("warning", "locked_out", ori=ori, minutes=sec.lockout_minutes)
-                self._audit("lockout", ori, "locked", now, peer=conn.peer)
+            ori_after = sec.ori_lockout_after or 10 * sec.lockout_after
+            src, whole = self.gate.failed(conn.host, ori, now.mono, sec.lockout_after,
+                                          ori_after, sec.lockout_minutes * 60)
+            if src:
+                self._log("warning", "locked_out", ori=ori, peer=conn.host,
+                          minutes=sec.lockout_minutes)
+                self._security("lockout", ori, "locked", now, peer=conn.peer,
+                               source=conn.host, minutes=sec.lockout_minutes)
+            if whole:
+                # Many sources guessing one ORI: the ORI itself locks, and says so.
+                self._log("error", "ori_locked_out", ori=ori, minutes=sec.lockout_minutes)
+                self._security("lockout", ori, "locked", now, peer=conn.peer, source=None,
+                               alert=True, minutes=sec.lockout_minutes)
             self._refuse(a, "bad credential or certificate", now)
             return
-        self.gate.succeeded(ori)
+        self.gate.succeeded(conn.host, ori)
         if conn.closed or conn.settling or not self.accepting:
             # Accepted, but the link is going away meanwhile (stop, time-out).
             self._log("info", "sign_on_rejected", peer=conn.peer, ori=ori[:9], reason="closing")
@@ -168,6 +266,7 @@ class SignOn(Dispatch):
             return
         lim = self.config.limits
         ep = Endpoint(self._next_id(), ori, "tcp", conn, lim.window, lim.max_queued, now.wall)
+        ep.xml = self.formats.is_xml(ori)
         conn.endpoint = ep
         self._attach(ep, now, peer=conn.peer)
         events = conn.link.accept_sign_on(ori, _ACCEPTED, now.mono)
@@ -178,10 +277,44 @@ class SignOn(Dispatch):
         self._after_input(conn, now)
         self._arm(conn)
 
+    def unlock(self, target: str, now: Now, by: str = "operator") -> list[Effect]:
+        """Lift the lock-outs of an ORI or of a source address (an operator's action).
+
+        Audited whether or not anything was locked, so the trail shows who tried.
+        """
+        fx = self._fx = []
+        lifted = self.gate.unlock(target)
+        self._log("warning", "unlocked", target=target, lifted=len(lifted), by=by)
+        self._security("unlock", target if len(target) == 9 else "", "success" if lifted
+                       else "nothing_locked", now, target=target, lifted=lifted, by=by)
+        return fx
+
+    def revoke(self, conn: Conn, serial: int, now: Now) -> list[Effect]:
+        """The CRL now revokes the certificate ``conn`` signed on with: signed off.
+
+        ``N .01. CERTIFICATE REVOKED`` (seq 0) names why; what the link was owed
+        stays held (PROTOCOL part 7; CJIS Security Policy 5.6.2.2.2).
+        """
+        fx = self._fx = []
+        if conn.closed:
+            return fx
+        ori = conn.ori
+        self._log("warning", "signed_off_revoked", ori=ori, peer=conn.peer, serial=f"{serial:x}")
+        self._security("revoked", ori, "signed_off", now, peer=conn.peer,
+                       serial=f"{serial:x}")
+        self._nak(conn, 0, CertificateRevoked())
+        self._output(conn)
+        self._close(conn, now)
+        return fx
+
+    def lockouts(self, now: Now) -> list[dict[str, object]]:
+        """What is locked out now (for the operator's status)."""
+        return self.gate.lockouts(now.mono)
+
     def _refuse(self, a: Attempt, reason: str, now: Now) -> None:
         """``N .01. SIGN-ON REJECTED`` and close; audited (part 1)."""
         conn = a.conn
-        self._audit("sign_on", a.ori[:9], "failure", now, peer=conn.peer, reason=reason)
+        self._security("sign_on", a.ori[:9], "failure", now, peer=conn.peer, reason=reason)
         self._log("info", "sign_on_rejected", peer=conn.peer, ori=a.ori[:9], reason=reason)
         self._reject(conn, now)
 
@@ -191,6 +324,41 @@ class SignOn(Dispatch):
             self.stats.naks += 1
             self._output(conn)
             self._close(conn, now)
+
+    # -- admission: connections not signed on have their own pool ----------------------
+
+    def _admit(self, host: str, now: Now) -> None:
+        """Make room in the pool of connections not signed on (issue 11).
+
+        They have their own, smaller pool, per peer address and in all: when
+        it is full the oldest of them (that has not asked to sign on) gives
+        way with ``N .06.``, so idle connections cannot starve sign-ons, and an
+        agency that signs on promptly always gets in.
+        """
+        lim = self.config.limits
+        while len(self.unauth_by_host.get(host, ())) >= lim.max_unauthenticated_per_peer:
+            self._evict(next(iter(self.unauth_by_host[host].values())), now)
+        while len(self.unauth) >= lim.max_unauthenticated:
+            self._evict(next(iter(self.unauth.values())), now)
+
+    def _evict(self, conn: Conn, now: Now) -> None:
+        self._authenticating(conn)
+        if not conn.closed:
+            self._log("info", "connection_evicted", peer=conn.peer)
+            self._security("admission", "", "evicted", now, peer=conn.peer,
+                           reason="oldest connection not signed on")
+            conn.link.send_nak(0, TooManyConnections())
+            self._output(conn)
+            self._close(conn, now)
+
+    def _authenticating(self, conn: Conn) -> None:
+        """``conn`` leaves the pool of connections not signed on."""
+        if self.unauth.pop(conn.id, None) is not None:
+            mine = self.unauth_by_host.get(conn.host)
+            if mine is not None:
+                mine.pop(conn.id, None)
+                if not mine:
+                    del self.unauth_by_host[conn.host]
 
     # -- provided by the engine ---------------------------------------------------
 

@@ -18,14 +18,16 @@ from nlets_switch.core.conn import Conn, Now
 from nlets_switch.core.delivery import Delivery, Endpoint
 from nlets_switch.core.directory import Directory
 from nlets_switch.core.effects import Effect, Log, Output, PauseReading, ResumeReading
-from nlets_switch.core.events import Audit
+from nlets_switch.core.events import Audit, Security, SwitchEvent
+from nlets_switch.core.formats import Formats
 from nlets_switch.core.ledger import Ledger, Stats
 from nlets_switch.core.router import Router
 from nlets_switch.core.timers import Timers
 from nlets_switch.errors import LinkError
 from nlets_switch.store.records import Recovered
-from nlets_switch.wire.message import format_output, stamp
+from nlets_switch.wire.message import decode_body, format_output, stamp
 from nlets_switch.wire.schema import SchemaSet
+from nlets_switch.wire.xml import XmlInput
 
 if TYPE_CHECKING:
     from nlets_switch.config import Config
@@ -62,12 +64,18 @@ class EngineState:
         self.stats = Stats()
         self.ledger = Ledger(self.router, self.directory, schemas, self.stats, self.online,
                              recovered or Recovered(0, 0, {}))
+        #: The XML codec and the rules of XML links (XML.md).
+        self.formats = Formats(schemas, self.directory, config.limits.max_message)
+        self.ledger.check_plan = self.formats.check_plan
         #: ORI -> its live endpoint (a link or a local service).
         self.links: dict[str, Endpoint] = {}
         #: Connections open (until the server reports them lost).
         self.conns: dict[int, Conn] = {}
         #: Connections per peer host.
         self.peers: dict[str, int] = {}
+        #: Connections that have not asked to sign on, oldest first (in all, per host).
+        self.unauth: dict[int, Conn] = {}
+        self.unauth_by_host: dict[str, dict[int, Conn]] = {}
         self.accepting = True
         self.timers: Timers[Any] = Timers()
         self._buckets: dict[str, list[float]] = {}
@@ -96,6 +104,29 @@ class EngineState:
                              self._stamp(d.sent_at), d.output_no, d.receiver, d.control,
                              d.body)
 
+    def render_for(self, ep: Endpoint, d: Delivery) -> bytes:
+        """The bytes of a delivery to ``ep``'s link: text, or a document for an XML link."""
+        assert d.sent_at is not None
+        return self.formats.render(d, self._stamp(d.received_at), self._stamp(d.sent_at),
+                                   ep.xml)
+
+    def _read_body(self, conn: Conn, body: bytes) -> str | XmlInput:
+        """An ``M`` body as text, or as a document read by the codec for an XML
+        link (XML.md); raises the LinkError whose ``N`` it deserves."""
+        if conn.endpoint is not None and conn.endpoint.xml:
+            return self.formats.read(body)
+        return decode_body(body, self.config.limits.max_message)
+
+    def _take(self, ori: str, got: str | XmlInput, now: Now) -> SwitchEvent:
+        """Into the gathering group: a text, or a document's translation (the
+        journal keeps the document) or its ER."""
+        if isinstance(got, str):
+            return self.ledger.accept(ori, got, now.wall)[1]
+        if got.text is not None:
+            return self.ledger.accept(ori, got.text, now.wall, original=got.document)[1]
+        assert got.error is not None
+        return self.ledger.reject(ori, got.error, got.header, got.document, now.wall)[1]
+
     def write_limits(self) -> tuple[int, int]:
         """(high, low) water marks for a transport's write buffer.
 
@@ -118,12 +149,18 @@ class EngineState:
         link.signon_timeout = lim.signon_timeout
         link.heartbeat_interval = lim.heartbeat_interval
         link.heartbeat_timeout = lim.heartbeat_timeout
+        link.frame_timeout = lim.frame_timeout
 
     def _log(self, level: str, event: str, **fields: Any) -> None:
         self._fx.append(Log(level, event, fields))
 
     def _audit(self, type_: str, subject: str, outcome: str, now: Now, **detail: Any) -> None:
         self._fx.append(Audit(type_, subject, outcome, detail, now.wall))
+
+    def _security(self, type_: str, subject: str, outcome: str, now: Now,
+                  **detail: Any) -> None:
+        """A security event: audited and published (never message text or credentials)."""
+        self._fx.append(Security(type_, subject, outcome, detail, now.wall))
 
     def _output(self, conn: Conn) -> None:
         if not conn.dirty and conn.link.pending_bytes:

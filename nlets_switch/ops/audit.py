@@ -48,7 +48,7 @@ from nlets_switch.ops.settings import MIN_KEY_BYTES as MIN_KEY_BYTES  # re-expor
 from nlets_switch.ops.settings import decode_key as decode_key  # re-exported
 from nlets_switch.store.audit import ANCHOR_KEY
 from nlets_switch.store.base import AuditAnchor, AuditEvent, AuditStore
-from nlets_switch.store.journal import Journal
+from nlets_switch.store.postgres_journal import AnyJournal
 from nlets_switch.store.sqlite import Connection, as_store, open_store
 
 KEY_FILE_NAME: Final = "audit.key"
@@ -172,6 +172,13 @@ def record_from_tool(cfg: Config, type_: str, outcome: str, detail: Mapping[str,
     try:
         key = load_key(cfg)
         assert key is not None
+        if cfg.store.url:  # the PostgreSQL store (docs/cluster.md)
+            from nlets_switch.store.postgres import open_pg_store
+
+            with open_pg_store(cfg.store.url) as store:
+                append(store, key, iso_utc(time.time()), component, type_, user, outcome,
+                       detail)
+            return None
         record_now(path, key, type_, user, outcome, component, detail)
     except (OSError, StoreError, ConfigError, ValueError) as e:
         return f"warning: could not write the audit record: {e}"
@@ -181,7 +188,7 @@ def record_from_tool(cfg: Config, type_: str, outcome: str, detail: Mapping[str,
 class AuditTrail:
     """Appends audit records through the switch's journal, without blocking the loop."""
 
-    def __init__(self, journal: Journal, key: bytes) -> None:
+    def __init__(self, journal: AnyJournal, key: bytes) -> None:
         self.journal = journal
         self._key = key
         #: Records that could not be queued (journal already closed).
@@ -207,7 +214,7 @@ class AuditTrail:
                     event.ts or None)
 
 
-def trail_for(cfg: Config, journal: Journal) -> AuditTrail:
+def trail_for(cfg: Config, journal: AnyJournal) -> AuditTrail:
     """The audit trail of a switch (its sink): load (or create) the key and record
     the configuration load. Records queue until the journal's writer runs."""
     key = load_key(cfg)

@@ -92,6 +92,7 @@ class HttpServer:
         app.router.add_get("/api/stats", self.api_stats)
         app.router.add_get("/api/messages", self.api_messages)
         app.router.add_get("/api/messages/{id}", self.api_message)
+        app.router.add_post("/api/unlock", self.api_unlock)
         self.app = app
 
     async def start(self) -> None:
@@ -297,11 +298,39 @@ class HttpServer:
             row["text_withheld"] = True
         return _json(row)
 
+    async def api_unlock(self, request: web.Request) -> web.Response:
+        """``POST /api/unlock {"target": ORI or address}``: lift lock-outs (admin tokens).
+
+        Without ``api.tokens``, a loopback client may (the operator at the console).
+        The unlock is audited with the token's name; the answer lists what stays locked.
+        """
+        tok = request[_TOKEN]
+        if not (tok.admin or tok is _LOOPBACK_TOKEN):
+            return _json({"error": "unlocking needs a token with admin: true"}, status=403)
+        try:
+            body = await request.json()
+            target = str(body["target"]).strip()
+        except (ValueError, KeyError, TypeError):
+            return _json({"error": 'expected {"target": "ORI or address"}'}, status=400)
+        if not target or len(target) > 64 or not target.isprintable():
+            return _json({"error": "target: an ORI or an IP address"}, status=400)
+        before = len(self.switch.engine.lockouts(self.switch.now()))
+        remaining = self.switch.unlock(target, by=tok.name)
+        return _json({"target": target, "lifted": before - len(remaining),
+                      "locked": remaining})
+
     def _with_conn(self, fn: Callable[[Any], Any]) -> Any:
         """Run ``fn`` on a fresh read-only journal connection (in a worker thread)."""
         from nlets_switch.store import journal
+        from nlets_switch.store.postgres_journal import PostgresJournal
 
-        path = self.switch.journal.path
+        j = self.switch.journal
+        if isinstance(j, PostgresJournal):
+            from nlets_switch.store.postgres import open_pg_store
+
+            with open_pg_store(j.url, readonly=True) as store:
+                return fn(store)
+        path = j.path
         if not path.exists():
             raise web.HTTPServiceUnavailable(text='{"error": "the journal is not open yet"}',
                                              content_type="application/json")

@@ -135,13 +135,21 @@ class Monitor:
 # --------------------------------------------------------------------------
 
 
-def held_counts(path: Path) -> dict[str, int]:
-    """Deliveries still owed per destination link, from a read-only store.
+def held_counts(path: Path | str) -> dict[str, int]:
+    """Deliveries still owed per destination link, from a read-only store (a journal
+    file, or a PostgreSQL store's URL).
 
     Blocking: call it in a thread. An absent or unreadable journal means nothing is owed.
     """
+    from nlets_switch.store.postgres import is_postgres_url, open_pg_store
     from nlets_switch.store.sqlite import open_store
 
+    if is_postgres_url(str(path)):
+        try:
+            with open_pg_store(str(path), readonly=True) as pg:
+                return pg.owed_per_link()
+        except StoreError:
+            return {}
     if not Path(path).exists():
         return {}
     try:
@@ -217,6 +225,8 @@ class ApiToken:
     name: str
     sha256: str
     see_text: bool = False
+    #: May act on the switch (``POST /api/unlock``).
+    admin: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +264,7 @@ def http_address_from(arg: str | None, cfg: Config) -> tuple[str, int] | None:
 
 def http_settings(cfg: Config, listen: tuple[str, int] | None) -> HttpSettings:
     """The HTTP/API settings of a (checked) configuration."""
-    tokens = [ApiToken(t.name, t.sha256, t.see_text) for t in cfg.api.tokens]
+    tokens = [ApiToken(t.name, t.sha256, t.see_text, t.admin) for t in cfg.api.tokens]
     return HttpSettings(listen=listen, tokens=tuple(tokens), open_loopback=not cfg.api.configured,
                         tokens_by_hash={t.sha256: t for t in tokens})
 
@@ -287,7 +297,8 @@ class Monitoring:
 
     async def refresh_held(self) -> dict[str, int]:
         """Query the held queues now (in a thread) and remember them."""
-        self.held = await asyncio.to_thread(held_counts, self.switch.journal.path)
+        j = self.switch.journal
+        self.held = await asyncio.to_thread(held_counts, getattr(j, "url", j.path))
         return self.held
 
     async def snapshot(self) -> Event:

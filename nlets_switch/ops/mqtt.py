@@ -38,10 +38,11 @@ if TYPE_CHECKING:
 
 log = get_logger("mqtt")
 
-#: The events that go to MQTT (audit events go to the audit trail, not here).
+#: The events that go to MQTT (audit events go to the audit trail; of them only the
+#: security events come here too, on ``<base>/security/<type>``).
 MQTT_EVENTS: Final = frozenset(
     {"routed", "held", "status", "rejected", "refused", "delivered", "expired",
-     "refused_by_receiver", "link", "stats", "journal_fault"})
+     "refused_by_receiver", "link", "stats", "journal_fault", "audit"})
 _RECEIVED_FROM: Final = frozenset({"routed", "held", "status", "rejected"})
 _TOPIC_UNSAFE: Final = str.maketrans({"/": "_", "#": "_", "+": "_", "\0": "_"})
 
@@ -194,7 +195,13 @@ class MqttPublisher:
     async def _publish(self, client: aiomqtt.Client, ev: Event) -> None:
         name = ev.get("event")
         sid = self.switch.config.switch_id
-        if name == "link":
+        if name == "audit":
+            if not ev.get("security"):
+                return  # other audits are for the trail only
+            kind = str(ev.get("type") or "other").translate(_TOPIC_UNSAFE)
+            await client.publish(f"{self.base}/security/{kind}",
+                                 _dumps({**ev, "switch_id": sid}), qos=1)
+        elif name == "link":
             ori = str(ev.get("ori", ""))
             await client.publish(self.link_topic(ori),
                                  _dumps({"ori": ori, "state": ev.get("state"),

@@ -33,8 +33,11 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, time, tzinfo
 from typing import Any, Final, TextIO, TypeAlias
 
+from nlets_switch.errors import MessageError
 from nlets_switch.store.base import DEFAULT_LIMIT, LoggedMessage, MessageLogStore, MessageQuery
 from nlets_switch.store.sqlite import Connection, as_store
+from nlets_switch.wire.message import format_message, parse_message
+from nlets_switch.wire.xml import XmlCodec, is_xml, pretty
 
 #: NLQ's ``LIM`` is at most 999 (schemas/NLQ.yaml); without it the NL service lists this many.
 NLQ_DEFAULT_LIMIT: Final = 20
@@ -48,9 +51,12 @@ CSV_COLUMNS: Final = ("id", "received_at", "key", "origin", "link", "destination
 #: ``DEFAULT_LIMIT`` rows unless told).
 Query = MessageQuery
 
-__all__ = ["CSV_COLUMNS", "DEFAULT_LIMIT", "NLQ_DEFAULT_LIMIT", "NO_RECORD", "LogSource", "Query",
-           "answer_nfq", "answer_nlq", "count", "export", "get", "iso", "nlq_query",
-           "parse_when", "search"]
+__all__ = ["CSV_COLUMNS", "DEFAULT_LIMIT", "FORMS", "NLQ_DEFAULT_LIMIT", "NO_RECORD", "LogSource",
+           "Query", "answer_nfq", "answer_nlq", "count", "export", "get", "in_form", "iso",
+           "nlq_query", "parse_when", "search"]
+
+#: The forms ``log show --as`` gives a message's text in.
+FORMS: Final = ("text", "xml")
 
 
 # --------------------------------------------------------------------------
@@ -171,6 +177,34 @@ def get(db: LogSource, msg_id: int, with_text: bool = False) -> dict[str, Any] |
     if with_text:
         msg["text"] = m.text
     return msg
+
+
+def in_form(msg: dict[str, Any], form: str, codec: XmlCodec) -> str:
+    """The text of a message :func:`get` returned, as legacy text or as XML.
+
+    The journal keeps what the sender sent: the document of an XML link, the
+    text of a text link, the bare text of the switch's ER and SM (their
+    header is the row's). ``form`` ``text`` translates a document to its
+    input text (PROTOCOL part 2); ``xml`` translates the input text to its
+    document, pretty-printed. Raises :class:`~nlets_switch.errors.MessageError`
+    for what has no other form (a refused message that never parsed).
+    """
+    stored: str = msg["text"]
+    doc = is_xml(stored.encode("ascii", "replace"))
+    if form == "text":
+        return codec.to_text(stored.encode("ascii")) if doc else stored
+    if doc:
+        return pretty(stored.encode("ascii"))
+    try:
+        parse_message(stored)
+        text = stored
+    except MessageError:
+        if msg["status"] != "accepted" or not msg["key"]:
+            raise
+        # A message of the switch itself (ER, SM): the row holds its header.
+        text = format_message(msg["key"], msg["origin"] or msg["link"], msg["destinations"],
+                              msg["control"], stored)
+    return codec.input_to_xml(text, pretty=True).decode("ascii")
 
 
 def count(db: LogSource, q: Query) -> int:
@@ -305,5 +339,7 @@ def answer_nfq(db: LogSource, requester_ori: str, fields: Sequence[tuple[str, st
         return NO_RECORD
     lines = [_summary_line(m, tz)]
     lines += [f"TO/{d.receiver} {d.state.upper()}" for d in m.deliveries]
-    lines.append((m.text or "").rstrip("\r\n"))
+    # A document an XML link sent may hold TABs between its elements; the
+    # text of an NFR may not (PROTOCOL part 2).
+    lines.append((m.text or "").rstrip("\r\n").replace("\t", " "))
     return "\n".join(lines)

@@ -134,6 +134,8 @@ class ApiTokenSection(Section):
         None, description="sha256sum of the token")
     see_text: Annotated[bool, FLAG] = Field(
         False, description="may read message text in /api/messages/{id}")
+    admin: Annotated[bool, FLAG] = Field(
+        False, description="may lift lock-outs (POST /api/unlock, `nlets-switch unlock`)")
 
     @classmethod
     def _reshape(cls, data: dict[str, Any],

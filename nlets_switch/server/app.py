@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from pathlib import Path
 
 from nlets_switch.config import Config
 from nlets_switch.core.delivery import Delivery
@@ -17,7 +16,7 @@ from nlets_switch.ops import audit, msglog
 from nlets_switch.server.switch import Switch
 from nlets_switch.services import adapter as ad
 from nlets_switch.services import local as svc
-from nlets_switch.store.journal import Journal
+from nlets_switch.store.postgres_journal import journal_for
 from nlets_switch.wire.message import SWITCH_ORI, OutputMessage, format_message
 from nlets_switch.wire.schema import load_schemas
 
@@ -25,19 +24,23 @@ from nlets_switch.wire.schema import load_schemas
 LOG_KEYS = {"NLQ": "NLR", "NFQ": "NFR"}
 
 
-async def build_switch(cfg: Config, adapters: Sequence[ad.Loaded] | None = None) -> Switch:
+async def build_switch(cfg: Config, adapters: Sequence[ad.Loaded] | None = None, *,
+                       service_credential: str | None = None) -> Switch:
     """A switch for ``cfg``, with everything the configuration asks for attached.
 
     ``adapters`` defaults to every adapter installed in the entry-point group
     ``nlets_switch.adapters`` that the configuration does not disable. Raises
     :class:`~nlets_switch.errors.AdapterError` for an adapter of the wrong API
     version, a key without a schema or a key claimed twice.
+    ``service_credential`` is what service ORIs without a credential of their
+    own sign on with (out-of-process responders; ``serve`` makes one).
     """
     loaded = svc.load_adapters(cfg) if adapters is None else list(adapters)
     extra = ad.schema_dirs(loaded)
     schemas = load_schemas(extra) if extra else None
-    journal = Journal(Path(cfg.data_dir) / "journal.sqlite")
-    switch = Switch(cfg, schemas, audit=audit.trail_for(cfg, journal), journal=journal)
+    journal = journal_for(cfg.store.url, cfg.data_dir)
+    switch = Switch(cfg, schemas, audit=audit.trail_for(cfg, journal), journal=journal,
+                    service_credential=service_credential)
     ad.check_adapters(loaded, switch.schemas)
     services = svc.Services(switch, loaded)
     services.install()

@@ -24,7 +24,6 @@ import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from pathlib import Path
 from typing import Any
 
 from nlets_switch.config import Config, Listener
@@ -33,15 +32,16 @@ from nlets_switch.core.conn import Conn, Now
 from nlets_switch.core.delivery import Delivery, Endpoint
 from nlets_switch.core.directory import Directory
 from nlets_switch.core.engine import Engine
-from nlets_switch.core.events import Audit, AuditSink, SwitchEvent
+from nlets_switch.core.events import Audit, AuditSink, Security, SwitchEvent
 from nlets_switch.core.ledger import Stats
 from nlets_switch.core.router import Router
 from nlets_switch.log import get_logger
 from nlets_switch.ops.ratelog import BoundedLogger
 from nlets_switch.server.connection import LinkConnection
-from nlets_switch.server.credentials import verify_credential
-from nlets_switch.server.tls_listener import tls_context
-from nlets_switch.store.journal import Journal
+from nlets_switch.server.credentials import hash_credential, verify_credential
+from nlets_switch.server.security import BOUNDED_LOGS, Upkeep
+from nlets_switch.server.tls_listener import tls_context, tls_listener
+from nlets_switch.store.postgres_journal import AnyJournal, journal_for
 from nlets_switch.store.records import OPEN_STATES, ExpiredRow, OwedRow
 from nlets_switch.wire.schema import SchemaSet, load_schemas
 
@@ -90,17 +90,25 @@ class Switch:
     """The message switch: listeners, journal, timer, services, around the engine.
 
     ``audit`` is where audit events are kept (required: a switch cannot audit
-    nothing by accident); ``journal`` defaults to ``<data_dir>/journal.sqlite``.
+    nothing by accident); ``journal`` defaults to ``<data_dir>/journal.sqlite``, or the
+    PostgreSQL database of the configuration's ``store.url``.
     """
 
     def __init__(self, config: Config, schemas: SchemaSet | None = None, *,
-                 audit: AuditSink, journal: Journal | None = None) -> None:
+                 audit: AuditSink, journal: AnyJournal | None = None,
+                 service_credential: str | None = None) -> None:
         self.config = config
         self.schemas = schemas if schemas is not None else load_schemas()
-        self.journal = (journal if journal is not None
-                        else Journal(Path(config.data_dir) / "journal.sqlite"))
+        self.journal: AnyJournal = (journal if journal is not None
+                                    else journal_for(config.store.url, config.data_dir))
         self.audit_sink = audit
         self.engine = Engine(config, self.schemas)
+        #: What service ORIs without a credential of their own sign on with
+        #: (``serve`` makes one at start-up for its responders); kept hashed.
+        self.service_credential = service_credential
+        if service_credential is not None:
+            self.engine.service_credential = hash_credential(service_credential)
+        self.upkeep = Upkeep(self)
         self.observers: list[Observer] = []
         #: ORI -> factory of the in-process endpoint that answers for it when no
         #: link does (the services install these).
@@ -188,24 +196,28 @@ class Switch:
         for hook in self.on_start:
             await hook()
         for lst in self.config.listeners:
-            ctx = self.tls_context(lst)
+            tls = tls_listener(lst)
+            if tls is not None:
+                self.upkeep.tls.append(tls)
+            # TLS is done by each connection over memory BIOs (server/connection.py),
+            # so a refused handshake is audited with the peer's address.
             server = await loop.create_server(
-                functools.partial(LinkConnection, self, lst), lst.host, lst.port,
-                reuse_address=True, ssl=ctx,
-                ssl_handshake_timeout=self.config.limits.signon_timeout if ctx else None)
+                functools.partial(LinkConnection, self, lst, tls), lst.host, lst.port,
+                reuse_address=True)
             self.servers.append(server)
             for s in server.sockets:
                 name = s.getsockname()
                 if s.family in (socket.AF_INET, socket.AF_INET6):
                     self.addresses.append((name[0], name[1]))
         self.apply(self.engine.start(self.now()))
+        self.upkeep.start()
         self.started.set()
         log.info("listening", addresses=[f"{h}:{p}" for h, p in self.addresses],
                  journal=str(self.journal.path), oris=len(self.directory))
 
     def tls_context(self, lst: Listener) -> ssl.SSLContext | None:
         """The TLS context of a listener (PROTOCOL part 7), or None for plain TCP."""
-        return tls_context(lst, self.audit)
+        return tls_context(lst)
 
     async def stop(self) -> None:
         """Graceful stop: no new links, finish custody and writing, close links."""
@@ -248,6 +260,7 @@ class Switch:
         for s in self.servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(s.wait_closed(), 2)
+        await self.upkeep.stop()
         self._journal_open = False
         self.journal.close()
         if self._log_flush is not None:
@@ -286,6 +299,11 @@ class Switch:
     def drop(self, ori: str) -> None:
         """Close the link signed on as ``ori``; what it was owed stays held."""
         self.apply(self.engine.drop(ori, self.now()))
+
+    def unlock(self, target: str, by: str = "operator") -> list[dict[str, object]]:
+        """Lift the lock-outs of an ORI or a source address (audited); what stays locked."""
+        self.apply(self.engine.unlock(target, self.now(), by))
+        return self.engine.lockouts(self.now())
 
     # -- connections (called by LinkConnection) ------------------------------------------
 
@@ -342,11 +360,26 @@ class Switch:
     # -- monitoring -------------------------------------------------------------------------
 
     def emit(self, event: SwitchEvent) -> None:
-        """An event to every observer (they must never block); audits also to the sink."""
+        """An event to every observer (they must never block); audits also to the sink.
+
+        Security events a flood repeats are kept once a second per peer, with a count.
+        """
+        if isinstance(event, Audit):
+            kept = self.upkeep.admit(event)
+            if kept is None:
+                return
+        self.emit_now(event)
+
+    def emit_now(self, event: SwitchEvent) -> None:
+        """:meth:`emit` without the bound on repeated security events."""
         if isinstance(event, Audit):
             self.audit_sink.audit(event)
         for obs in self.observers:
             obs(event)
+
+    def security(self, event: str, subject: str, outcome: str, **detail: Any) -> None:
+        """A security event (audited, published on MQTT); never text or credentials."""
+        self.emit(Security(event, subject, outcome, detail, time.time()))
 
     def audit(self, event: str, subject: str, outcome: str, **detail: Any) -> None:
         """An audit-trail event (CJIS 5.4.1.1), kept by the audit sink."""
@@ -405,11 +438,14 @@ class Switch:
             if make is not None and self.engine.accepting:
                 self.attach(make())
         elif isinstance(e, fx.Log):
-            if e.level in ("warning", "error") and e.event not in _ALERTS:
+            if (e.level in ("warning", "error") and e.event not in _ALERTS
+                    and e.event not in BOUNDED_LOGS):
+                # Per-ORI bounding of repeated warnings (issue 15); the security
+                # upkeep bounds its own events (refused connections) per event.
                 self.bounded_log.emit(e.level, e.event, e.fields.get("ori"), e.fields)
                 self._arm_log_flush()
             else:
-                getattr(log, e.level)(e.event, **e.fields)
+                self.upkeep.log(e.level, e.event, e.fields)
         elif isinstance(e, fx.Checkpoint):
             self._spawn(self._checkpoint(), "checkpoint")
 

@@ -113,8 +113,9 @@ def journal_op(fn: Callable[[Store], T]) -> Callable[[sqlite3.Connection], T]:
     A ``functools.partial`` of a module-level function, not a closure: the
     writer is a process of its own, and operations cross to it pickled.
     """
-    return functools.partial(_run_on_store, fn)
+    return functools.partial(_on_store, fn)
 
 
-def _run_on_store(fn: Callable[[Store], T], conn: sqlite3.Connection) -> T:
-    return fn(SqliteStore(conn))
+def _on_store(fn: Callable[[Store], T], conn: sqlite3.Connection) -> T:
+    # as_store: a PostgreSQL journal hands its operations a store already.
+    return fn(as_store(conn))

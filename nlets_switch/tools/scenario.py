@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from nlets_switch.core.link import FramingError, ScriptedLink
-from nlets_switch.errors import LinkError
+from nlets_switch.errors import LinkError, MessageError
 from nlets_switch.tools.client import Answer, Client, SignOnError
 from nlets_switch.tools.scenario_parse import (
     DEFAULT_TIMEOUT,
@@ -52,6 +52,7 @@ from nlets_switch.tools.scenario_parse import (
     find_scenarios,
     load_scenario,
     parse_scenario,
+    xml_form,
 )
 from nlets_switch.tools.scenario_template import (
     MACROS,
@@ -148,6 +149,26 @@ class _RawLink:
         """Drop the connection."""
         self.link.close()
         self.writer.close()
+
+
+class _XmlTemplate:
+    """A template of an XML document: what arrives is compared in canonical form."""
+
+    def __init__(self, tpl: Template) -> None:
+        self.tpl = tpl
+
+    @staticmethod
+    def _form(text: str) -> str:
+        try:
+            return xml_form(text) or text
+        except (MessageError, LinkError):
+            return text  # not well-formed: compared as it is, so the diff shows it
+
+    def match(self, text: str, values: dict[str, str]) -> dict[str, str] | None:
+        return self.tpl.match(self._form(text), values)
+
+    def explain(self, text: str, values: dict[str, str]) -> str:
+        return self.tpl.explain(self._form(text), values)
 
 
 _FRAME_TYPES: Final = {"C": fr.SIGN_ON, "A": fr.ACK, "N": fr.NAK, "M": fr.MESSAGE,
@@ -247,7 +268,7 @@ class _Run:
     async def _expect(self, s: Step, timeout: float, where: str) -> None:
         self._client(s)
         assert s.template is not None
-        tpl = s.template
+        tpl = _XmlTemplate(s.template) if "xml" in s.opts else s.template
         deadline = asyncio.get_running_loop().time() + timeout
         kept = self.pending.setdefault(s.conn, [])
         if "unordered" in s.opts:

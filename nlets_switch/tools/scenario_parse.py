@@ -18,10 +18,12 @@ from typing import Any, Final
 
 import yaml
 
+from nlets_switch.errors import LinkError, MessageError
 from nlets_switch.tools.scenario_template import ScenarioError, Template
+from nlets_switch.wire.xml import canonical, is_xml, pretty
 
 __all__ = ["DEFAULT_TIMEOUT", "Scenario", "Step", "find_scenarios", "load_scenario",
-           "parse_scenario"]
+           "parse_scenario", "xml_form"]
 
 #: Seconds an ``expect`` waits when the scenario does not say (``timeout`` directive).
 DEFAULT_TIMEOUT: Final = 2.0
@@ -183,7 +185,15 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
         if op == "expect":
             if not step.text:
                 raise ScenarioError(f"{where}: expect needs the message (use a << block)")
-            step.template = Template(step.text.split("\n"), where)
+            try:
+                doc = xml_form(step.text)
+            except (MessageError, LinkError) as e:
+                raise ScenarioError(f"{where}: the expected XML document is not well-formed "
+                                    f"({e})") from None
+            if doc is not None:
+                # Compared in canonical form (what arrives is put in the same form).
+                step.opts["xml"] = "1"
+            step.template = Template((doc or step.text).split("\n"), where)
         elif op in ("expect-nak", "expect-frame", "expect-refused") and step.text:
             step.template = Template([step.text], where)
         if op == "expect-nothing" and pos[1:]:
@@ -195,6 +205,21 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
         steps.append(step)
     _check_refs(steps, path)
     return Scenario(path, title, steps, config, xfail, timeout)
+
+
+def xml_form(text: str) -> str | None:
+    """An XML document in the form ``expect`` compares (XML links, XML.md), else None.
+
+    The canonical form (this project's prefixes, attributes in order, no
+    layout), indented one element a line: two documents that differ only in
+    prefixes, attribute order or indentation have the same form, and a
+    template's macros (``{DATE}``, ``{NUM}``) stay in their element's line.
+    Raises MessageError or LinkError for a document that is not well-formed.
+    """
+    raw = text.encode("ascii", "replace")
+    if not is_xml(raw):
+        return None
+    return pretty(canonical(raw, None), None).rstrip("\n")
 
 
 def _is_opt(word: str) -> bool:

@@ -13,6 +13,10 @@ one, and every message that comes back is shown with the inquiry it answers
 quotes). The pieces that do not touch the terminal (:func:`prepare`,
 :func:`describe`, :class:`Transcript`) are kept apart so they can be tested
 without one.
+
+On an XML link (``format: xml``, XML.md) the operator still types legacy
+text: the terminal sends its document, and shows every document that comes
+back as the legacy text it stands for (the transcript keeps the document).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from prompt_toolkit.history import InMemoryHistory
 from prompt_toolkit.patch_stdout import patch_stdout
 from prompt_toolkit.shortcuts import print_formatted_text
 
-from nlets_switch.errors import MessageError
+from nlets_switch.errors import ErCode, LinkError, MessageError
 from nlets_switch.tools.client import Client, SignOnError
 from nlets_switch.wire.message import (
     SWITCH_ORI,
@@ -42,6 +46,7 @@ from nlets_switch.wire.message import (
     parse_output,
 )
 from nlets_switch.wire.schema import SchemaSet
+from nlets_switch.wire.xml import XmlCodec, is_xml, pretty
 
 COMMANDS = ("/help", "/form", "/resend", "/last", "/save", "/quit")
 
@@ -162,16 +167,33 @@ def _quoted(text: str) -> str | None:
     return text[i + len(marker):] if i >= 0 else None
 
 
-def describe(raw: str, transcript: Transcript) -> tuple[str, str, str]:
+def describe(raw: str, transcript: Transcript,
+             codec: XmlCodec | None = None) -> tuple[str, str, str]:
     """How to show a received message: (style, headline, text).
 
     The headline says what it is, from whom, and which inquiry it answers;
-    for ER and SM it gives the code and reason plainly.
+    for ER and SM it gives the code and reason plainly. An XML document
+    (XML.md) is shown as the legacy text it stands for when ``codec`` can
+    read it, headline marked ``(XML)``; else pretty-printed.
     """
-    try:
-        out = parse_output(raw)
-    except MessageError:
-        return "", "message", raw
+    form = ""
+    if is_xml(raw.encode("ascii", "replace")):
+        try:
+            if codec is None:
+                raise MessageError(ErCode.HEADER)
+            out = codec.read_output(raw.encode("ascii"))
+        except (MessageError, LinkError, UnicodeError):
+            try:
+                return "", "XML document", pretty(raw.encode("ascii"), None).rstrip("\n")
+            except (MessageError, LinkError, UnicodeError):
+                return "", "message", raw
+        raw = out.format()
+        form = " (XML)"
+    else:
+        try:
+            out = parse_output(raw)
+        except MessageError:
+            return "", "message", raw
     answered = transcript.answered(out.control, _quoted(out.text))
     about = ""
     if answered is not None:
@@ -184,9 +206,10 @@ def describe(raw: str, transcript: Transcript) -> tuple[str, str, str]:
         reason = lines[0] if lines else ""
         extra = lines[1] if len(lines) > 1 and lines[1] != "ORIGINAL MESSAGE" else ""
         kind = "ERROR" if out.key == "ER" else "STATUS"
-        head = f"{out.key} {kind} {reason}" + (f" -- {extra}" if extra else "") + about
+        head = (f"{out.key}{form} {kind} {reason}" + (f" -- {extra}" if extra else "")
+                + about)
         return ("class:er" if out.key == "ER" else "class:sm"), head, raw
-    head = f"{out.key} from {out.sender} to {out.receiver}{about}"
+    head = f"{out.key}{form} from {out.sender} to {out.receiver}{about}"
     return "class:in", head, raw
 
 
@@ -251,7 +274,10 @@ class Terminal:
     """One interactive session: a link, a prompt, and the transcript."""
 
     def __init__(self, host: str, port: int, ori: str, credential: str | None,
-                 schemas: SchemaSet, destinations: Sequence[str]) -> None:
+                 schemas: SchemaSet, destinations: Sequence[str], xml: bool = False) -> None:
+        #: The link speaks XML (XML.md): typed text is sent as its document.
+        self.xml = xml
+        self.codec = XmlCodec(schemas, max_bytes=None)
         self.host = host
         self.port = port
         self.ori = ori
@@ -306,7 +332,7 @@ class Terminal:
 
     def show_incoming(self, raw: str) -> None:
         """Record and print one received message with what it answers."""
-        style, head, text = describe(raw, self.transcript)
+        style, head, text = describe(raw, self.transcript, self.codec)
         e = self.transcript.add("<<", raw, head)
         self.say(f"<< #{e.n} {head}", style)
         self.say(text + "\n")
@@ -317,8 +343,16 @@ class Terminal:
         if c is None:
             self.say("-- not signed on (reconnecting); message not sent", "class:info")
             return
+        body: str | bytes = text
+        if self.xml and not is_xml(text.encode("ascii", "replace")):
+            try:
+                body = self.codec.input_to_xml(text)
+            except MessageError as exc:
+                self.say(f"-- cannot write it as XML ({exc.code.wire} {exc.detail}".rstrip()
+                         + "); not sent", "class:er")
+                return
         try:
-            ans = await c.send(text)
+            ans = await c.send(body)
         except (TimeoutError, ConnectionError) as exc:
             self.say(f"-- no answer from the switch ({exc}); not sent", "class:info")
             return

@@ -1,0 +1,117 @@
+"""``bench_switch.py --store postgresql``: the SQLite node and one PostgreSQL node, one run.
+
+Starts its own PostgreSQL (the tests' throwaway server: Debian's binaries, a
+temporary directory, a free port; see tests/conftest_postgres.py), then drives
+the same traffic through a switch on the SQLite journal and a switch on that
+database, and prints messages routed per second, round-trip p50/p99 and CPU
+seconds per 10,000 messages of each process (the database's processes summed).
+
+The PostgreSQL server runs with its defaults (fsync on) and the switch commits
+each batch with ``synchronous_commit`` on: the same durability as the SQLite
+journal's ``synchronous=FULL``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+
+Measure = Callable[[Any, argparse.Namespace, Path], dict[str, Any]]
+Argv = Callable[[int, Path], list[str]]
+
+
+def _server() -> Any:
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from tests.conftest_postgres import PgServer, _bin_dir
+
+    bin_dir = _bin_dir()
+    if bin_dir is None:
+        raise SystemExit("--store postgresql: PostgreSQL's binaries are not installed "
+                         "(Debian package postgresql; make system-deps)")
+    return PgServer(bin_dir)
+
+
+def _db_cpu(data: Path) -> float:
+    """CPU seconds used so far by the postmaster of ``data`` and its children, the
+    backends that ended included (the postmaster reaps them: its children_* times)."""
+    try:
+        pid = int((data / "postmaster.pid").read_text().split()[0])
+        main = psutil.Process(pid)
+        t0 = main.cpu_times()
+        total = t0.children_user + t0.children_system
+        for p in [main, *main.children(recursive=True)]:
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                pass
+        return total
+    except (OSError, ValueError, psutil.Error):
+        return 0.0
+
+
+def _per_10k(cpu_s: float, messages: int) -> float | None:
+    return round(cpu_s * 10_000 / messages, 2) if messages else None
+
+
+def _switch_cpu_s(r: dict[str, Any]) -> float:
+    return float(r.get("server_cpu_percent") or 0) / 100 * float(r.get("seconds") or 0)
+
+
+def compare(args: argparse.Namespace, work: Path, measure: Measure,
+            target: Callable[[str, Argv], Any], switch_argv: Argv) -> dict[str, Any]:
+    """Measure the SQLite node, then one node on a fresh PostgreSQL; both results."""
+    sqlite = measure(target("switch-sqlite", switch_argv), args, work)
+    server = _server()
+    try:
+        server.start()
+        url = server.create_database()
+        before = _db_cpu(server.data)
+        pg = measure(target("switch-postgresql",
+                            lambda port, data: [*switch_argv(port, data), "--store", url]),
+                     args, work)
+        pg["database_cpu_s"] = round(_db_cpu(server.data) - before, 2)
+    finally:
+        server.remove()
+    for r in (sqlite, pg):
+        r["switch_cpu_s_per_10k"] = _per_10k(_switch_cpu_s(r), int(r.get("messages") or 0))
+    # The database's CPU covers the whole run (start and warm-up too): an upper bound.
+    pg["database_cpu_s_per_10k_upper"] = _per_10k(pg["database_cpu_s"],
+                                                  int(pg.get("messages") or 0))
+    return {"sqlite": sqlite, "postgresql": pg,
+            "ratio": (round(pg["msgs_per_s"] / sqlite["msgs_per_s"], 3)
+                      if sqlite.get("msgs_per_s") else None)}
+
+
+def report(r: dict[str, Any]) -> str:
+    """The readable table of :func:`compare`'s result."""
+    s, p = r["sqlite"], r["postgresql"]
+
+    def f(v: Any, fmt: str) -> str:
+        return "-" if v is None else format(v, fmt)
+
+    rows = [
+        ("messages routed per s", f(s["msgs_per_s"], ",.0f"), f(p["msgs_per_s"], ",.0f")),
+        ("latency p50 (ms, DQ->DR)", f(s["p50_ms"], ".2f"), f(p["p50_ms"], ".2f")),
+        ("latency p99 (ms, DQ->DR)", f(s["p99_ms"], ".2f"), f(p["p99_ms"], ".2f")),
+        ("switch CPU s / 10k msgs", f(s["switch_cpu_s_per_10k"], ".2f"),
+         f(p["switch_cpu_s_per_10k"], ".2f")),
+        ("database CPU s / 10k (max)", "-", f(p["database_cpu_s_per_10k_upper"], ".2f")),
+        ("messages measured", f(s["messages"], ","), f(p["messages"], ",")),
+        ("errors / naks / unanswered", f"{s['errors']}/{s['naks']}/{s['unanswered']}",
+         f"{p['errors']}/{p['naks']}/{p['unanswered']}"),
+    ]
+    lines = ["nlets-switch on SQLite and on one PostgreSQL node (same traffic, same machine; "
+             "the database shares its cores)", "",
+             f"{'':28}{'SQLite':>14}{'PostgreSQL':>14}"]
+    lines += [f"{a:28}{b:>14}{c:>14}" for a, b, c in rows]
+    lines += ["", f"ratio PostgreSQL/SQLite: {f(r['ratio'], '.2f')}"]
+    return "\n".join(lines)
