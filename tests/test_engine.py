@@ -23,6 +23,7 @@ from nlets_switch.core.events import (
     Rejected,
     Routed,
 )
+from nlets_switch.core.ledger import MAX_GROUPS
 from nlets_switch.server.credentials import hash_credential
 from nlets_switch.wire import frames as fr
 from nlets_switch.wire.message import parse_output
@@ -126,7 +127,7 @@ def test_a_failed_commit_answers_n_and_delivers_nothing() -> None:
     assert ny.take() == []
 
 
-def test_one_batch_per_turn_and_at_most_two_in_flight() -> None:
+def test_one_batch_per_turn_and_at_most_max_groups_in_flight() -> None:
     w = World(auto=False)
     az = w.sign_on("AZNLETS20")
     w.settle()
@@ -135,12 +136,16 @@ def test_one_batch_per_turn_and_at_most_two_in_flight() -> None:
     w.feed(az, data)
     assert [type(op) for op in w.ops] == [fx.WriteBatch]
     assert len(w.ops[0].batch.messages) == 10  # five AMs and their five SM .02s
-    for i in range(3):
+    for i in range(MAX_GROUPS + 1):
         w.feed(az, fr.encode_frame(M, 20 + i, f"{AM}X{i}".encode()))
-    # Two groups handed over; the rest gathers until one commits.
-    assert len(w.ops) == 2
+    # One group per turn until MAX_GROUPS are handed over; the rest gathers
+    # (into one group) until one commits.
+    assert len(w.ops) == MAX_GROUPS
+    assert all(len(op.batch.messages) == 2 for op in list(w.ops)[1:])
     w.settle(1)
-    assert len([op for op in w.ops if isinstance(op, fx.WriteBatch)]) == 2
+    later = [op for op in w.ops if isinstance(op, fx.WriteBatch)]
+    assert len(later) == MAX_GROUPS
+    assert len(later[-1].batch.messages) == 4  # the two turns that waited, as one group
 
 
 def test_numbers_and_output_header() -> None:

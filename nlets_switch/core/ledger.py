@@ -4,9 +4,11 @@ the rows one accepted message makes durable.
 Everything a loop turn accepts gathers in one :class:`WriteGroup`; the engine
 hands its :class:`~nlets_switch.store.records.Batch` to the store as one
 commit, and only when that commit is done are the senders' ``A`` frames
-released and the deliveries dispatched (PROTOCOL part 1, custody). At most
-:data:`MAX_GROUPS` groups are in flight (one committing, one waiting), so the
-writer never idles and the rest gathers into one bigger group.
+released and the deliveries dispatched (PROTOCOL part 1, custody). Each loop
+turn's group goes to the store at once, up to :data:`MAX_GROUPS` in flight: the
+writer merges every group waiting into its next commit, so a message read
+while a commit runs waits for that commit and its own, not for a group
+held back in the switch. Past the bound the rest gathers into one bigger group.
 
 Numbers (PROTOCOL part 3): ``in:<link>`` counts the input of each sending
 link, ``out:<link>`` the output of each receiving link, 00001 to 99999; they
@@ -43,7 +45,7 @@ from nlets_switch.wire.message import (
 from nlets_switch.wire.schema import SchemaSet
 
 #: Write groups handed to the store and not yet committed.
-MAX_GROUPS: Final = 2
+MAX_GROUPS: Final = 8
 #: A first transmission still unacknowledged after this long is journaled as
 #: 'sent' on its own; earlier, the acknowledgement's update records both.
 SENT_GRACE: Final = 0.5
