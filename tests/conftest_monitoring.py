@@ -14,7 +14,7 @@ import pytest
 
 from nlets_switch.config import config_from_dict, with_overrides
 from nlets_switch.core.events import MemoryAudit
-from nlets_switch.ops.monitor import Monitoring, attach_monitoring
+from nlets_switch.ops.monitoring import Monitoring, attach_monitoring
 from nlets_switch.server.switch import Switch
 
 MOSQUITTO = "/usr/sbin/mosquitto"

@@ -151,7 +151,7 @@ async def test_last_will_says_offline_when_the_switch_dies(
     script = textwrap.dedent(f"""
         import asyncio
         from nlets_switch.config import config_from_dict, with_overrides
-        from nlets_switch.ops.monitor import attach_monitoring
+        from nlets_switch.ops.monitoring import attach_monitoring
         from nlets_switch.core.events import MemoryAudit
         from nlets_switch.server.switch import Switch
 

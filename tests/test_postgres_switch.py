@@ -50,7 +50,7 @@ async def make_switch(tmp_path: Path, pg_url: str) -> AsyncIterator[SwitchFactor
 @pytest.fixture
 async def monitored(tmp_path: Path, pg_url: str) -> AsyncIterator[Any]:
     """conftest_monitoring's monitored, the switch on the test's own PostgreSQL database."""
-    from nlets_switch.ops.monitor import attach_monitoring
+    from nlets_switch.ops.monitoring import attach_monitoring
 
     started: list[Any] = []
 

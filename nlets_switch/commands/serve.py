@@ -141,7 +141,7 @@ def make_service_credential(data_dir: Path) -> tuple[str, Path]:
 
 async def _serve(cfg: Config, args: argparse.Namespace) -> int:
     from nlets_switch.ops import checkpoint, retention
-    from nlets_switch.ops.monitor import attach_monitoring
+    from nlets_switch.ops.monitoring import attach_monitoring
     from nlets_switch.server.app import build_switch
     from nlets_switch.services.local import load_adapters
 

@@ -57,7 +57,7 @@ from nlets_switch.ops.monitor import (
 )
 
 if TYPE_CHECKING:
-    from nlets_switch.ops.monitor import Monitoring
+    from nlets_switch.ops.monitoring import Monitoring
 
 log = get_logger("http")
 
