@@ -63,6 +63,9 @@ def write_config(path: Path, idle: int) -> None:
     lines = ["switch:\n  id: bench-idle\n  timezone: UTC\n",
              "limits:\n  rate_per_ori: 1000000\n  rate_burst: 10000000\n",
              f"  max_connections: {idle + 100}\n  max_connections_per_peer: {idle + 100}\n",
+             # Every link comes from this one address, 200 at a time: the pool for
+             # connections not yet signed on (16 per peer by default) must hold them.
+             "  max_unauthenticated: 1000\n  max_unauthenticated_per_peer: 1000\n",
              "services:\n  leis:\n    enabled: false\n",
              "links:\n",
              f"  - {{ori: {AZ}, state: AZ, role: control_terminal}}\n",
