@@ -105,6 +105,14 @@ def register(sub: SubParsers) -> None:
 
 
 def _open(cfg: Config) -> Store | None:
+    try:
+        # The keyring that opens sealed text and makes the word index's tokens
+        # (store/textcrypt.py), for either store; never made here.
+        textcrypt.configure_for(cfg.security.text_key_file, cfg.security.encrypt_text,
+                                create=False)
+    except (OSError, ValueError) as e:
+        print(f"log: {e}", file=sys.stderr)
+        return None
     if cfg.store.url:
         from nlets_switch.commands.store import open_configured
 
@@ -113,13 +121,6 @@ def _open(cfg: Config) -> Store | None:
     if not path.exists():
         print(f"log: no journal at {path} (has the switch run with this --data-dir?)",
               file=sys.stderr)
-        return None
-    try:
-        # The keyring that opens sealed text (store/textcrypt.py); never made here.
-        textcrypt.configure_for(cfg.security.text_key_file, cfg.security.encrypt_text,
-                                create=False)
-    except (OSError, ValueError) as e:
-        print(f"log: {e}", file=sys.stderr)
         return None
     try:
         return open_store(path, readonly=True)

@@ -68,11 +68,22 @@ def _url(args: argparse.Namespace) -> str | None:
 
 def migrate_command(args: argparse.Namespace) -> int:
     """Create or upgrade the tables; 2 when the database is unreachable or newer."""
+    from nlets_switch.store import textcrypt
     from nlets_switch.store.postgres import connect, redact, translated_errors
     from nlets_switch.store.postgres_schema import migrate
 
     url = _url(args)
     if url is None:
+        return 1
+    cfg = config_or_exit(args)
+    try:
+        # The keyring serve uses (never made here): a migration seals and indexes the
+        # rows written in clear before (schema version 4).
+        if cfg is not None:
+            textcrypt.configure_for(cfg.security.text_key_file, cfg.security.encrypt_text,
+                                    create=False)
+    except (OSError, ValueError) as e:
+        print(f"nlets-switch: {e}", file=sys.stderr)
         return 1
     try:
         conn = connect(url, application="nlets-switch store migrate")

@@ -48,6 +48,7 @@ from nlets_switch.store.postgres import (
 )
 from nlets_switch.store.postgres_schema import migrate
 from nlets_switch.store.records import Batch, ExpiredRow, OwedRow, Recovered
+from nlets_switch.store.textcrypt import open_or_note, seal_text, word_tokens
 
 __all__ = ["AnyJournal", "PostgresJournal", "expire_due", "journal_for", "load_owed",
            "recover", "write_batch"]
@@ -341,7 +342,7 @@ _INERROR: Final = 3
 # --------------------------------------------------------------------------
 
 _MSG_COLUMNS: Final = ("id, received_at, link, key, origin, destinations, control, input_no, "
-                       "status, reason, reply_to, body_start, text")
+                       "status, reason, reply_to, body_start, text, words")
 _DLV_COLUMNS: Final = ("id, msg_id, link, receiver, addressed, output_no, priority, state, "
                        "created_at, expires_at, held")
 _OPEN_SQL: Final = "('queued', 'held', 'sent')"
@@ -355,7 +356,11 @@ def write_batch(store: PostgresStore, batch: Batch) -> None:
         if batch.messages:
             with cur.copy(f"COPY messages ({_MSG_COLUMNS}) FROM STDIN") as cp:
                 for m in batch.messages:
-                    cp.write_row(m)
+                    # Sealed here, on the writer thread, as SQLite's writer does
+                    # (store/textcrypt.py): the database never holds the text in clear,
+                    # and its words only as blind tokens (a tsvector's input form:
+                    # lexemes separated by spaces).
+                    cp.write_row((*m[:12], seal_text(m.text, m.id), word_tokens(m.text)))
         if batch.deliveries:
             with cur.copy(f"COPY deliveries ({_DLV_COLUMNS}) FROM STDIN") as cp:
                 for d in batch.deliveries:
@@ -390,7 +395,7 @@ def load_owed(store: PostgresStore, link: str, after: int, limit: int) -> list[O
         "ORDER BY d.id LIMIT %s", (link, after, limit)).fetchall()
     return [
         OwedRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11],
-                r[13][r[12]:].rstrip("\r\n"), r[14], r[15])
+                open_or_note(r[13], r[1])[r[12]:].rstrip("\r\n"), r[14], r[15])
         for r in rows
     ]
 
@@ -400,7 +405,8 @@ def expire_due(store: PostgresStore, now: float, limit: int = 1000) -> list[Expi
     conn = store.conn
     row = conn.execute("SELECT value FROM meta WHERE name = 'expiry_watermark'").fetchone()
     mark = float(row[0]) if row else 0.0
-    rows = [ExpiredRow(*r) for r in conn.execute(
+    rows = [ExpiredRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], open_or_note(r[7], r[2]))
+            for r in conn.execute(
         "SELECT d.id, d.addressed, m.id, m.link, m.key, m.origin, m.control, m.text "
         "FROM deliveries d JOIN messages m ON m.id = d.msg_id "
         f"WHERE d.expires_at > %s AND d.expires_at <= %s AND d.state IN {_OPEN_SQL} "

@@ -22,7 +22,7 @@ from typing import Any, Final
 from nlets_switch.errors import CorruptRecord, StoreError
 
 #: The newest layout this program reads and writes.
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 4
 VERSION_KEY: Final = "schema_version"
 #: The advisory lock key migrations take (any fixed 64-bit number; "nlets-mg").
 MIGRATION_LOCK: Final = 0x6E6C6574732D6D67
@@ -108,8 +108,38 @@ def _v2(conn: Any) -> None:
     )""")
 
 
+def _v4(conn: Any) -> None:
+    # Message text sealed at rest and searched by blind tokens (store/textcrypt.py),
+    # as in the embedded store: the words column of tokens (a tsvector made from the
+    # tokens as they are, never parsed as language) under a GIN index. Rows written
+    # before are sealed now (when a keyring is configured) and indexed under the key
+    # that sealed them. (Version 3 is the cluster's node registry.)
+    from nlets_switch.store.textcrypt import seal_text, stored_tokens
+
+    conn.execute("ALTER TABLE messages ADD COLUMN IF NOT EXISTS words tsvector")
+    after = -1
+    while True:
+        rows = conn.execute("SELECT id, text FROM messages WHERE id > %s AND words IS NULL "
+                            "ORDER BY id LIMIT 1000", (after,)).fetchall()
+        if not rows:
+            break
+        ids, texts, tokens = [], [], []
+        for mid, text in rows:
+            sealed = seal_text(text, int(mid))
+            ids.append(int(mid))
+            texts.append(sealed)
+            tokens.append(stored_tokens(sealed, int(mid)) or "")
+        conn.execute("UPDATE messages m SET text = u.text, "
+                     "words = array_to_tsvector(string_to_array(u.w, ' ')) "
+                     "FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS u(id, text, w) "
+                     "WHERE m.id = u.id", (ids, texts, tokens))
+        after = ids[-1]
+    conn.execute("CREATE INDEX IF NOT EXISTS messages_words ON messages USING gin (words)")
+
+
 #: (version, step): the step brings a database of version - 1 to ``version``.
-MIGRATIONS: Final[tuple[tuple[int, Callable[[Any], None]], ...]] = ((1, _v1), (2, _v2))
+MIGRATIONS: Final[tuple[tuple[int, Callable[[Any], None]], ...]] = (
+    (1, _v1), (2, _v2), (4, _v4))
 
 
 def schema_version(conn: Any) -> int:

@@ -23,6 +23,10 @@ Versions:
 3. The owed-deliveries index with an OR predicate (``deliveries_owed``).
 4. ``remove_status``: the ORIs an operator took out of service (store/console.py).
 5. ``orion``: ORION changes made on the wire (``TA``/``TU``/``TD``).
+6. The word index of the message log's text search: ``messages.words`` (the
+   blind tokens of each message's words, store/textcrypt.py) and the FTS5
+   table ``message_words`` over it (external content, kept by triggers);
+   rows already there are indexed under the key that sealed them.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from nlets_switch.errors import CorruptRecord, StoreError
 from nlets_switch.store._sqlite import database_file, has_table, translated, write_transaction
 
 #: The newest layout this program reads and writes.
-SCHEMA_VERSION: Final = 5
+SCHEMA_VERSION: Final = 6
 VERSION_KEY: Final = "schema_version"
 
 _V1: Final = (
@@ -164,6 +168,38 @@ def _v5(conn: sqlite3.Connection) -> None:
     )""")
 
 
+#: The word index (version 6). External content: the tokens are stored once, in
+#: ``messages.words``; ``detail=none`` and ``columnsize=0`` keep only what an
+#: AND/OR of terms needs (no positions, no ranking). The triggers keep it in step
+#: with ``messages`` (the writer's inserts, retention's deletes, a recovery).
+_V6: Final = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS message_words USING fts5(words, content='messages', "
+    "content_rowid='id', detail=none, columnsize=0)",
+    "CREATE TRIGGER IF NOT EXISTS message_words_insert AFTER INSERT ON messages "
+    "WHEN new.words IS NOT NULL BEGIN "
+    "INSERT INTO message_words (rowid, words) VALUES (new.id, new.words); END",
+    "CREATE TRIGGER IF NOT EXISTS message_words_delete AFTER DELETE ON messages "
+    "WHEN old.words IS NOT NULL BEGIN "
+    "INSERT INTO message_words (message_words, rowid, words) "
+    "VALUES ('delete', old.id, old.words); END",
+)
+
+
+def _v6(conn: sqlite3.Connection) -> None:
+    # The tokens of rows already there, under the key that sealed each (ns_stored_words;
+    # NULL, so not indexed, for a row whose key is not in the keyring).
+    from nlets_switch.store import textcrypt
+
+    textcrypt.install(conn)
+    cols = {r[1] for r in conn.execute("PRAGMA table_info(messages)")}
+    if "words" not in cols:
+        conn.execute("ALTER TABLE messages ADD COLUMN words TEXT")
+    conn.execute("UPDATE messages SET words = ns_stored_words(text, id) WHERE words IS NULL")
+    for stmt in _V6:
+        conn.execute(stmt)
+    conn.execute("INSERT INTO message_words (message_words) VALUES ('rebuild')")
+
+
 #: (version, step): the step brings a file of version - 1 to ``version``.
 MIGRATIONS: Final[tuple[tuple[int, Callable[[sqlite3.Connection], None]], ...]] = (
     (1, _v1),
@@ -171,6 +207,7 @@ MIGRATIONS: Final[tuple[tuple[int, Callable[[sqlite3.Connection], None]], ...]] 
     (3, _v3),
     (4, _v4),
     (5, _v5),
+    (6, _v6),
 )
 
 

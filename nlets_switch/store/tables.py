@@ -87,9 +87,11 @@ def nothing(conn: sqlite3.Connection) -> None:
 
 
 _INSERT_MSG = ("INSERT INTO messages (id, received_at, link, key, origin, destinations, control, "
-               "input_no, status, reason, reply_to, body_start, text) "
-               # The text is sealed here, in the writer (store/textcrypt.py), bound to its id.
-               "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,ns_seal(?13, ?1))")
+               "input_no, status, reason, reply_to, body_start, text, words) "
+               # The text is sealed here, in the writer (store/textcrypt.py), bound to its
+               # id, and its words indexed as blind tokens (the FTS5 table message_words
+               # follows by trigger, store/schema.py).
+               "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,ns_seal(?13, ?1),ns_words(?13))")
 _INSERT_DLV = ("INSERT INTO deliveries (id, msg_id, link, receiver, addressed, output_no, "
                "priority, state, created_at, expires_at, held) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
 _COUNTER = ("INSERT INTO counters (name, value) VALUES (?, ?) "
