@@ -63,6 +63,7 @@ def _write_log(path: Path, messages: list[LoggedMessage],
             [(m.id, m.received_at, m.link, m.key, m.origin, ",".join(m.destinations),
               m.control, m.input_no, m.status, m.reason, m.reply_to, m.text)
              for m in messages])
+        conn.execute("INSERT INTO message_words (rowid, words) SELECT id, words FROM messages")
         conn.executemany(
             "INSERT INTO deliveries (id, msg_id, receiver, link, addressed, output_no, "
             "priority, state, created_at, expires_at, sent_at, done_at, held) "

@@ -56,7 +56,8 @@ def _filters(p: argparse.ArgumentParser, default_limit: int | None) -> None:
     p.add_argument("--since", metavar="TIME", help="received at or after (e.g. 1h, 2024-01-02)")
     p.add_argument("--until", metavar="TIME", help="received at or before")
     p.add_argument("--text", dest="search_text", metavar="TEXT",
-                   help="text contained in the message (case-insensitive)")
+                   help="words the message holds, all of them, in any case and order "
+                   "(whole words: SMITH does not find SMITHSON)")
     p.add_argument("--limit", type=int, default=default_limit,
                    help=f"most messages (default {default_limit or 'all'})")
 

@@ -299,8 +299,8 @@ def recover(damaged: Path, new_path: Path) -> RecoveryReport:
 
 
 def _salvage_into(conn: sqlite3.Connection, pf: PageFile, report: RecoveryReport) -> None:
-    # The word index (message_words and its FTS5 shadow tables) is not copied: the
-    # new journal's triggers index each salvaged message from its words column.
+    # The word index (message_words and its FTS5 shadow tables) is not copied: it is
+    # rebuilt from the salvaged messages' words column at the end.
     known = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
              if not r[0].startswith(WORD_INDEX)}
     schema = read_schema(pf)
@@ -310,7 +310,7 @@ def _salvage_into(conn: sqlite3.Connection, pf: PageFile, report: RecoveryReport
     else:
         shapes, indexes = schema
         for s in shapes:
-            if s.name not in known and s.sql:
+            if s.name not in known and s.sql and not s.name.startswith(WORD_INDEX):
                 conn.execute(s.sql)  # a table the journal's other users made (audit, help)
                 for tbl, sql in indexes:
                     if tbl == s.name:
@@ -329,12 +329,11 @@ def _salvage_into(conn: sqlite3.Connection, pf: PageFile, report: RecoveryReport
     report.missing = _missing(conn, report)
     report.orphans = _drop_orphans(conn)
     report.counters_rebuilt = _rebuild_counters(conn)
-    # Messages of a journal older than the word index come without tokens: index
-    # them as the migration does (those whose key is at hand).
-    if conn.execute("SELECT 1 FROM messages WHERE words IS NULL LIMIT 1").fetchone():
-        conn.execute("UPDATE messages SET words = ns_stored_words(text, id) "
-                     "WHERE words IS NULL")
-        conn.execute("INSERT INTO message_words (message_words) VALUES ('rebuild')")
+    # The word index is made anew from the salvaged rows; those of a journal older
+    # than it come without tokens and get them as the migration gives them (when
+    # their key is at hand).
+    conn.execute("UPDATE messages SET words = ns_stored_words(text, id) WHERE words IS NULL")
+    conn.execute("INSERT INTO message_words (message_words) VALUES ('rebuild')")
     marks = ",".join("?" * len(OPEN_STATES))
     report.owed = int(conn.execute(f"SELECT COUNT(*) FROM deliveries WHERE state IN ({marks})",
                                    OPEN_STATES).fetchone()[0])

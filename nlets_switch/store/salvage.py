@@ -162,8 +162,8 @@ def read_schema(pf: PageFile) -> tuple[list[Shape], list[tuple[str, str]]] | Non
             if not isinstance(name, str) or name.startswith("sqlite_") or not isinstance(sql,
                                                                                        str):
                 continue
-            if name.startswith(WORD_INDEX):
-                continue  # the word index (FTS5 and its shadow tables) is rebuilt, not read
+            if sql.upper().startswith("CREATE VIRTUAL TABLE"):
+                continue  # no pages of its own (the word index: its shadow tables have)
             if kind == "index":
                 indexes.append((str(tbl), sql))
             elif kind == "table" and isinstance(root, int) and "WITHOUT ROWID" not in sql.upper():
@@ -183,6 +183,10 @@ def salvage(pf: PageFile, shapes: Sequence[Shape], sink: Sink) -> list[TableResu
     ``sink`` returns False for a row it already has (the scan meets rows the
     tree walk gave, and copies of a row on stale pages).
     """
+    # The word index's tables are rebuilt, never salvaged; their pages are claimed
+    # all the same, so that the scan does not take a page they reused for an orphan.
+    index = [s for s in shapes if s.name.startswith(WORD_INDEX)]
+    shapes = [s for s in shapes if not s.name.startswith(WORD_INDEX)]
     results = {s.name: TableResult(s.name) for s in shapes}
     # The schema's own pages: once it outgrows page 1 (the word index's tables and
     # triggers take room), its leaves must not be taken for orphans of a table
@@ -190,6 +194,9 @@ def salvage(pf: PageFile, shapes: Sequence[Shape], sink: Sink) -> list[TableResu
     claimed: set[int] = set()
     _walk(pf, _MASTER, claimed, TableResult("sqlite_master"), lambda *_: False)
     claimed.add(1)
+    for s in index:
+        if s.root is not None:
+            _walk(pf, s, claimed, TableResult(s.name), lambda *_: False)
     for s in shapes:
         if s.root is not None:
             _walk(pf, s, claimed, results[s.name], sink)

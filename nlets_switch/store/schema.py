@@ -170,14 +170,13 @@ def _v5(conn: sqlite3.Connection) -> None:
 
 #: The word index (version 6). External content: the tokens are stored once, in
 #: ``messages.words``; ``detail=none`` and ``columnsize=0`` keep only what an
-#: AND/OR of terms needs (no positions, no ranking). The triggers keep it in step
-#: with ``messages`` (the writer's inserts, retention's deletes, a recovery).
+#: AND/OR of terms needs (no positions, no ranking). The writer indexes each
+#: batch's messages itself (store/tables.py: one statement a batch, where a
+#: trigger would cost a statement a row); the trigger takes deleted rows out
+#: (retention).
 _V6: Final = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS message_words USING fts5(words, content='messages', "
     "content_rowid='id', detail=none, columnsize=0)",
-    "CREATE TRIGGER IF NOT EXISTS message_words_insert AFTER INSERT ON messages "
-    "WHEN new.words IS NOT NULL BEGIN "
-    "INSERT INTO message_words (rowid, words) VALUES (new.id, new.words); END",
     "CREATE TRIGGER IF NOT EXISTS message_words_delete AFTER DELETE ON messages "
     "WHEN old.words IS NOT NULL BEGIN "
     "INSERT INTO message_words (message_words, rowid, words) "
