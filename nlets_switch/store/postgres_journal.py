@@ -46,6 +46,7 @@ from nlets_switch.store.postgres import (
     redact,
     translated_errors,
 )
+from nlets_switch.store.postgres_cluster import notify_wake
 from nlets_switch.store.postgres_schema import migrate
 from nlets_switch.store.records import Batch, ExpiredRow, OwedRow, Recovered
 
@@ -103,6 +104,9 @@ class PostgresJournal:
         #: Batches that failed because the database was unreachable.
         self.unavailable = 0
         self.on_commit: Callable[[float, int], None] | None = None
+        #: Cluster mode (server/cluster.py): the ``nlets_wake`` payloads of a batch,
+        #: notified in its transaction so the other nodes hear of it on commit.
+        self.wake: Callable[[Batch], list[str]] | None = None
 
     # -- life cycle -------------------------------------------------------
 
@@ -199,8 +203,10 @@ class PostgresJournal:
 
     def write(self, batch: Batch, done: Callable[[BaseException | None], None]) -> None:
         """Make ``batch`` durable in one commit; ``done(error)`` runs on the loop after it."""
-        self.submit(functools.partial(write_batch, batch=batch),
-                    lambda _result, exc: done(exc))
+        wake = self.wake(batch) if self.wake is not None else None
+        op = (functools.partial(write_batch, batch=batch) if not wake
+              else functools.partial(_write_and_wake, batch=batch, payloads=wake))
+        self.submit(op, lambda _result, exc: done(exc))
 
     def owed(self, link: str, after: int, limit: int,
              done: Callable[[list[OwedRow] | None, BaseException | None], None]) -> None:
@@ -378,6 +384,11 @@ def write_batch(store: PostgresStore, batch: Batch) -> None:
                         "AS u(state, done_at, sent_at, id) WHERE d.id = u.id",
                         ([r.state for r in batch.done], [r.done_at for r in batch.done],
                          [r.sent_at for r in batch.done], [r.id for r in batch.done]))
+
+
+def _write_and_wake(store: PostgresStore, batch: Batch, payloads: list[str]) -> None:
+    write_batch(store, batch)
+    notify_wake(store.conn, payloads)
 
 
 def load_owed(store: PostgresStore, link: str, after: int, limit: int) -> list[OwedRow]:

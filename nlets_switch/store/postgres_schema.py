@@ -22,7 +22,7 @@ from typing import Any, Final
 from nlets_switch.errors import CorruptRecord, StoreError
 
 #: The newest layout this program reads and writes.
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 VERSION_KEY: Final = "schema_version"
 #: The advisory lock key migrations take (any fixed 64-bit number; "nlets-mg").
 MIGRATION_LOCK: Final = 0x6E6C6574732D6D67
@@ -108,8 +108,30 @@ def _v2(conn: Any) -> None:
     )""")
 
 
+def _v3(conn: Any) -> None:
+    # Cluster mode (store/postgres_cluster.py): the nodes, and which node holds which
+    # ORI's link. Whether a node is alive is not a column: it is whether its
+    # session still holds the node's advisory lock (lock_key), read from pg_locks.
+    conn.execute("""CREATE TABLE IF NOT EXISTS nodes (
+        node_id TEXT PRIMARY KEY,
+        address TEXT NOT NULL,
+        lock_key BIGINT NOT NULL,
+        slot INTEGER NOT NULL UNIQUE,
+        started_at DOUBLE PRECISION NOT NULL,
+        heartbeat_at DOUBLE PRECISION NOT NULL,
+        stopped_at DOUBLE PRECISION
+    )""")
+    conn.execute("""CREATE TABLE IF NOT EXISTS node_links (
+        ori TEXT PRIMARY KEY,
+        node_id TEXT NOT NULL,
+        since DOUBLE PRECISION NOT NULL
+    )""")
+    conn.execute("CREATE INDEX IF NOT EXISTS node_links_node ON node_links(node_id)")
+
+
 #: (version, step): the step brings a database of version - 1 to ``version``.
-MIGRATIONS: Final[tuple[tuple[int, Callable[[Any], None]], ...]] = ((1, _v1), (2, _v2))
+MIGRATIONS: Final[tuple[tuple[int, Callable[[Any], None]], ...]] = (
+    (1, _v1), (2, _v2), (3, _v3))
 
 
 def schema_version(conn: Any) -> int:
