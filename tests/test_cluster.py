@@ -83,7 +83,7 @@ async def _until(cond: object, seconds: float = 5.0) -> None:
     raise AssertionError("condition not met in time")
 
 
-async def test_duplicate_node_id_is_refused_in_one_line(cluster: Nodes, tmp_path: Path) -> None:
+def test_duplicate_node_id_is_refused_in_one_line(cluster: Nodes, tmp_path: Path) -> None:
     cluster.start("n1")
     r = subprocess.run(
         [sys.executable, "-m", "nlets_switch", "serve", "--listen", f"127.0.0.1:{free_port()}",
@@ -127,6 +127,21 @@ async def test_message_crosses_nodes_at_once(cluster: Nodes) -> None:
         # And back: NY's answer reaches AZ on the other node.
         assert (await ny.send("AM.NYNLETS00.AZ.*R1.TXT\nBACK")).ok
         assert parse_output(await az.receive(5)).text == "BACK"
+        # SM .04 decisions see the whole cluster: an inquiry (not held) to NY, signed
+        # on at the other node, is delivered, not refused as "out of service".
+        assert (await az.send("DQ.AZNLETS20.NY.TXT\nOLN/D11111111")).ok
+        dq = parse_output(await ny.receive(5))
+        assert dq.key == "DQ" and dq.text == "OLN/D11111111"
+        assert await az.drain(0.3) == []
+        await ny.close()
+        sms: list[str] = []
+        for _ in range(20):  # NY is gone from the cluster's view within a moment
+            assert (await az.send("DQ.AZNLETS20.NY.TXT\nOLN/D11111111")).ok
+            sms = await az.drain(0.2)
+            if sms:
+                break
+        assert len(sms) == 1 and parse_output(sms[0]).text.startswith(
+            ".04. USER OUT OF SERVICE")
     finally:
         await az.close()
         await ny.close()

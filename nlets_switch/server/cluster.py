@@ -55,6 +55,8 @@ class Cluster:
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start the node thread; from now on the engine works as a cluster node."""
         self.switch.engine.join_cluster(self.slot, pc.ID_STRIDE)
+        # Who is signed on elsewhere, before the first message is routed (SM .02/.04).
+        self.switch.engine.elsewhere = set(self.node.elsewhere())
         journal: Any = self.switch.journal
         journal.wake = self._wake_payloads
         self.node.start(loop, self)
@@ -117,8 +119,8 @@ class Cluster:
         if local is not None:
             sw.detach(local)
             make = sw.standby.get(ori)
-            if make is not None:
-                self.attach_local(make())  # takes the ORI back when it is free again
+            # It takes the ORI back when it is free again (that node's link ends or dies).
+            self.attach_local(make() if make is not None else local)
             return
         sw.apply(sw.engine.replaced_elsewhere(ori, sw.now()))
 

@@ -415,7 +415,10 @@ def expire_due(store: PostgresStore, now: float, limit: int = 1000) -> list[Expi
         "SELECT d.id, d.addressed, m.id, m.link, m.key, m.origin, m.control, m.text "
         "FROM deliveries d JOIN messages m ON m.id = d.msg_id "
         f"WHERE d.expires_at > %s AND d.expires_at <= %s AND d.state IN {_OPEN_SQL} "
-        "ORDER BY d.expires_at LIMIT %s", (mark, now, limit)).fetchall()]
+        # Cluster mode: every node sweeps; a row another node's sweep has is skipped,
+        # so each expiry (and its SM .04) happens once.
+        "ORDER BY d.expires_at LIMIT %s FOR UPDATE OF d SKIP LOCKED",
+        (mark, now, limit)).fetchall()]
     if rows:
         conn.execute("UPDATE deliveries SET state = 'expired', done_at = %s "
                      "WHERE id = ANY(%s)", (now, [r.delivery_id for r in rows]))

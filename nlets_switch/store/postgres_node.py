@@ -161,6 +161,10 @@ class ClusterNode:
         with self._lock:
             self._commands.append(("release", ori))
 
+    def elsewhere(self) -> frozenset[str]:
+        """The ORIs the other nodes hold (blocking; before :meth:`start`)."""
+        return pc.elsewhere(self._conn, self.node_id)
+
     @property
     def owned(self) -> frozenset[str]:
         """The ORIs this node holds now."""
@@ -287,6 +291,9 @@ class ClusterNode:
                 del self._owned[ori]
                 log.warning("ori_taken_elsewhere", ori=ori, node=self.node_id)
                 self._call("lost", ori)
+        # Wake-ups sent while the connection was down were not heard: read back all.
+        if self._owned:
+            self._call("woken", list(self._owned))
         return conn
 
     def _went_down(self, error: BaseException) -> None:
