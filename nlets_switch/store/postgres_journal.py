@@ -46,6 +46,7 @@ from nlets_switch.store.postgres import (
     redact,
     translated_errors,
 )
+from nlets_switch.store.postgres_cluster import notify_wake
 from nlets_switch.store.postgres_schema import migrate
 from nlets_switch.store.records import Batch, ExpiredRow, OwedRow, Recovered
 from nlets_switch.store.textcrypt import open_or_note, seal_text, word_tokens
@@ -104,6 +105,9 @@ class PostgresJournal:
         #: Batches that failed because the database was unreachable.
         self.unavailable = 0
         self.on_commit: Callable[[float, int], None] | None = None
+        #: Cluster mode (server/cluster.py): the ``nlets_wake`` payloads of a batch,
+        #: notified in its transaction so the other nodes hear of it on commit.
+        self.wake: Callable[[Batch], list[str]] | None = None
 
     # -- life cycle -------------------------------------------------------
 
@@ -200,8 +204,10 @@ class PostgresJournal:
 
     def write(self, batch: Batch, done: Callable[[BaseException | None], None]) -> None:
         """Make ``batch`` durable in one commit; ``done(error)`` runs on the loop after it."""
-        self.submit(functools.partial(write_batch, batch=batch),
-                    lambda _result, exc: done(exc))
+        wake = self.wake(batch) if self.wake is not None else None
+        op = (functools.partial(write_batch, batch=batch) if not wake
+              else functools.partial(_write_and_wake, batch=batch, payloads=wake))
+        self.submit(op, lambda _result, exc: done(exc))
 
     def owed(self, link: str, after: int, limit: int,
              done: Callable[[list[OwedRow] | None, BaseException | None], None]) -> None:
@@ -385,6 +391,11 @@ def write_batch(store: PostgresStore, batch: Batch) -> None:
                          [r.sent_at for r in batch.done], [r.id for r in batch.done]))
 
 
+def _write_and_wake(store: PostgresStore, batch: Batch, payloads: list[str]) -> None:
+    write_batch(store, batch)
+    notify_wake(store.conn, payloads)
+
+
 def load_owed(store: PostgresStore, link: str, after: int, limit: int) -> list[OwedRow]:
     """Open deliveries of ``link`` past id ``after``, oldest first, with their bodies."""
     rows = store.conn.execute(
@@ -410,7 +421,10 @@ def expire_due(store: PostgresStore, now: float, limit: int = 1000) -> list[Expi
         "SELECT d.id, d.addressed, m.id, m.link, m.key, m.origin, m.control, m.text "
         "FROM deliveries d JOIN messages m ON m.id = d.msg_id "
         f"WHERE d.expires_at > %s AND d.expires_at <= %s AND d.state IN {_OPEN_SQL} "
-        "ORDER BY d.expires_at LIMIT %s", (mark, now, limit)).fetchall()]
+        # Cluster mode: every node sweeps; a row another node's sweep has is skipped,
+        # so each expiry (and its SM .04) happens once.
+        "ORDER BY d.expires_at LIMIT %s FOR UPDATE OF d SKIP LOCKED",
+        (mark, now, limit)).fetchall()]
     if rows:
         conn.execute("UPDATE deliveries SET state = 'expired', done_at = %s "
                      "WHERE id = ANY(%s)", (now, [r.delivery_id for r in rows]))

@@ -108,6 +108,27 @@ def _v2(conn: Any) -> None:
     )""")
 
 
+def _v3(conn: Any) -> None:
+    # Cluster mode (store/postgres_cluster.py): the nodes, and which node holds which
+    # ORI's link. Whether a node is alive is not a column: it is whether its
+    # session still holds the node's advisory lock (lock_key), read from pg_locks.
+    conn.execute("""CREATE TABLE IF NOT EXISTS nodes (
+        node_id TEXT PRIMARY KEY,
+        address TEXT NOT NULL,
+        lock_key BIGINT NOT NULL,
+        slot INTEGER NOT NULL UNIQUE,
+        started_at DOUBLE PRECISION NOT NULL,
+        heartbeat_at DOUBLE PRECISION NOT NULL,
+        stopped_at DOUBLE PRECISION
+    )""")
+    conn.execute("""CREATE TABLE IF NOT EXISTS node_links (
+        ori TEXT PRIMARY KEY,
+        node_id TEXT NOT NULL,
+        since DOUBLE PRECISION NOT NULL
+    )""")
+    conn.execute("CREATE INDEX IF NOT EXISTS node_links_node ON node_links(node_id)")
+
+
 def _v4(conn: Any) -> None:
     # Message text sealed at rest and searched by blind tokens (store/textcrypt.py),
     # as in the embedded store: the words column of tokens (a tsvector made from the
@@ -139,7 +160,7 @@ def _v4(conn: Any) -> None:
 
 #: (version, step): the step brings a database of version - 1 to ``version``.
 MIGRATIONS: Final[tuple[tuple[int, Callable[[Any], None]], ...]] = (
-    (1, _v1), (2, _v2), (4, _v4))
+    (1, _v1), (2, _v2), (3, _v3), (4, _v4))
 
 
 def schema_version(conn: Any) -> int:

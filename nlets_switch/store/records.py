@@ -118,3 +118,13 @@ class Batch:
     def __bool__(self) -> bool:
         return bool(self.messages or self.deliveries or self.counters or self.sent
                     or self.done)
+
+
+class Claim(NamedTuple):
+    """Cluster mode: a node took the lock on an ORI. The highest message and delivery
+    ids in the database then, and the ORI's input counter, so the node goes on above
+    them (a sender that moved between nodes keeps its order and its numbers)."""
+
+    msg_id: int
+    dlv_id: int
+    counters: dict[str, int]
