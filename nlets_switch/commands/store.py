@@ -124,13 +124,13 @@ def version_command(args: argparse.Namespace) -> int:
     return 2 if version > SCHEMA_VERSION else 0
 
 
-def open_configured(url: str, who: str) -> PostgresStore | None:
-    """The PostgreSQL store at ``url``, read-only, for a tool; None (after printing why,
-    prefixed with ``who``) when it cannot be opened."""
+def open_configured(url: str, who: str, node: str | None = None) -> PostgresStore | None:
+    """The PostgreSQL store at ``url``, read-only, for a tool (``node``: the audit chain
+    it reads); None (after printing why, prefixed with ``who``) when it cannot be opened."""
     from nlets_switch.store.postgres import open_pg_store
 
     try:
-        return open_pg_store(url, readonly=True)
+        return open_pg_store(url, readonly=True, node=node or "")
     except StoreError as e:
         print(f"{who}: {e}", file=sys.stderr)
         return None

@@ -66,11 +66,12 @@ RETRY_S: Final = 0.5
 log = get_logger("journal")
 
 
-def journal_for(url: str | None, data_dir: Path) -> AnyJournal:
-    """The journal a configuration asks for: PostgreSQL for a ``postgresql://`` URL,
-    else the embedded SQLite file ``<data_dir>/journal.sqlite`` (the default)."""
+def journal_for(url: str | None, data_dir: Path, node_id: str | None = None) -> AnyJournal:
+    """The journal a configuration asks for: PostgreSQL for a ``postgresql://`` URL
+    (``node_id``: the cluster node whose audit chain its operations append to), else
+    the embedded SQLite file ``<data_dir>/journal.sqlite`` (the default)."""
     if url and is_postgres_url(url):
-        return PostgresJournal(url)
+        return PostgresJournal(url, node_id=node_id or "")
     return Journal(Path(data_dir) / "journal.sqlite")
 
 
@@ -82,8 +83,11 @@ class PostgresJournal:
     """The writer thread and its queue on PostgreSQL. Create, :meth:`start`, submit,
     :meth:`close`."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, node_id: str = "") -> None:
         self.url = url
+        #: The cluster node's name (``""``: no cluster): the operations' store appends
+        #: to this node's audit chain (store/postgres.py).
+        self.node_id = node_id
         #: What logs and the status show as the journal's place (no password).
         self.path = redact(url)
         self._queue: deque[Entry] = deque()
@@ -287,7 +291,7 @@ class PostgresJournal:
             conn = self._connection()
         except DatabaseUnavailable as e:
             return self._unavailable(batch, e, closing)
-        store = PostgresStore(conn)
+        store = PostgresStore(conn, node=self.node_id)
         results: Finished = []
         try:
             with conn.transaction():

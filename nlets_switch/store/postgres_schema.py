@@ -134,7 +134,8 @@ def _v4(conn: Any) -> None:
     # as in the embedded store: the words column of tokens (a tsvector made from the
     # tokens as they are, never parsed as language) under a GIN index. Rows written
     # before are sealed now (when a keyring is configured) and indexed under the key
-    # that sealed them. (Version 3 is the cluster's node registry.)
+    # that sealed them. The audit trail gets a chain per node. (Version 3 is the
+    # cluster's node registry.)
     from nlets_switch.store.textcrypt import seal_text, stored_tokens
 
     conn.execute("ALTER TABLE messages ADD COLUMN IF NOT EXISTS words tsvector")
@@ -156,6 +157,12 @@ def _v4(conn: Any) -> None:
                      "WHERE m.id = u.id", (ids, texts, tokens))
         after = ids[-1]
     conn.execute("CREATE INDEX IF NOT EXISTS messages_words ON messages USING gin (words)")
+    # One audit chain per node (store/postgres.py): the node that appended a record,
+    # "" for a switch that is no cluster node (and every record before this version).
+    # Ids count per chain, so the key is (node, id).
+    conn.execute("ALTER TABLE audit ADD COLUMN IF NOT EXISTS node TEXT NOT NULL DEFAULT ''")
+    conn.execute("ALTER TABLE audit DROP CONSTRAINT IF EXISTS audit_pkey")
+    conn.execute("ALTER TABLE audit ADD PRIMARY KEY (node, id)")
 
 
 #: (version, step): the step brings a database of version - 1 to ``version``.
