@@ -179,3 +179,28 @@ async def test_every_node_is_seen_and_a_node_that_dies_or_loses_the_database_say
     n1.stop()
     log = n1.log.read_text()
     assert "database_lost" in log and "database_back" in log
+
+
+async def test_a_multi_host_url_finds_the_writable_database(pg_url: str) -> None:
+    """What docs/cluster.md says to put under failover: libpq's multi-host URL with
+    ``target_session_attrs=read-write`` skips a host that is down (or a standby)."""
+    from nlets_switch.store.postgres_journal import PostgresJournal
+    from nlets_switch.store.records import Batch, MessageRow
+
+    head, _, db = pg_url.rpartition("/")
+    scheme_user, _, hostport = head.rpartition("@")
+    url = f"{scheme_user}@127.0.0.1:{free_port()},{hostport}/{db}?target_session_attrs=read-write"
+    j = PostgresJournal(url)
+    j.start(asyncio.get_running_loop())
+    try:
+        done: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
+        j.write(Batch(messages=[MessageRow(1, 1.0, "AZNLETS20", "AM", "AZNLETS20", "NY", None,
+                                           1, "accepted", None, None, 0, "AM.X.Y.TXT\nHI")]),
+                done.set_result)
+        assert await done is None
+    finally:
+        j.close()
+    from nlets_switch.store.postgres import open_pg_store
+
+    with open_pg_store(pg_url, readonly=True) as store:
+        assert store.get_message(1) is not None
