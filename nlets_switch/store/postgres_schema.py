@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from nlets_switch.errors import CorruptRecord, StoreError
+from nlets_switch.store.ddl import POSTGRES_TYPES, table
 
 #: The newest layout this program reads and writes.
 SCHEMA_VERSION: Final = 4
@@ -28,68 +29,22 @@ VERSION_KEY: Final = "schema_version"
 MIGRATION_LOCK: Final = 0x6E6C6574732D6D67
 
 _V1: Final = (
-    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    """CREATE TABLE IF NOT EXISTS messages (
-        id BIGINT PRIMARY KEY,
-        received_at DOUBLE PRECISION NOT NULL,
-        link TEXT NOT NULL,
-        key TEXT,
-        origin TEXT,
-        destinations TEXT,
-        control TEXT,
-        input_no INTEGER,
-        status TEXT NOT NULL,
-        reason TEXT,
-        reply_to BIGINT,
-        body_start INTEGER NOT NULL DEFAULT 0,
-        text TEXT NOT NULL
-    )""",
+    table("meta", POSTGRES_TYPES),
+    table("messages", POSTGRES_TYPES),
     "CREATE INDEX IF NOT EXISTS messages_time ON messages(received_at)",
     "CREATE INDEX IF NOT EXISTS messages_reply_to ON messages(reply_to) "
     "WHERE reply_to IS NOT NULL",
-    """CREATE TABLE IF NOT EXISTS deliveries (
-        id BIGINT PRIMARY KEY,
-        msg_id BIGINT NOT NULL,
-        link TEXT NOT NULL,
-        receiver TEXT NOT NULL,
-        addressed TEXT NOT NULL,
-        output_no INTEGER NOT NULL,
-        priority INTEGER NOT NULL,
-        state TEXT NOT NULL,
-        created_at DOUBLE PRECISION NOT NULL,
-        expires_at DOUBLE PRECISION NOT NULL,
-        sent_at DOUBLE PRECISION,
-        done_at DOUBLE PRECISION,
-        held INTEGER NOT NULL DEFAULT 0
-    )""",
+    table("deliveries", POSTGRES_TYPES),
     # What is owed to a link, in id order (sign-on read-back).
     "CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries(link, id) "
     "WHERE state IN ('queued', 'held', 'sent')",
     "CREATE INDEX IF NOT EXISTS deliveries_msg ON deliveries(msg_id)",
     # Not partial, as in SQLite: a state change then never touches it.
     "CREATE INDEX IF NOT EXISTS deliveries_expires ON deliveries(expires_at)",
-    "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL)",
-    # The audit trail (ops/audit.py): ts is ISO 8601 UTC text, so it sorts.
-    """CREATE TABLE IF NOT EXISTS audit (
-        id BIGINT PRIMARY KEY,
-        ts TEXT NOT NULL,
-        component TEXT NOT NULL,
-        type TEXT NOT NULL,
-        subject TEXT NOT NULL,
-        outcome TEXT NOT NULL,
-        detail TEXT NOT NULL,
-        mac TEXT NOT NULL
-    )""",
+    table("counters", POSTGRES_TYPES),
+    table("audit", POSTGRES_TYPES),
     "CREATE INDEX IF NOT EXISTS audit_ts ON audit(ts)",
-    # The NL service's help files (PROTOCOL part 5).
-    """CREATE TABLE IF NOT EXISTS help_files (
-        state TEXT NOT NULL,
-        file TEXT NOT NULL,
-        text TEXT NOT NULL,
-        updated_at DOUBLE PRECISION NOT NULL,
-        updated_by TEXT NOT NULL,
-        PRIMARY KEY (state, file)
-    )""",
+    table("help_files", POSTGRES_TYPES),
 )
 
 
@@ -99,13 +54,8 @@ def _v1(conn: Any) -> None:
 
 
 def _v2(conn: Any) -> None:
-    # ORION changes made on the wire (TA/TU/TD), as in the embedded store's version 4.
-    conn.execute("""CREATE TABLE IF NOT EXISTS orion (
-        ori TEXT PRIMARY KEY,
-        record TEXT,
-        updated_at DOUBLE PRECISION NOT NULL,
-        updated_by TEXT NOT NULL
-    )""")
+    # ORION changes made on the wire (TA/TU/TD), as in the embedded store's version 5.
+    conn.execute(table("orion", POSTGRES_TYPES))
 
 
 def _v3(conn: Any) -> None:

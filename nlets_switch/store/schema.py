@@ -37,49 +37,22 @@ from typing import Final
 
 from nlets_switch.errors import CorruptRecord, StoreError
 from nlets_switch.store._sqlite import database_file, has_table, translated, write_transaction
+from nlets_switch.store.ddl import SQLITE_TYPES, table
 
 #: The newest layout this program reads and writes.
 SCHEMA_VERSION: Final = 6
 VERSION_KEY: Final = "schema_version"
 
 _V1: Final = (
-    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    """CREATE TABLE IF NOT EXISTS messages (
-        id INTEGER PRIMARY KEY,
-        received_at REAL NOT NULL,
-        link TEXT NOT NULL,
-        key TEXT,
-        origin TEXT,
-        destinations TEXT,
-        control TEXT,
-        input_no INTEGER,
-        status TEXT NOT NULL,
-        reason TEXT,
-        reply_to INTEGER,
-        body_start INTEGER NOT NULL DEFAULT 0,
-        text TEXT NOT NULL
-    )""",
+    table("meta", SQLITE_TYPES),
+    table("messages", SQLITE_TYPES),
     # Every index costs each insert; the message log's searches scan by id
     # (newest first, with OR over origin, link and deliveries), so only the
     # time index (retention pruning) is kept.
     "DROP INDEX IF EXISTS messages_link",
     "DROP INDEX IF EXISTS messages_origin",
     "CREATE INDEX IF NOT EXISTS messages_time ON messages(received_at)",
-    """CREATE TABLE IF NOT EXISTS deliveries (
-        id INTEGER PRIMARY KEY,
-        msg_id INTEGER NOT NULL,
-        link TEXT NOT NULL,
-        receiver TEXT NOT NULL,
-        addressed TEXT NOT NULL,
-        output_no INTEGER NOT NULL,
-        priority INTEGER NOT NULL,
-        state TEXT NOT NULL,
-        created_at REAL NOT NULL,
-        expires_at REAL NOT NULL,
-        sent_at REAL,
-        done_at REAL,
-        held INTEGER NOT NULL DEFAULT 0
-    )""",
+    table("deliveries", SQLITE_TYPES),
     # What is owed to a link, in id order (a sign-on's read-back). Written with
     # ORs, not IN: SQLite evaluates a partial index's IN list through a temporary
     # table built for every row written, which cost ~5 us per message (insert
@@ -93,31 +66,13 @@ _V1: Final = (
     # only the range past its watermark (meta 'expiry_watermark').
     "DROP INDEX IF EXISTS deliveries_expiry",
     "CREATE INDEX IF NOT EXISTS deliveries_expires ON deliveries(expires_at)",
-    "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    table("counters", SQLITE_TYPES),
 )
 
 _V2: Final = (
-    # The audit trail (ops/audit.py): ts is ISO 8601 UTC text, so it sorts.
-    """CREATE TABLE IF NOT EXISTS audit (
-        id INTEGER PRIMARY KEY,
-        ts TEXT NOT NULL,
-        component TEXT NOT NULL,
-        type TEXT NOT NULL,
-        subject TEXT NOT NULL,
-        outcome TEXT NOT NULL,
-        detail TEXT NOT NULL,
-        mac TEXT NOT NULL
-    )""",
+    table("audit", SQLITE_TYPES),
     "CREATE INDEX IF NOT EXISTS audit_ts ON audit(ts)",
-    # The NL service's help files (PROTOCOL part 5).
-    """CREATE TABLE IF NOT EXISTS help_files (
-        state TEXT NOT NULL,
-        file TEXT NOT NULL,
-        text TEXT NOT NULL,
-        updated_at REAL NOT NULL,
-        updated_by TEXT NOT NULL,
-        PRIMARY KEY (state, file)
-    )""",
+    table("help_files", SQLITE_TYPES),
 )
 
 
@@ -160,12 +115,7 @@ def _v4(conn: sqlite3.Connection) -> None:
 
 
 def _v5(conn: sqlite3.Connection) -> None:
-    conn.execute("""CREATE TABLE IF NOT EXISTS orion (
-        ori TEXT PRIMARY KEY,
-        record TEXT,
-        updated_at REAL NOT NULL,
-        updated_by TEXT NOT NULL
-    )""")
+    conn.execute(table("orion", SQLITE_TYPES))
 
 
 #: The word index (version 6). External content: the tokens are stored once, in
