@@ -104,7 +104,7 @@ class Switch:
         self.schemas = schemas if schemas is not None else load_schemas()
         self.journal: AnyJournal = (journal if journal is not None
                                     else journal_for(config.store.url, config.data_dir,
-                                                    config.store.node_id))
+                                                     config.store.node_id))
         self.audit_sink = audit
         self.engine = Engine(config, self.schemas)
         #: What service ORIs without a credential of their own sign on with

@@ -131,9 +131,10 @@ def claim_floor(conn: Any, ori: str) -> Claim:
     """The highest ids in the database, and ``ori``'s input counter."""
     mid = conn.execute("SELECT COALESCE(MAX(id), 0) FROM messages").fetchone()[0]
     did = conn.execute("SELECT COALESCE(MAX(id), 0) FROM deliveries").fetchone()[0]
-    counters = {str(n): int(v) for n, v in conn.execute(
-        "SELECT name, value FROM counters WHERE name = %s", (f"in:{ori}",)).fetchall()}
-    return Claim(int(mid), int(did), counters)
+    # Each node keeps its own row of a counter (name@node): the highest counts.
+    n = conn.execute("SELECT MAX(value) FROM counters WHERE name = %s OR name LIKE %s",
+                     (f"in:{ori}", f"in:{ori}@%")).fetchone()[0]
+    return Claim(int(mid), int(did), {f"in:{ori}": int(n)} if n is not None else {})
 
 
 def unlock_ori(conn: Any, node_id: str, ori: str) -> None:

@@ -67,11 +67,11 @@ log = get_logger("journal")
 
 
 def journal_for(url: str | None, data_dir: Path, node_id: str | None = None) -> AnyJournal:
-    """The journal a configuration asks for: PostgreSQL for a ``postgresql://`` URL
-    (``node_id``: the cluster node whose audit chain its operations append to), else
-    the embedded SQLite file ``<data_dir>/journal.sqlite`` (the default)."""
+    """The journal a configuration asks for: PostgreSQL for a ``postgresql://`` URL,
+    else the embedded SQLite file ``<data_dir>/journal.sqlite`` (the default).
+    ``node_id``: a cluster node's name (its counters and its audit chain are its own)."""
     if url and is_postgres_url(url):
-        return PostgresJournal(url, node_id=node_id or "")
+        return PostgresJournal(url, node_id)
     return Journal(Path(data_dir) / "journal.sqlite")
 
 
@@ -83,11 +83,14 @@ class PostgresJournal:
     """The writer thread and its queue on PostgreSQL. Create, :meth:`start`, submit,
     :meth:`close`."""
 
-    def __init__(self, url: str, *, node_id: str = "") -> None:
+    def __init__(self, url: str, node_id: str | None = None) -> None:
         self.url = url
         #: The cluster node's name (``""``: no cluster): the operations' store appends
         #: to this node's audit chain (store/postgres.py).
-        self.node_id = node_id
+        self.node_id = node_id or ""
+        #: Cluster mode: the node's counters are rows of its own (``name@node``), so
+        #: two nodes' commits never wait for (or deadlock on) each other's rows.
+        self.scope = f"@{node_id}" if node_id else ""
         #: What logs and the status show as the journal's place (no password).
         self.path = redact(url)
         self._queue: deque[Entry] = deque()
@@ -204,13 +207,14 @@ class PostgresJournal:
         """The highest ids handed out and the counters (blocking; before start)."""
         conn = self.open()
         with translated_errors(self.path):
-            return recover(PostgresStore(conn))
+            return recover(PostgresStore(conn), self.scope)
 
     def write(self, batch: Batch, done: Callable[[BaseException | None], None]) -> None:
         """Make ``batch`` durable in one commit; ``done(error)`` runs on the loop after it."""
         wake = self.wake(batch) if self.wake is not None else None
-        op = (functools.partial(write_batch, batch=batch) if not wake
-              else functools.partial(_write_and_wake, batch=batch, payloads=wake))
+        op = (functools.partial(write_batch, batch=batch, scope=self.scope) if not wake
+              else functools.partial(_write_and_wake, batch=batch, payloads=wake,
+                                     scope=self.scope))
         self.submit(op, lambda _result, exc: done(exc))
 
     def owed(self, link: str, after: int, limit: int,
@@ -358,9 +362,10 @@ _DLV_COLUMNS: Final = ("id, msg_id, link, receiver, addressed, output_no, priori
 _OPEN_SQL: Final = "('queued', 'held', 'sent')"
 
 
-def write_batch(store: PostgresStore, batch: Batch) -> None:
+def write_batch(store: PostgresStore, batch: Batch, scope: str = "") -> None:
     """Everything one batch holds: the inserts by COPY, each kind of change in one
-    statement over arrays (a round trip per table, not per row)."""
+    statement over arrays (a round trip per table, not per row). ``scope``: a
+    cluster node's suffix of its counters' names."""
     conn = store.conn
     with conn.cursor() as cur:
         if batch.messages:
@@ -380,7 +385,8 @@ def write_batch(store: PostgresStore, batch: Batch) -> None:
             cur.execute("INSERT INTO counters (name, value) SELECT * FROM "
                         "unnest(%s::text[], %s::bigint[]) ON CONFLICT (name) DO UPDATE "
                         "SET value = excluded.value",
-                        (names, [batch.counters[n] for n in names]))
+                        ([n + scope for n in names] if scope else names,
+                         [batch.counters[n] for n in names]))
         if batch.sent:
             cur.execute("UPDATE deliveries d SET state = 'sent', sent_at = u.at FROM "
                         "unnest(%s::bigint[], %s::float8[]) AS u(id, at) "
@@ -395,8 +401,9 @@ def write_batch(store: PostgresStore, batch: Batch) -> None:
                          [r.sent_at for r in batch.done], [r.id for r in batch.done]))
 
 
-def _write_and_wake(store: PostgresStore, batch: Batch, payloads: list[str]) -> None:
-    write_batch(store, batch)
+def _write_and_wake(store: PostgresStore, batch: Batch, payloads: list[str],
+                    scope: str) -> None:
+    write_batch(store, batch, scope)
     notify_wake(store.conn, payloads)
 
 
@@ -438,12 +445,18 @@ def expire_due(store: PostgresStore, now: float, limit: int = 1000) -> list[Expi
     return rows
 
 
-def recover(store: PostgresStore) -> Recovered:
-    """The highest message and delivery ids ever handed out, and the counters."""
+def recover(store: PostgresStore, scope: str = "") -> Recovered:
+    """The highest message and delivery ids ever handed out, and the counters.
+
+    ``scope`` (a cluster node's): each counter is the highest of every node's
+    row of it, so a node goes on above what any node handed out.
+    """
     conn = store.conn
     mid = conn.execute("SELECT COALESCE(MAX(id), 0) FROM messages").fetchone()[0]
     did = conn.execute("SELECT COALESCE(MAX(id), 0) FROM deliveries").fetchone()[0]
-    counters = {str(n): int(v) for n, v in
-                conn.execute("SELECT name, value FROM counters").fetchall()}
+    counters: dict[str, int] = {}
+    for n, v in conn.execute("SELECT name, value FROM counters").fetchall():
+        name = str(n).split("@", 1)[0] if scope else str(n)
+        counters[name] = max(int(v), counters.get(name, int(v)))
     return Recovered(max(int(mid), int(counters.get("id:msg", 0))),
                      max(int(did), int(counters.get("id:dlv", 0))), counters)
