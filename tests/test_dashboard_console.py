@@ -213,3 +213,45 @@ async def test_without_see_text_the_browser_withholds_text_and_refuses_actions(
     await expect(page.locator("#q-result")).to_have_text("release needs a token with operate")
     assert "PRIVATE" not in await page.content()
     await az.close()
+
+
+async def test_a_held_queue_is_released_from_the_dashboard(
+        monitored: MonitoredFactory, page: Any) -> None:
+    from playwright.async_api import expect
+
+    sw, mon = await monitored({"api": TOKENS, "intervention": {"rules": [
+        {"name": "watch-word", "text": "CONTRABAND"}]}})
+    audits: list[tuple[str, str, str]] = []
+    sw.observers.append(lambda e: audits.append((e.subject, e.outcome, e.detail["action"]))
+                        if isinstance(e, Audit) and e.type == "operator_action" else None)
+    assert mon.http_address is not None
+    h, p = mon.http_address
+    host, port = sw.addresses[0]
+    az = await Client.connect(host, port, "AZNLETS20")
+    assert (await az.send("AM.AZNLETS20.NY.TXT PLAIN")).ok            # owed: NY is away
+    assert (await az.send("AM.AZNLETS20.NY.TXT CONTRABAND LIST")).ok  # held for review
+    await sw.journal.barrier()
+    await page.goto(f"http://{h}:{p}/")
+    await page.fill("#signin-token", OPERATOR)
+    await page.click("#signin button")
+    await page.fill("#token", OPERATOR)
+    await page.dispatch_event("#token", "change")
+    await expect(page.locator("#conn")).to_have_text("live")
+    row = page.locator('#held tr[data-dest="NYNLETS00"]')
+    await expect(row.locator("td").nth(1)).to_have_text("1")  # owed
+    await expect(row.locator("td").nth(2)).to_have_text("1")  # held for review
+    await page.fill("#q-reason", "cleared")
+    await row.locator('button[data-action="release"]').click()
+    await expect(page.locator("#q-result")).to_have_text(
+        "release done: 0 sent now, 1 owed until it signs on")
+    # Released while New York is away: owed to it now, and gone from review.
+    await expect(row.locator("td").nth(1)).to_have_text("2")
+    await expect(row.locator("td").nth(2)).to_have_text("0")
+    await expect(page.locator('#events li[data-event="operator"]').first).to_contain_text(
+        "jane release")
+    ny = await Client.connect(host, port, "NYNLETS00")
+    got = [await ny.receive(5), await ny.receive(5)]
+    assert "PLAIN" in got[0] and "CONTRABAND LIST" in got[1]
+    assert audits == [("jane", "success", "release")]
+    await az.close()
+    await ny.close()

@@ -105,8 +105,8 @@ class OperatorConsole:
         return await self.items(states=(REVIEW,))
 
     async def held(self, destination: str) -> list[Item]:
-        """Deliveries owed to ``destination`` (queued, held or sent)."""
-        return await self.items(link=destination, states=HELD_STATES)
+        """What waits for ``destination``: owed (queued, held or sent) and held for review."""
+        return await self.items(link=destination, states=(REVIEW, *HELD_STATES))
 
     async def edits(self, msg_id: int) -> list[dict[str, Any]]:
         """The edited versions of a message."""
@@ -158,6 +158,15 @@ class OperatorConsole:
         eng = self.switch.engine
         await self._run(who, "release", reason, items,
                   lambda: eng.release(items, who, reason, self.switch.now()))
+
+    async def release_held(self, items: list[Item], who: str,
+                           reason: str) -> dict[str, list[int]]:
+        """Release what is held for a destination (core/console.py ``release_held``)."""
+        eng = self.switch.engine
+        result: dict[str, list[int]] = await self._run(
+            who, "release", reason, items,
+            lambda: eng.release_held(items, who, reason, self.switch.now()), held=True)
+        return result
 
     async def reroute(self, items: list[Item], to: str, who: str, reason: str) -> None:
         """Send items to ``to`` instead."""

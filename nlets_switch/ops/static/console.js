@@ -205,6 +205,8 @@
       const r = await api(method, path, Object.assign({reason: inputs().reason}, body));
       cls = "ok";
       text = `${r.action} done` + (r.edited_msg_id ? `: message ${r.edited_msg_id} waits for review` : "");
+      // A held queue's release: what went now, what stays owed until the destination signs on.
+      if (r.released) text += `: ${r.delivered.length} sent now, ${r.released.length - r.delivered.length} owed until it signs on`;
     } catch (err) {
       cls = "error";
       text = err.message;
@@ -221,6 +223,9 @@
     try { r = await api("GET", "api/queue"); }
     catch (err) { body.replaceChildren(el("tr", {}, el("td", {colspan: "6", class: "error"}, err.message))); return; }
     body.replaceChildren();
+    const links = new Map();
+    for (const it of r.queue) links.set(it.link, (links.get(it.link) || 0) + 1);
+    reviewLinks = links;
     for (const it of r.queue) {
       const btn = (name, extra) => el("button", {"data-action": name, onclick: () => {
         const b = extra ? extra() : {};
@@ -235,8 +240,13 @@
     if (!r.queue.length) body.append(el("tr", {}, el("td", {colspan: "6", class: "empty"}, "nothing waits for review")));
   }
 
+  // Items of the intervention queue per destination link, as last read (the held table).
+  let reviewLinks = new Map();
+  function reviewByLink() { return reviewLinks; }
+
   function heldActions(dest) {
     return el("span", {},
+      el("button", {"data-action": "release", onclick: () => act("POST", `api/held/${dest}/release`, {})}, "release"),
       el("button", {"data-action": "reroute", onclick: () => act("POST", `api/held/${dest}/reroute`, {to: inputs().to})}, "reroute"),
       el("button", {"data-action": "purge", onclick: () => act("POST", `api/held/${dest}/purge`, {})}, "purge"));
   }
@@ -265,5 +275,5 @@
     loadQueue();
   }
 
-  window.consoleFeed = {init, onStats, onEvent, heldActions, openMessage, loadQueue};
+  window.consoleFeed = {init, onStats, onEvent, heldActions, reviewByLink, openMessage, loadQueue};
 })();
