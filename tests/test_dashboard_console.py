@@ -255,3 +255,60 @@ async def test_a_held_queue_is_released_from_the_dashboard(
     assert audits == [("jane", "success", "release")]
     await az.close()
     await ny.close()
+
+
+async def test_remove_status_and_broadcasts_from_the_dashboard(
+        monitored: MonitoredFactory, page: Any, tmp_path: Path) -> None:
+    from playwright.async_api import expect
+
+    out = shots(tmp_path)
+    sw, mon = await monitored({"api": TOKENS})
+    audits: list[tuple[str, str, str]] = []
+    sw.observers.append(lambda e: audits.append((e.subject, e.outcome, e.detail["action"]))
+                        if isinstance(e, Audit) and e.type == "operator_action" else None)
+    assert mon.http_address is not None
+    h, p = mon.http_address
+    host, port = sw.addresses[0]
+    az = await Client.connect(host, port, "AZNLETS20")
+    ny = await Client.connect(host, port, "NYNLETS00")
+    await page.goto(f"http://{h}:{p}/")
+    await page.fill("#signin-token", OPERATOR)
+    await page.click("#signin button")
+    await page.fill("#token", OPERATOR)
+    await page.dispatch_event("#token", "change")
+    await expect(page.locator("#conn")).to_have_text("live")
+    await expect(page.locator("#removed tbody")).to_contain_text("no ORI is on remove status")
+
+    await page.fill("#c-reason", "line work")
+    await page.fill("#c-ori", "NYNLETS00")
+    await page.fill("#c-keys", "am")
+    await page.click("#c-remove")
+    await expect(page.locator("#c-result")).to_have_text("remove_status done: NYNLETS00")
+    row = page.locator('#removed tr[data-ori="NYNLETS00"]')
+    await expect(row).to_contain_text("AM")
+    await expect(row).to_contain_text("jane")
+    assert (await az.send("AM.AZNLETS20.NY.TXT ARE YOU THERE")).ok
+    sm = await az.receive(5)
+    assert ".04." in sm and "DESTINATION: NY" in sm
+    await page.fill("#c-until", "0300")
+    await page.click("#c-out")
+    await expect(page.locator("#c-result")).to_have_text("broadcast sent to 2 terminal(s)")
+    for c in (az, ny):
+        assert "NLETS TEMPORARILY OUT OF SERVICE UNTIL 0300 UTC" in await c.receive(5)
+    await page.locator("#controls").scroll_into_view_if_needed()
+    await page.screenshot(path=str(out / "console-controls.png"))
+    await row.locator('button[data-action="lift"]').click()
+    await expect(page.locator("#c-result")).to_have_text("lift_remove_status done: NYNLETS00")
+    await expect(page.locator('#removed tr[data-ori="NYNLETS00"]')).to_have_count(0)
+    await page.click("#c-in")
+    for c in (az, ny):
+        assert "NLETS IN SERVICE" in await c.receive(5)
+    await page.fill("#c-until", "25")
+    await page.click("#c-out")
+    await expect(page.locator("#c-result")).to_have_text(
+        "out-of-service needs until as HHMM (0000-2359)")
+    assert audits == [("jane", "success", "remove_status"), ("jane", "success", "broadcast"),
+                      ("jane", "success", "lift_remove_status"),
+                      ("jane", "success", "broadcast")]
+    await az.close()
+    await ny.close()

@@ -9,8 +9,6 @@ import asyncio
 import subprocess
 import sys
 
-import pytest
-
 from nlets_switch.core.console import REVIEW
 from nlets_switch.store.postgres import open_pg_store
 from nlets_switch.store.postgres_console import PgConsole
@@ -19,10 +17,8 @@ from tests.conftest import ClientFactory, SwitchFactory
 
 pytest_plugins = ["tests.conftest_postgres"]
 
-# The switch on the test's own PostgreSQL database (tests/test_postgres_switch.py).
-from tests.test_postgres_switch import make_switch, monitored  # noqa: E402,F401
-
-# The console's behaviour, unchanged, on PostgreSQL: these run with the fixtures above.
+# The console's behaviour, unchanged, on PostgreSQL: these run with the fixtures of
+# tests/test_postgres_switch.py (the switch on the test's own PostgreSQL database).
 from tests.test_operator_api import (  # noqa: E402,F401
     test_a_held_message_is_released_after_review,
     test_a_held_queue_is_released_per_delivery_and_per_destination,
@@ -37,6 +33,7 @@ from tests.test_operator_cli import (  # noqa: E402,F401
     test_queue_commands_list_show_release_edit_reroute_purge,
     test_release_of_a_held_queue_per_destination_and_per_delivery,
 )
+from tests.test_postgres_switch import make_switch, monitored  # noqa: E402,F401
 
 
 def test_the_console_queries_on_postgresql(pg_url: str) -> None:
@@ -80,7 +77,8 @@ def test_a_read_only_tool_reads_an_older_database_as_nothing_removed(pg_url: str
 
 
 async def test_a_refused_help_file_update_is_logged_refused_on_postgresql(
-        make_switch: SwitchFactory, connect: ClientFactory, pg_url: str) -> None:
+        make_switch: SwitchFactory,  # noqa: F811 (the fixture imported above)
+        connect: ClientFactory, pg_url: str) -> None:
     sw = await make_switch(build=True)
     ny = await connect(sw, "NYNLETS00")
     assert (await ny.send("AM.NYNLETS00.AZNLEUPDT.TXT\nNEW HELP TEXT")).ok

@@ -128,6 +128,8 @@
     // The event comes as the message is accepted, a moment before its rows are
     // durable and readable: the queue is read a little later.
     if (ev.event === "review" || ev.event === "operator") soon();
+    // Another operator's remove status shows here too.
+    if (ev.event === "operator" && /remove_status$/.test(ev.action)) loadRemoved();
   }
 
   let timer = null;
@@ -251,6 +253,51 @@
       el("button", {"data-action": "purge", onclick: () => act("POST", `api/held/${dest}/purge`, {})}, "purge"));
   }
 
+  // -- remove status and broadcasts -----------------------------------------------
+  async function control(path, body) {
+    const res = $("c-result");
+    res.textContent = "";
+    let text, cls;
+    try {
+      const r = await api("POST", path, Object.assign({reason: $("c-reason").value}, body));
+      cls = "ok";
+      text = r.action === "broadcast" ? `broadcast sent to ${r.to.length} terminal(s)`
+                                      : `${r.action} done: ${r.ori}`;
+    } catch (err) {
+      cls = "error";
+      text = err.message;
+    }
+    await loadRemoved();
+    res.className = cls;
+    res.textContent = text;
+  }
+
+  async function loadRemoved() {
+    const body = $("removed").tBodies[0];
+    let r;
+    try { r = await api("GET", "api/remove-status"); }
+    catch (err) { body.replaceChildren(el("tr", {}, el("td", {colspan: "5", class: "error"}, err.message))); return; }
+    body.replaceChildren();
+    for (const x of r.remove_status) {
+      body.append(el("tr", {"data-ori": x.ori}, el("td", {}, x.ori),
+        el("td", {}, x.keys ? x.keys.join(", ") : "every key"), el("td", {}, x.operator),
+        el("td", {}, x.reason),
+        el("td", {}, el("button", {"data-action": "lift", onclick: () =>
+          control("api/remove-status", {ori: x.ori, lift: true})}, "lift"))));
+    }
+    if (!r.remove_status.length) body.append(el("tr", {}, el("td", {colspan: "5", class: "empty"}, "no ORI is on remove status")));
+  }
+
+  function initControls() {
+    $("c-remove").addEventListener("click", () => {
+      const keys = $("c-keys").value.toUpperCase().split(/[\s,]+/).filter(Boolean);
+      control("api/remove-status", {ori: $("c-ori").value, keys: keys.length ? keys : null});
+    });
+    $("c-out").addEventListener("click", () =>
+      control("api/broadcast", {kind: "out-of-service", until: $("c-until").value}));
+    $("c-in").addEventListener("click", () => control("api/broadcast", {kind: "in-service"}));
+  }
+
   // The hour before the page was opened, as the switch kept it.
   async function loadHistory() {
     try {
@@ -270,9 +317,12 @@
     $("token").addEventListener("change", () => {
       sessionStorage.setItem("nlets-token", $("token").value.trim());
       loadQueue();
+      loadRemoved();
     });
     $("search").addEventListener("submit", search);
+    initControls();
     loadQueue();
+    loadRemoved();
   }
 
   window.consoleFeed = {init, onStats, onEvent, heldActions, reviewByLink, openMessage, loadQueue};
