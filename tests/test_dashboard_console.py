@@ -228,8 +228,10 @@ async def test_a_held_queue_is_released_from_the_dashboard(
     h, p = mon.http_address
     host, port = sw.addresses[0]
     az = await Client.connect(host, port, "AZNLETS20")
-    assert (await az.send("AM.AZNLETS20.NY.TXT PLAIN")).ok            # owed: NY is away
-    assert (await az.send("AM.AZNLETS20.NY.TXT CONTRABAND LIST")).ok  # held for review
+    assert (await az.send("AM.AZNLETS20.NY.TXT PLAIN")).ok             # owed: NY is away
+    assert ".02." in await az.receive(5)
+    for word in ("LIST", "AGAIN"):                                     # held for review
+        assert (await az.send(f"AM.AZNLETS20.NY.TXT CONTRABAND {word}")).ok
     await sw.journal.barrier()
     await page.goto(f"http://{h}:{p}/")
     await page.fill("#signin-token", OPERATOR)
@@ -239,20 +241,39 @@ async def test_a_held_queue_is_released_from_the_dashboard(
     await expect(page.locator("#conn")).to_have_text("live")
     row = page.locator('#held tr[data-dest="NYNLETS00"]')
     await expect(row.locator("td").nth(1)).to_have_text("1")  # owed
-    await expect(row.locator("td").nth(2)).to_have_text("1")  # held for review
+    await expect(row.locator("td").nth(2)).to_have_text("2")  # held for review
+
+    # One by one: the destination's deliveries, each with its actions.
+    await row.locator("span.clickable").click()
+    items = page.locator("#held-list tbody tr[data-id]")
+    await expect(items).to_have_count(3)
+    assert await items.evaluate_all("rs => rs.map(r => r.dataset.state)") == [
+        "held", "review", "review"]
+    await items.nth(0).locator('button[data-action="release"]').click()
+    await expect(page.locator("#q-result")).to_have_text(
+        "nothing is held for review; 1 delivery wait for NYNLETS00 to sign on and go then")
+    await page.fill("#q-reason", "duplicate")
+    await items.nth(2).locator('button[data-action="purge"]').click()
+    await expect(page.locator("#q-result")).to_have_text("purge done")
+    assert "CONTRABAND AGAIN" in await az.receive(5)  # SM .04. quoting it
+    await expect(items).to_have_count(2)
+
+    # The whole queue: what review held goes; NY is away, so it is owed to it.
     await page.fill("#q-reason", "cleared")
     await row.locator('button[data-action="release"]').click()
     await expect(page.locator("#q-result")).to_have_text(
         "release done: 0 sent now, 1 owed until it signs on")
-    # Released while New York is away: owed to it now, and gone from review.
     await expect(row.locator("td").nth(1)).to_have_text("2")
     await expect(row.locator("td").nth(2)).to_have_text("0")
+    assert await items.evaluate_all("rs => rs.map(r => r.dataset.state)") == ["held", "held"]
     await expect(page.locator('#events li[data-event="operator"]').first).to_contain_text(
         "jane release")
     ny = await Client.connect(host, port, "NYNLETS00")
     got = [await ny.receive(5), await ny.receive(5)]
     assert "PLAIN" in got[0] and "CONTRABAND LIST" in got[1]
-    assert audits == [("jane", "success", "release")]
+    assert await ny.drain(0.3) == []  # the purged one never comes
+    assert audits == [("jane", "failure", "release"), ("jane", "success", "purge"),
+                      ("jane", "success", "release")]
     await az.close()
     await ny.close()
 

@@ -215,6 +215,7 @@
     }
     // The queue is shown as it is after the action before the outcome is.
     await loadQueue();
+    if (heldOpen) await loadHeld(heldOpen);
     res.className = cls;
     res.textContent = text;
   }
@@ -245,6 +246,35 @@
   // Items of the intervention queue per destination link, as last read (the held table).
   let reviewLinks = new Map();
   function reviewByLink() { return reviewLinks; }
+
+  // One destination's held queue, delivery by delivery (opened from its name).
+  let heldOpen = null;
+  function heldName(dest) {
+    return el("span", {class: "clickable", title: "its deliveries, one by one",
+                       onclick: () => loadHeld(dest)}, dest);
+  }
+
+  async function loadHeld(dest) {
+    heldOpen = dest;
+    const box = $("held-items");
+    let r;
+    try { r = await api("GET", `api/held/${dest}`); }
+    catch (err) { box.replaceChildren(el("p", {class: "error"}, err.message)); return; }
+    const body = el("tbody", {});
+    for (const it of r.held) {
+      const btn = (name, extra) => el("button", {"data-action": name, onclick: () =>
+        act("POST", `api/deliveries/${it.id}/${name}`, extra ? extra() : {})}, name);
+      body.append(el("tr", {"data-id": String(it.id), "data-state": it.state},
+        el("td", {}, String(it.id)), el("td", {}, it.key), el("td", {}, it.origin),
+        el("td", {}, it.state),
+        el("td", {}, btn("release"), btn("reroute", () => ({to: inputs().to})), btn("purge"))));
+    }
+    if (!r.held.length) body.append(el("tr", {}, el("td", {colspan: "5", class: "empty"}, `nothing waits for ${dest}`)));
+    box.replaceChildren(el("h3", {}, `Held for ${dest}`),
+      el("table", {id: "held-list", "data-dest": dest},
+         el("thead", {}, el("tr", {}, ...["ID", "Key", "From", "State", ""].map((h) => el("th", {}, h)))),
+         body));
+  }
 
   function heldActions(dest) {
     return el("span", {},
@@ -325,5 +355,5 @@
     loadRemoved();
   }
 
-  window.consoleFeed = {init, onStats, onEvent, heldActions, reviewByLink, openMessage, loadQueue};
+  window.consoleFeed = {init, onStats, onEvent, heldActions, heldName, reviewByLink, openMessage, loadQueue};
 })();
