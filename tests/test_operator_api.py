@@ -478,6 +478,9 @@ async def test_a_held_queue_is_released_per_delivery_and_per_destination(
     assert status == 200
     status, answer = await call(addr, "POST", "/api/held/NYNLETS00/release", OPERATOR, {})
     assert status == 409 and "on remove status: NYNLETS00 AM" in answer["error"]
+    status, answer = await call(addr, "POST", f"/api/deliveries/{two}/reroute", OPERATOR,
+                                {"to": "NY"})
+    assert status == 409 and answer["error"] == "NY is on remove status for AM"
     await call(addr, "POST", "/api/remove-status", OPERATOR, {"ori": "NYNLETS00", "lift": True})
     # NY is signed on now: the rest goes at once.
     status, answer = await call(addr, "POST", "/api/held/NYNLETS00/release", OPERATOR,
@@ -493,6 +496,7 @@ async def test_a_held_queue_is_released_per_delivery_and_per_destination(
         ("ops", "denied", "release", ""), ("jane", "failure", "release", ""),
         ("jane", "success", "release", "looked fine"), ("jane", "failure", "release", ""),
         ("jane", "success", "release", "cleared")]
+    assert ("jane", "failure", "reroute", "") in actions(audits)
     releases = [e for e in events if e["action"] == "release"]
     assert [(e["operator"], e["deliveries"]) for e in releases] == [("jane", [one]),
                                                                    ("jane", [two])]
