@@ -23,7 +23,7 @@ from nlets_switch.errors import CorruptRecord, StoreError
 from nlets_switch.store.ddl import POSTGRES_TYPES, table
 
 #: The newest layout this program reads and writes.
-SCHEMA_VERSION: Final = 4
+SCHEMA_VERSION: Final = 5
 VERSION_KEY: Final = "schema_version"
 #: The advisory lock key migrations take (any fixed 64-bit number; "nlets-mg").
 MIGRATION_LOCK: Final = 0x6E6C6574732D6D67
@@ -115,9 +115,24 @@ def _v4(conn: Any) -> None:
     conn.execute("ALTER TABLE audit ADD PRIMARY KEY (node, id)")
 
 
+def _v5(conn: Any) -> None:
+    # The operator console (store/postgres_console.py), as in the embedded store's
+    # version 4: an operator's remove status (keys comma-separated, NULL for every
+    # key), and the intervention queue's deliveries found without a scan.
+    conn.execute("""CREATE TABLE IF NOT EXISTS remove_status (
+        ori TEXT PRIMARY KEY,
+        keys TEXT,
+        since DOUBLE PRECISION NOT NULL,
+        operator TEXT NOT NULL,
+        reason TEXT NOT NULL
+    )""")
+    conn.execute("CREATE INDEX IF NOT EXISTS deliveries_review ON deliveries(link, id) "
+                 "WHERE state = 'review'")
+
+
 #: (version, step): the step brings a database of version - 1 to ``version``.
 MIGRATIONS: Final[tuple[tuple[int, Callable[[Any], None]], ...]] = (
-    (1, _v1), (2, _v2), (3, _v3), (4, _v4))
+    (1, _v1), (2, _v2), (3, _v3), (4, _v4), (5, _v5))
 
 
 def schema_version(conn: Any) -> int:
