@@ -23,13 +23,12 @@ import pytest
 
 from nlets_switch.tools.client import Client
 from tests.conftest import free_port
-from tests.conftest_monitoring import broker  # noqa: F401 - the fixture
 
 if TYPE_CHECKING:
     from tests.conftest_monitoring import Broker
     from tests.conftest_postgres import PgServer
 
-pytest_plugins = ["tests.conftest_postgres"]
+pytest_plugins = ["tests.conftest_postgres", "tests.conftest_monitoring"]
 
 
 class Node:
@@ -116,7 +115,7 @@ class Presence:
 
 
 async def test_every_node_is_seen_and_a_node_that_dies_or_loses_the_database_says_so(
-        tmp_path: Path, pg_url: str, pg_server: PgServer, broker: Broker,  # noqa: F811
+        tmp_path: Path, pg_url: str, pg_server: PgServer, broker: Broker,
         nodes: list[Node]) -> None:
     n1 = Node(tmp_path, "n1", pg_url, broker.port)
     nodes.append(n1)

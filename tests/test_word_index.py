@@ -162,3 +162,28 @@ async def test_a_recovered_journal_searches_as_the_damaged_one_did(tmp_path: Pat
     with open_store(tmp_path / "new.sqlite") as store:
         store.conn.execute("INSERT INTO message_words (message_words, rank) "
                            "VALUES ('integrity-check', 1)")
+
+
+def test_a_journal_migrated_without_the_keyring_is_indexed_when_the_switch_opens_it(
+        tmp_path: Path, _keyring: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        textcrypt.install(conn)
+        from nlets_switch.store.schema import MIGRATIONS
+
+        for v, step in MIGRATIONS:
+            if v <= 5:
+                step(conn)
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '5')")
+        conn.execute("INSERT INTO messages (id, received_at, link, status, text) VALUES "
+                     "(1, 1.0, 'AZNLETS20', 'accepted', ns_seal('AM.X.Y.TXT\nOLD SMITH', 1))")
+        conn.commit()
+    ring = textcrypt.current()
+    textcrypt.configure(None)  # a tool without the keyring migrates it (audit record_now)
+    with open_store(path) as store:
+        assert schema_version(store.conn) == SCHEMA_VERSION
+    textcrypt.configure(ring)
+    assert _ids(path, "smith") == []  # sealed, not indexed yet: waiting, and flagged
+    with contextlib.closing(tables.connect(path)) as conn:
+        tables.create(conn)  # the switch's start (Journal.open), with the keyring
+    assert _ids(path, "smith") == [1]

@@ -99,6 +99,13 @@ def migrate_command(args: argparse.Namespace) -> int:
         print(f"{redact(url)}: schema version {after}, up to date")
     else:
         print(f"{redact(url)}: schema version {before} -> {after}")
+        if before < 4 and textcrypt.current() is None and cfg is not None \
+                and cfg.security.encrypt_text:
+            # Loud: version 4 seals old rows only with the keyring in hand.
+            ring = textcrypt.keyring_path(cfg.security.text_key_file)
+            print(f"nlets-switch: warning: no text keyring ({ring}): message text "
+                  "written before stays in clear in the database; give this command "
+                  "the switch's security.text_key_file", file=sys.stderr)
     return 0
 
 

@@ -37,7 +37,7 @@ __all__ = [
 # Every table, index and migration is in store/schema.py; this module only
 # reads and writes the hot path's rows.
 from nlets_switch.store.schema import SCHEMA_VERSION as SCHEMA_VERSION
-from nlets_switch.store.schema import migrate
+from nlets_switch.store.schema import index_pending, migrate
 
 #: The open deliveries (OPEN_STATES), exactly as the ``deliveries_owed`` index
 #: states it: a query that wants the index must say it so (``d.`` prefix allowed).
@@ -77,8 +77,10 @@ def _private(path: Path) -> None:
 
 
 def create(conn: sqlite3.Connection) -> None:
-    """Create the tables, or bring an older journal up to date (store/schema.py)."""
+    """Create the tables, or bring an older journal up to date (store/schema.py), and
+    index what a migration without the keyring could not (the switch has it)."""
     migrate(conn)
+    index_pending(conn)
 
 
 def nothing(conn: sqlite3.Connection) -> None:
