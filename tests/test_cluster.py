@@ -192,3 +192,29 @@ async def test_held_messages_wait_for_any_node(cluster: Nodes) -> None:
     finally:
         await az.close()
         await ny.close()
+
+
+async def test_output_numbers_are_one_sequence_per_receiver_across_nodes(
+        cluster: Nodes) -> None:
+    p1 = cluster.start("n1")
+    p2 = cluster.start("n2")
+    az = await Client.connect("127.0.0.1", p1, "AZNLETS20")
+    other = await Client.connect("127.0.0.1", p2, "AZ0070500")
+    ny = await Client.connect("127.0.0.1", p2, "NYNLETS00")
+    try:
+        # Both nodes make deliveries to NY at once; NY's output numbers stay one
+        # sequence (a receiver drops a duplicate by them, PROTOCOL part 1).
+        futs = []
+        for i in range(40):
+            futs.append(az.send_nowait(f"AM.AZNLETS20.NY.TXT\nFROM N1 {i}"))
+            futs.append(other.send_nowait(f"AM.AZ0070500.NY.TXT\nFROM N2 {i}"))
+        assert all(a.ok for a in await asyncio.gather(*futs))
+        got = [parse_output(await ny.receive(5)) for _ in range(80)]
+        numbers = sorted(g.output_no for g in got)
+        assert numbers == list(range(numbers[0], numbers[0] + 80))
+        for who in ("N1", "N2"):  # and each sender's in order
+            mine = [g.text for g in got if g.text.startswith(f"FROM {who}")]
+            assert mine == [f"FROM {who} {i}" for i in range(40)]
+    finally:
+        for c in (az, other, ny):
+            await c.close()
