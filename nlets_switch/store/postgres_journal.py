@@ -401,6 +401,9 @@ def write_batch(store: PostgresStore, batch: Batch, scope: str = "") -> None:
                         "AS u(state, done_at, sent_at, id) WHERE d.id = u.id",
                         ([r.state for r in batch.done], [r.done_at for r in batch.done],
                          [r.sent_at for r in batch.done], [r.id for r in batch.done]))
+        if batch.refused:
+            cur.executemany("UPDATE messages SET status = 'rejected', reason = %s WHERE id = %s",
+                            batch.refused)
 
 
 def number_outputs(store: PostgresStore, ops: list[Op]) -> None:
