@@ -38,6 +38,9 @@ TRY_EVERY_S: Final = 1.0
 BEAT_S: Final = 1.0
 #: How long the thread waits for notifications between its other work.
 _POLL_S: Final = 0.05
+#: Server-side TCP keepalive of the node's session (no effect over a Unix socket).
+_SERVER_KEEPALIVE: Final = (("tcp_keepalives_idle", 5), ("tcp_keepalives_interval", 2),
+                            ("tcp_keepalives_count", 3), ("tcp_user_timeout", 10_000))
 
 #: ``done(claim, reason)``: the claim, or None and why not.
 ClaimDone = Callable[["Claim | None", str], None]
@@ -119,6 +122,11 @@ class ClusterNode:
 
     def _register(self, conn: Any) -> int:
         try:
+            # The server's side of the session notices a node host that vanished
+            # (powered off, cut off) in about 10 s, not the kernel's two hours, and
+            # ends the session: its locks, so its ORIs, are free for the others.
+            for name, value in _SERVER_KEEPALIVE:
+                conn.execute(f"SET {name} = {value}")
             slot = pc.register_node(conn, self.node_id, self.address, time.time())
             for ch in (pc.DROP_CHANNEL, pc.WAKE_CHANNEL, pc.PRESENCE_CHANNEL):
                 conn.execute(f"LISTEN {ch}")
