@@ -151,6 +151,8 @@ async def test_second_sign_on_at_another_node_replaces_the_first(cluster: Nodes)
     p1 = cluster.start("n1")
     p2 = cluster.start("n2")
     first = await Client.connect("127.0.0.1", p1, "AZNLETS20")
+    for i in range(2):
+        assert (await first.send(f"AM.AZNLETS20.NY.TXT\nBEFORE {i}")).ok
     t0 = time.monotonic()
     second = await Client.connect("127.0.0.1", p2, "AZNLETS20", timeout=5)
     try:
@@ -159,10 +161,18 @@ async def test_second_sign_on_at_another_node_replaces_the_first(cluster: Nodes)
         await _until(lambda: "AZNLETS20" in _node_rows(cluster.url)["n2"][1])
         assert "AZNLETS20" not in _node_rows(cluster.url)["n1"][1]
         # The new link works: a message to it from the first node arrives.
+        assert (await second.send("AM.AZNLETS20.NY.TXT\nAFTER")).ok
+        assert parse_output(await second.receive(5)).text.startswith(".02.")  # held for NY
         ny = await Client.connect("127.0.0.1", p1, "NYNLETS00")
         assert (await ny.send("AM.NYNLETS00.AZ.*R2.TXT\nTO THE NEW LINK")).ok
         assert parse_output(await second.receive(5)).text == "TO THE NEW LINK"
+        got = [parse_output(await ny.receive(5)) for _ in range(3)]
         await ny.close()
+        # The sender moved between nodes: its messages keep their order and its input
+        # numbers go on where they were.
+        assert [g.text for g in got] == ["BEFORE 0", "BEFORE 1", "AFTER"]
+        first_no = got[0].input_no
+        assert [g.input_no for g in got] == [first_no, first_no + 1, first_no + 2]
     finally:
         await first.close(sign_off=False)
         await second.close()
@@ -182,3 +192,29 @@ async def test_held_messages_wait_for_any_node(cluster: Nodes) -> None:
     finally:
         await az.close()
         await ny.close()
+
+
+async def test_output_numbers_are_one_sequence_per_receiver_across_nodes(
+        cluster: Nodes) -> None:
+    p1 = cluster.start("n1")
+    p2 = cluster.start("n2")
+    az = await Client.connect("127.0.0.1", p1, "AZNLETS20")
+    other = await Client.connect("127.0.0.1", p2, "AZ0070500")
+    ny = await Client.connect("127.0.0.1", p2, "NYNLETS00")
+    try:
+        # Both nodes make deliveries to NY at once; NY's output numbers stay one
+        # sequence (a receiver drops a duplicate by them, PROTOCOL part 1).
+        futs = []
+        for i in range(40):
+            futs.append(az.send_nowait(f"AM.AZNLETS20.NY.TXT\nFROM N1 {i}"))
+            futs.append(other.send_nowait(f"AM.AZ0070500.NY.TXT\nFROM N2 {i}"))
+        assert all(a.ok for a in await asyncio.gather(*futs))
+        got = [parse_output(await ny.receive(5)) for _ in range(80)]
+        numbers = sorted(g.output_no for g in got)
+        assert numbers == list(range(numbers[0], numbers[0] + 80))
+        for who in ("N1", "N2"):  # and each sender's in order
+            mine = [g.text for g in got if g.text.startswith(f"FROM {who}")]
+            assert mine == [f"FROM {who} {i}" for i in range(40)]
+    finally:
+        for c in (az, other, ny):
+            await c.close()

@@ -208,6 +208,12 @@ class Ledger:
         """
         self.writing -= 1
         b = g.batch
+        if error is None and b.numbers:
+            # Cluster mode: the database numbered the outputs (one sequence per
+            # receiver, whatever node made the delivery).
+            numbers = b.numbers
+            for d in g.out:
+                d.output_no = numbers.get(d.id, d.output_no)
         if error is None:
             pending = self.done_pending
             freed: dict[int, Any] = {}

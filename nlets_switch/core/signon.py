@@ -295,9 +295,11 @@ class SignOn(Dispatch):
         self.cluster = True
         self.ledger.use_slot(slot, stride)
 
-    def claimed(self, a: Attempt, claim: Claim | None, now: Now) -> list[Effect]:
+    def claimed(self, a: Attempt, claim: Claim | None, now: Now,
+                reason: str = "signed on at another node") -> list[Effect]:
         """The result of a :class:`ClaimOri`: the node holds ``a.ori`` (``claim`` its
-        database's highest ids and the ORI's counters then), or could not take it."""
+        database's highest ids and the ORI's counters then), or could not take it
+        (``reason``: held by a node that did not let go, or the database is gone)."""
         fx = self._fx = []
         conn = a.conn
         if claim is not None:
@@ -310,7 +312,7 @@ class SignOn(Dispatch):
             return fx
         self._resume(conn, "claim")
         if claim is None or not self.accepting:
-            self._refuse(a, "signed on at another node" if claim is None else "closing", now)
+            self._refuse(a, reason if claim is None else "closing", now)
         else:
             self._accept(a, now)
         return fx

@@ -72,9 +72,9 @@ class Cluster:
         """A sign-on for ``ori`` waits for its lock (``Engine.claimed``)."""
         self.node.claim(ori, True, functools.partial(self._claimed, token))
 
-    def _claimed(self, token: Any, claim: Claim | None) -> None:
+    def _claimed(self, token: Any, claim: Claim | None, reason: str) -> None:
         sw = self.switch
-        sw.apply(sw.engine.claimed(token, claim, sw.now()))
+        sw.apply(sw.engine.claimed(token, claim, sw.now(), reason))
 
     def release(self, ori: str) -> None:
         """``ori`` has no link or service here any more: let go once the journal
@@ -93,7 +93,7 @@ class Cluster:
             return
         self._waiting.add(ori)
 
-        def done(claim: Claim | None) -> None:
+        def done(claim: Claim | None, _reason: str) -> None:
             self._waiting.discard(ori)
             sw = self.switch
             if claim is None or not sw.engine.accepting:

@@ -31,7 +31,7 @@ import asyncio
 import functools
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final, TypeAlias
@@ -50,6 +50,7 @@ from nlets_switch.store.postgres_cluster import notify_wake
 from nlets_switch.store.postgres_schema import migrate
 from nlets_switch.store.records import Batch, ExpiredRow, OwedRow, Recovered
 from nlets_switch.store.textcrypt import open_or_note, seal_text, word_tokens
+from nlets_switch.wire.message import MAX_NUMBER
 
 __all__ = ["AnyJournal", "PostgresJournal", "expire_due", "journal_for", "load_owed",
            "recover", "write_batch"]
@@ -226,7 +227,8 @@ class PostgresJournal:
     def expire(self, now: float, limit: int,
                done: Callable[[list[ExpiredRow] | None, BaseException | None], None]) -> None:
         """Mark open deliveries whose hold ended by ``now`` expired; return them."""
-        self.submit(functools.partial(expire_due, now=now, limit=limit), done)
+        self.submit(functools.partial(expire_due, now=now, limit=limit, scope=self.scope),
+                    done)
 
     # -- the writer thread -----------------------------------------------
 
@@ -299,6 +301,8 @@ class PostgresJournal:
         results: Finished = []
         try:
             with conn.transaction():
+                if self.scope:
+                    number_outputs(store, [op for op, _, _ in batch])
                 for op, done, _ in batch:
                     results.append((done, op(store), None))
                 if conn.info.transaction_status == _INERROR:
@@ -326,6 +330,8 @@ class PostgresJournal:
         for op, done, _ in batch:
             try:
                 with store.conn.transaction():
+                    if self.scope:
+                        number_outputs(store, [op])
                     r = op(store)
                 results.append((done, r, None))
             except Exception as e:
@@ -365,7 +371,7 @@ _OPEN_SQL: Final = "('queued', 'held', 'sent')"
 def write_batch(store: PostgresStore, batch: Batch, scope: str = "") -> None:
     """Everything one batch holds: the inserts by COPY, each kind of change in one
     statement over arrays (a round trip per table, not per row). ``scope``: a
-    cluster node's suffix of its counters' names."""
+    cluster node's suffix of its counters' names; its deliveries are numbered here."""
     conn = store.conn
     with conn.cursor() as cur:
         if batch.messages:
@@ -377,8 +383,12 @@ def write_batch(store: PostgresStore, batch: Batch, scope: str = "") -> None:
                     # lexemes separated by spaces).
                     cp.write_row((*m[:12], seal_text(m.text, m.id), word_tokens(m.text)))
         if batch.deliveries:
+            rows = batch.deliveries
+            if scope:
+                numbers = batch.numbers  # number_outputs gave them, in this transaction
+                rows = [d._replace(output_no=numbers[d.id]) for d in rows]
             with cur.copy(f"COPY deliveries ({_DLV_COLUMNS}) FROM STDIN") as cp:
-                for d in batch.deliveries:
+                for d in rows:
                     cp.write_row(d)
         if batch.counters:
             names = list(batch.counters)
@@ -404,6 +414,42 @@ def write_batch(store: PostgresStore, batch: Batch, scope: str = "") -> None:
                             batch.refused)
 
 
+def number_outputs(store: PostgresStore, ops: list[Op]) -> None:
+    """Cluster mode, first in a transaction: the output numbers of every delivery its
+    batches make, from their receivers' shared counters (PROTOCOL part 3: one sequence
+    per receiving link, whatever node made the delivery), into each ``batch.numbers``.
+
+    One statement locks the counter rows of the whole transaction in name order, so
+    two nodes' transactions wait for each other at most, never deadlock; the numbers
+    are this transaction's, so one that fails hands out none.
+    """
+    batches = [b for b in (_batch_of(op) for op in ops) if b is not None and b.deliveries]
+    if not batches:
+        return
+    counts = Counter(d.link for b in batches for d in b.deliveries)
+    links = sorted(counts)
+    top = dict(store.conn.execute(
+        "INSERT INTO counters (name, value) SELECT 'out:' || l, n FROM "
+        "unnest(%s::text[], %s::bigint[]) AS u(l, n) ORDER BY l ON CONFLICT (name) "
+        "DO UPDATE SET value = counters.value + excluded.value RETURNING name, value",
+        (links, [counts[x] for x in links])).fetchall())
+    nxt = {x: int(top[f"out:{x}"]) - counts[x] for x in links}
+    for b in batches:
+        numbers: dict[int, int] = {}
+        for d in b.deliveries:
+            nxt[d.link] += 1
+            numbers[d.id] = (nxt[d.link] - 1) % MAX_NUMBER + 1
+        b.numbers = numbers
+
+
+def _batch_of(op: Op) -> Batch | None:
+    """The batch a write operation carries (None for any other operation)."""
+    if isinstance(op, functools.partial) and op.func in (write_batch, _write_and_wake):
+        b = op.keywords.get("batch")
+        return b if isinstance(b, Batch) else None
+    return None
+
+
 def _write_and_wake(store: PostgresStore, batch: Batch, payloads: list[str],
                     scope: str) -> None:
     write_batch(store, batch, scope)
@@ -425,10 +471,15 @@ def load_owed(store: PostgresStore, link: str, after: int, limit: int) -> list[O
     ]
 
 
-def expire_due(store: PostgresStore, now: float, limit: int = 1000) -> list[ExpiredRow]:
-    """Open deliveries whose hold ended by ``now``: marked expired and returned."""
+def expire_due(store: PostgresStore, now: float, limit: int = 1000,
+               scope: str = "") -> list[ExpiredRow]:
+    """Open deliveries whose hold ended by ``now``: marked expired and returned.
+
+    ``scope``: a cluster node's, whose watermark is its own row.
+    """
     conn = store.conn
-    row = conn.execute("SELECT value FROM meta WHERE name = 'expiry_watermark'").fetchone()
+    mark_name = "expiry_watermark" + scope
+    row = conn.execute("SELECT value FROM meta WHERE name = %s", (mark_name,)).fetchone()
     mark = float(row[0]) if row else 0.0
     rows = [ExpiredRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], open_or_note(r[7], r[2]))
             for r in conn.execute(
@@ -443,8 +494,9 @@ def expire_due(store: PostgresStore, now: float, limit: int = 1000) -> list[Expi
         conn.execute("UPDATE deliveries SET state = 'expired', done_at = %s "
                      "WHERE id = ANY(%s)", (now, [r.delivery_id for r in rows]))
     if len(rows) < limit:
-        conn.execute("INSERT INTO meta (name, value) VALUES ('expiry_watermark', %s) "
-                     "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (repr(now),))
+        conn.execute("INSERT INTO meta (name, value) VALUES (%s, %s) "
+                     "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                     (mark_name, repr(now)))
     return rows
 
 

@@ -38,8 +38,15 @@ TRY_EVERY_S: Final = 1.0
 BEAT_S: Final = 1.0
 #: How long the thread waits for notifications between its other work.
 _POLL_S: Final = 0.05
+#: Server-side TCP keepalive of the node's session (no effect over a Unix socket).
+_SERVER_KEEPALIVE: Final = (("tcp_keepalives_idle", 5), ("tcp_keepalives_interval", 2),
+                            ("tcp_keepalives_count", 3), ("tcp_user_timeout", 10_000))
 
-ClaimDone = Callable[["Claim | None"], None]
+#: ``done(claim, reason)``: the claim, or None and why not.
+ClaimDone = Callable[["Claim | None", str], None]
+#: Why a sign-on's claim failed.
+HELD_ELSEWHERE: Final = "signed on at another node"
+UNREACHABLE: Final = "database unreachable"
 
 
 class NodeEvents(Protocol):
@@ -115,6 +122,11 @@ class ClusterNode:
 
     def _register(self, conn: Any) -> int:
         try:
+            # The server's side of the session notices a node host that vanished
+            # (powered off, cut off) in about 10 s, not the kernel's two hours, and
+            # ends the session: its locks, so its ORIs, are free for the others.
+            for name, value in _SERVER_KEEPALIVE:
+                conn.execute(f"SET {name} = {value}")
             slot = pc.register_node(conn, self.node_id, self.address, time.time())
             for ch in (pc.DROP_CHANNEL, pc.WAKE_CHANNEL, pc.PRESENCE_CHANNEL):
                 conn.execute(f"LISTEN {ch}")
@@ -177,6 +189,7 @@ class ClusterNode:
             try:
                 conn = self._connection()
                 if conn is None:
+                    self._fail_takes()
                     time.sleep(0.5)
                     continue
                 self._work(conn)
@@ -202,7 +215,7 @@ class ClusterNode:
             for w in self._wants:
                 if w.next_try <= now and not self._attempt(conn, w, now):
                     if w.take and now >= w.deadline:
-                        self._post(w.done, None)
+                        self._post(w.done, None, HELD_ELSEWHERE)
                         continue
                     keep.append(w)
                 elif w.next_try > now:
@@ -301,20 +314,34 @@ class ClusterNode:
             self._down_since = time.monotonic()
             log.error("cluster_connection_lost", node=self.node_id,
                       error=type(error).__name__)
-        # Claims waiting for a sign-on fail now: the sender hears it at once.
+        self._fail_takes()
+
+    def _fail_takes(self) -> None:
+        """Sign-ons waiting for a claim fail now (the sender hears it at once); services
+        try again once the database is back."""
+        with self._lock:
+            commands = list(self._commands)
+            self._commands.clear()
+        for what, arg in commands:
+            if what == "release":
+                with self._lock:
+                    self._commands.append((what, arg))  # carried out once connected
+            else:
+                ori, take, done = arg
+                self._wants.append(_Want(ori, take, done, time.monotonic()))
         wants, self._wants = self._wants, []
         for w in wants:
             if w.take:
-                self._post(w.done, None)
+                self._post(w.done, None, UNREACHABLE)
             else:
                 w.next_try = 0.0
                 self._wants.append(w)
 
-    def _post(self, done: ClaimDone, claim: Claim | None) -> None:
+    def _post(self, done: ClaimDone, claim: Claim | None, reason: str = "") -> None:
         loop = self._loop
         if loop is not None:
             try:
-                loop.call_soon_threadsafe(done, claim)
+                loop.call_soon_threadsafe(done, claim, reason)
             except RuntimeError:
                 pass  # the loop is closed
 

@@ -123,6 +123,10 @@ class Batch:
     sent: dict[int, float] = field(default_factory=dict)
     done: list[DoneRow] = field(default_factory=list)
     refused: list[RefusedRow] = field(default_factory=list)
+    #: Cluster mode: delivery id -> the output number the database gave it when the
+    #: batch committed (one counter per receiving link for every node; set by the
+    #: PostgreSQL writer, empty otherwise).
+    numbers: dict[int, int] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.messages or self.deliveries or self.counters or self.sent
