@@ -93,7 +93,7 @@ def open_store(path: Path, seed: int, persons: int,
                progress: Any = None) -> LeisData:
     """Open the data set at ``path``; a new one is copied from the cache when it can be.
 
-    Building 10,000 persons costs about a second of CPU; every fresh data
+    Building 10,000 persons costs one to two seconds of CPU; every fresh data
     directory (each test, each scenario) would pay it again. The copy is
     sealed like the data directory's file (docs/leis.md), under the same keyring.
     Raises :class:`LeisKeyError` (one line) when the file or the keyring is wrong.

@@ -79,6 +79,7 @@ from nlets_switch.store.leis import (
     Location,
     Person,
     PersonRow,
+    Record,
 )
 from nlets_switch.store.leiscrypt import LeisCipher
 from nlets_switch.wire.domain import NO_RECORD, Name, parse_name
@@ -152,7 +153,7 @@ class _Candidate:
 
 
 #: A search's own rule: from the candidate persons, those it finds and how.
-_Rule = Callable[[list[Person]], dict[str, _Candidate]]
+_Rule = Callable[[list[Record]], dict[str, _Candidate]]
 
 
 class LeisData:
@@ -250,7 +251,7 @@ class LeisData:
             # any is decrypted); each candidate is then checked by the rule itself.
             if dob and ids:
                 ids &= store.find([("dob", dob)])
-            persons = [p for _, p in store.persons(ids)]
+            persons = [r for _, r in store.records(ids)]
         if dob:
             persons = [p for p in persons if dob in p.dobs]
         sex = f.get("SEX", "").upper()
@@ -307,9 +308,9 @@ class LeisData:
         return by, ids, rule
 
     def _by_ident(self, kind: str, value: str) -> tuple[set[int], _Rule]:
-        def rule(persons: list[Person]) -> dict[str, _Candidate]:
+        def rule(persons: list[Record]) -> dict[str, _Candidate]:
             return {p.din: _Candidate(0, 1.0, True, "", kind) for p in persons
-                    if Identifier(kind, value) in p.identifiers}
+                    if [kind, value] in p.identifiers}
 
         return self.store.find([("ident", f"{kind}:{value}")]), rule
 
@@ -323,7 +324,7 @@ class LeisData:
             ids = with_word if ids is None else ids & with_word
         padded = f" {adr} "
 
-        def rule(persons: list[Person]) -> dict[str, _Candidate]:
+        def rule(persons: list[Record]) -> dict[str, _Candidate]:
             found: dict[str, _Candidate] = {}
 
             def offer(din: str, tier: int, current: bool) -> None:
@@ -333,9 +334,9 @@ class LeisData:
                     found[din] = cand
 
             for p in persons:
-                for loc in p.locations:
-                    norm = location_address(loc.address, loc.city, loc.state)
-                    current = not loc.until
+                for address, city, state, _since, until in p.locations:
+                    norm = location_address(address, city, state)
+                    current = not until
                     # The word-boundary check keeps "12 MAIN ST" from matching
                     # "12 MAIN STATION RD".
                     if norm.startswith(adr):
@@ -356,7 +357,7 @@ class LeisData:
         ids = self.store.find([("last", q.last), ("last_mp", q_last_mp),
                                ("last_ny", q_last_ny)])
 
-        def rule(persons: list[Person]) -> dict[str, _Candidate]:
+        def rule(persons: list[Record]) -> dict[str, _Candidate]:
             found: dict[str, _Candidate] = {}
             for p in persons:
                 for seq, full in enumerate((p.name, *p.aliases)):
@@ -446,11 +447,11 @@ class LeisData:
         return len(persons)
 
 
-def _by_din(din: str, persons: list[Person]) -> dict[str, _Candidate]:
+def _by_din(din: str, persons: list[Record]) -> dict[str, _Candidate]:
     return {p.din: _Candidate(0, 1.0, True, "", "DIN") for p in persons if p.din == din}
 
 
-def _hit(p: Person, c: _Candidate, dob: str) -> Hit:
+def _hit(p: Record, c: _Candidate, dob: str) -> Hit:
     return Hit(din=p.din, name=p.name, dob=dob or (p.dobs[0] if p.dobs else ""), sex=p.sex,
                matched=c.matched, how=c.how, score=c.score)
 

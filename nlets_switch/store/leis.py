@@ -30,7 +30,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, NamedTuple
 
 from nlets_switch.store.leiscrypt import LeisCipher, LeisKeyError
 
@@ -47,6 +47,7 @@ __all__ = [
     "Location",
     "Person",
     "PersonRow",
+    "Record",
 ]
 
 #: Bumped whenever the table layout changes; an older file is rebuilt (from
@@ -158,15 +159,39 @@ def pack(p: Person) -> bytes:
          p.status, p.remarks], separators=(",", ":")).encode()
 
 
-def unpack(data: bytes) -> Person:
-    """The person :func:`pack` made ``data`` from."""
-    din, name, dobs, sex, pob, aliases, idents, locs, contacts, status, remarks = \
-        json.loads(data)
-    return Person(din=din, name=name, dobs=tuple(dobs), sex=sex, pob=pob,
-                  aliases=tuple(aliases), identifiers=tuple(Identifier(*i) for i in idents),
-                  locations=tuple(Location(*loc) for loc in locs),
-                  contacts=tuple(Contact(*c) for c in contacts), status=status,
-                  remarks=remarks)
+class Record(NamedTuple):
+    """A decrypted person as searches read it: the JSON of :func:`pack`, as is.
+
+    Made for every candidate of a search, so it is a plain tuple (a
+    :class:`Person`, frozen dataclasses all the way down, costs several
+    times more); :meth:`person` makes the typed row for those that are kept.
+    """
+
+    din: str
+    name: str
+    dobs: list[str]
+    sex: str
+    pob: str
+    aliases: list[str]
+    identifiers: list[list[str]]     # [kind, value]
+    locations: list[list[str]]       # [address, city, state, since, until]
+    contacts: list[list[str]]        # [date, component, kind, place]
+    status: str
+    remarks: str
+
+    def person(self) -> Person:
+        """The typed row."""
+        return Person(din=self.din, name=self.name, dobs=tuple(self.dobs), sex=self.sex,
+                      pob=self.pob, aliases=tuple(self.aliases),
+                      identifiers=tuple(Identifier(*i) for i in self.identifiers),
+                      locations=tuple(Location(*loc) for loc in self.locations),
+                      contacts=tuple(Contact(*c) for c in self.contacts),
+                      status=self.status, remarks=self.remarks)
+
+
+def unpack(data: bytes) -> Record:
+    """The record :func:`pack` made ``data`` from."""
+    return Record(*json.loads(data))
 
 
 # --------------------------------------------------------------------------
@@ -330,7 +355,7 @@ class LeisStore:
         # The blind index is filled in tag order, which is random: with the
         # default page cache (2 MB) most inserts would miss it.
         db.execute("PRAGMA cache_size=-65536")
-        loaded = {p.din for _, p in self._where("origin = ?", (LOADED,))}
+        loaded = {r.din for _, r in self._where("origin = ?", (LOADED,))}
         loaded.update(r.person.din for r in kept)
         db.execute("DELETE FROM term WHERE id IN (SELECT id FROM person WHERE origin != ?)",
                    (LOADED,))
@@ -439,30 +464,30 @@ class LeisStore:
             return {r[0] for r in self._db.execute(
                 f"SELECT id FROM term WHERE tag IN ({','.join('?' * len(tags))})", tags)}
 
-    def persons(self, ids: Iterable[int]) -> list[tuple[int, Person]]:
+    def records(self, ids: Iterable[int]) -> list[tuple[int, Record]]:
         """The persons on rows ``ids``, decrypted, in row order.
 
         Raises :class:`LeisKeyError` for a row that does not open."""
         wanted = sorted(ids)
-        out: list[tuple[int, Person]] = []
+        out: list[tuple[int, Record]] = []
         with self._lock:
             for chunk in _chunks(wanted):
                 out.extend(self._where(f"id IN ({','.join('?' * len(chunk))})", tuple(chunk)))
         out.sort(key=lambda item: item[0])
         return out
 
-    def _where(self, where: str, args: Sequence[object]) -> list[tuple[int, Person]]:
-        """``(row id, person)`` of the rows ``where`` selects, decrypted."""
+    def _where(self, where: str, args: Sequence[object]) -> list[tuple[int, Record]]:
+        """``(row id, record)`` of the rows ``where`` selects, decrypted."""
         opened = self.cipher.open
         return [(row_id, unpack(opened(row_id, kid, blob))) for row_id, kid, blob
                 in self._db.execute(f"SELECT id, kid, record FROM person WHERE {where}", args)]
 
     def _ids_of(self, din: str) -> list[int]:
-        return [row_id for row_id, p in self.persons(self.find([("din", din)])) if p.din == din]
+        return [row_id for row_id, r in self.records(self.find([("din", din)])) if r.din == din]
 
     def get(self, din: str) -> Person | None:
         """The full record of one person (``din`` as stored), or None."""
-        for _, person in self.persons(self.find([("din", din)])):
-            if person.din == din:
-                return person
+        for _, record in self.records(self.find([("din", din)])):
+            if record.din == din:
+                return record.person()
         return None
