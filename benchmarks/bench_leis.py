@@ -101,7 +101,7 @@ def queries(p: Person) -> Iterator[tuple[str, dict[str, str]]]:
         yield "gpq", {"ADR": f"{loc.address} {loc.city} {loc.state}"}
         yield "gpq", {"ADR": loc.address}
         yield "gpq", {"ADR": " ".join(words[1:3])}
-        yield "gpq", {"ADR": " ".join(words[-2:] + [loc.city])}
+        yield "gpq", {"ADR": " ".join([*words[-2:], loc.city])}
     yield "gpq", {"DIN": p.din}
 
 

@@ -178,8 +178,10 @@ def test_rotation_keeps_search_working_without_rewriting_rows(tmp_path: Path) ->
         assert d.load_file(loaded) == 1
         assert d.search({"NAM": "MUNOS,PEDRO"}).hits[0].din == "T000000001"
         assert d.search({"ARN": "A087654321"}).hits[0].din == "T000000001"
-    # Old rows keep key 1; the new one is sealed under key 2.
+    # Old rows keep key 1; the new one is sealed under key 2, loaded in no clear.
     assert kids(path) == {1: 305, 2: 1}
+    files = [p for p in tmp_path.iterdir() if p.name.startswith("leis.sqlite")]
+    assert clear_in(files, {"MUNOZ,PEDRO", "19790101", "087654321", "T000000001"}) == []
     # A rebuild for another size after rotation: the loaded person stays, found.
     with LeisData.open(path, persons=100, keyring=rotated) as d:
         assert d.count() == 106
