@@ -152,6 +152,12 @@ class _Candidate:
     how: str
 
 
+#: The phonetic codes of the name parts searches met last. A name search codes
+#: every name of every candidate it decrypts, and the same first and last
+#: names come back across persons (seed 1 has about 900 different ones); a
+#: part, never a person's record, is what is kept.
+_coded = functools.lru_cache(maxsize=1024)(phonetic)
+
 #: A search's own rule: from the candidate persons, those it finds and how.
 _Rule = Callable[[list[Record]], dict[str, _Candidate]]
 
@@ -362,12 +368,12 @@ class LeisData:
             for p in persons:
                 for seq, full in enumerate((p.name, *p.aliases)):
                     n = parse_name(full)
-                    last_mp, last_ny = phonetic(n.last)
+                    last_mp, last_ny = _coded(n.last)
                     # A name or alias whose last name is the query's or sounds like it.
                     if not (last_mp == q_last_mp or last_ny == q_last_ny or n.last == q.last):
                         continue
                     if q.first:
-                        first_mp, first_ny = phonetic(n.first)
+                        first_mp, first_ny = _coded(n.first)
                         if not _first_matches(q.first, q_first_mp, q_first_ny,
                                               n.first, first_mp, first_ny):
                             continue

@@ -11,7 +11,6 @@ store's typed row, :class:`nlets_switch.store.leis.Person`.
 from __future__ import annotations
 
 import datetime as _dt
-import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -94,13 +93,8 @@ class SearchResult:
 # --------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=4096)
 def phonetic(text: str) -> tuple[str, str]:
-    """Metaphone and NYSIIS codes of the letters of a name part.
-
-    Remembered for the last 4,096 name parts: a search codes every name of
-    every candidate it decrypts, and the same first and last names come back
-    across persons (a part, never a person's record, is what is kept)."""
+    """Metaphone and NYSIIS codes of the letters of a name part."""
     letters = _NON_LETTERS.sub("", text.upper())
     if not letters:
         return "", ""

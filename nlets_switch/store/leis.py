@@ -352,9 +352,6 @@ class LeisStore:
     def _build(self, batches: Callable[[frozenset[str]], Iterable[Sequence[PersonRow]]],
                kept: Sequence[PersonRow]) -> None:
         db = self._db
-        # The blind index is filled in tag order, which is random: with the
-        # default page cache (2 MB) most inserts would miss it.
-        db.execute("PRAGMA cache_size=-65536")
         loaded = {r.din for _, r in self._where("origin = ?", (LOADED,))}
         loaded.update(r.person.din for r in kept)
         db.execute("DELETE FROM term WHERE id IN (SELECT id FROM person WHERE origin != ?)",
@@ -366,7 +363,6 @@ class LeisStore:
         for statement in _INDEXES.split(";"):
             if statement.strip():
                 db.execute(statement)
-        db.execute("PRAGMA cache_size=-2000")
 
     def _insert(self, rows: Sequence[PersonRow]) -> None:
         """Seal and index ``rows`` on new row ids (inside the caller's transaction)."""
@@ -380,7 +376,7 @@ class LeisStore:
             persons.append((n, r.origin, kid, blob))
             terms.extend((t, n) for t in {tag(field, value) for field, value in r.terms})
         db.executemany("INSERT INTO person VALUES (?,?,?,?)", persons)
-        terms.sort()
+        terms.sort()  # fewer page changes in the index than in random order
         db.executemany("INSERT INTO term VALUES (?,?)", terms)
 
     def _delete(self, ids: Sequence[int]) -> None:
