@@ -111,20 +111,29 @@ async def test_retention_takes_the_index_entries_with_the_rows(tmp_path: Path) -
                            "VALUES ('integrity-check', 1)")
 
 
-def test_a_journal_of_version_5_is_indexed_by_the_migration(tmp_path: Path) -> None:
-    path = tmp_path / "journal.sqlite"
+def _journal_of_version_5(path: Path, *texts: str) -> None:
+    """A journal as version 5 left it (no word index), with messages 1, 2, ... whose
+    text is each of ``texts``, sealed unless it starts with ``clear:``."""
+    from nlets_switch.store.schema import MIGRATIONS
+
     with contextlib.closing(sqlite3.connect(path)) as conn:
         textcrypt.install(conn)
-        from nlets_switch.store.schema import MIGRATIONS
-
         for v, step in MIGRATIONS:
             if v <= 5:
                 step(conn)
         conn.execute("INSERT INTO meta VALUES ('schema_version', '5')")
-        conn.execute("INSERT INTO messages (id, received_at, link, status, text) VALUES "
-                     "(1, 1.0, 'AZNLETS20', 'accepted', ns_seal('AM.X.Y.TXT\nOLD SMITH', 1)),"
-                     "(2, 2.0, 'AZNLETS20', 'accepted', 'AM.X.Y.TXT\nCLEAR SMITH')")
+        for i, text in enumerate(texts, 1):
+            clear = text.removeprefix("clear:")
+            conn.execute("INSERT INTO messages (id, received_at, link, status, text) VALUES "
+                         "(?, ?, 'AZNLETS20', 'accepted', "
+                         + ("?)" if clear != text else "ns_seal(?, ?1))"), (i, float(i), clear))
         conn.commit()
+
+
+def test_a_journal_of_version_5_is_indexed_by_the_migration(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    _journal_of_version_5(path, "AM.X.Y.TXT\nOLD SMITH", "clear:AM.X.Y.TXT\nCLEAR SMITH")
+    assert b"OLD SMITH" not in path.read_bytes() and b"CLEAR SMITH" in path.read_bytes()
     with open_store(path, readonly=True) as store:  # read-only: an old file is not changed
         with pytest.raises(Exception, match="no word index"):
             store.find_messages(MessageQuery(text="smith"))
@@ -167,17 +176,7 @@ async def test_a_recovered_journal_searches_as_the_damaged_one_did(tmp_path: Pat
 def test_a_journal_migrated_without_the_keyring_is_indexed_when_the_switch_opens_it(
         tmp_path: Path, _keyring: Path) -> None:
     path = tmp_path / "journal.sqlite"
-    with contextlib.closing(sqlite3.connect(path)) as conn:
-        textcrypt.install(conn)
-        from nlets_switch.store.schema import MIGRATIONS
-
-        for v, step in MIGRATIONS:
-            if v <= 5:
-                step(conn)
-        conn.execute("INSERT INTO meta VALUES ('schema_version', '5')")
-        conn.execute("INSERT INTO messages (id, received_at, link, status, text) VALUES "
-                     "(1, 1.0, 'AZNLETS20', 'accepted', ns_seal('AM.X.Y.TXT\nOLD SMITH', 1))")
-        conn.commit()
+    _journal_of_version_5(path, "AM.X.Y.TXT\nOLD SMITH")
     ring = textcrypt.current()
     textcrypt.configure(None)  # a tool without the keyring migrates it (audit record_now)
     with open_store(path) as store:
