@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from nlets_switch.store.keys import Keyring, load_keyring
 
 __all__ = ["ENV", "MAGIC", "configure", "configure_for", "configure_from_env", "current",
-           "install", "is_sealed", "keyring_path", "open_text", "seal_text"]
+           "data_keyring", "install", "is_sealed", "keyring_path", "open_text", "seal_text"]
 
 MAGIC: Final = "\x1bNS1:"
 #: The environment variable naming the keyring for a writer process.
@@ -61,6 +61,9 @@ class _Cipher:
 
 
 _cipher: _Cipher | None = None
+#: The keyring ``security.text_key_file`` named (:func:`configure_for`), even
+#: when message text is not sealed.
+_named: Path | None = None
 
 
 def configure(ring: Keyring | None) -> None:
@@ -157,10 +160,12 @@ def configure_for(text_key_file: str | None, enabled: bool = True,
     ``create``) and whether it was made now. A tool that only reads (``create``
     False) without a keyring can still read clear rows. Raises ValueError for a
     keyring file that cannot be read, FileNotFoundError for a configured one missing."""
+    global _named
+    path = keyring_path(text_key_file)
+    _named = path if text_key_file else None
     if not enabled:
         configure(None)
         return None, False
-    path = keyring_path(text_key_file)
     if not path.exists() and not create:
         if text_key_file:
             raise FileNotFoundError(f"security.text_key_file: {path} does not exist")
@@ -174,3 +179,18 @@ def configure_for(text_key_file: str | None, enabled: bool = True,
     ring, made = load_keyring(path, create=create)
     configure(ring)
     return ring, made
+
+
+def data_keyring() -> Keyring:
+    """The keyring that seals the CJI kept beside the journal (the LEIS person data,
+    :mod:`nlets_switch.store.leiscrypt`): the one in use for message text; else the
+    one the configuration names (sealed even with ``security.encrypt_text: false``);
+    else ``text.keys`` in the key directory, made when missing. Raises ValueError
+    (or OSError) when it cannot be read."""
+    if _cipher is not None:
+        return _cipher.ring
+    if _named is not None and not _named.exists():
+        raise FileNotFoundError(f"security.text_key_file: {_named} does not exist "
+                                "(nlets-switch keys init makes one)")
+    ring, _ = load_keyring(_named or keyring_path(None), create=True)
+    return ring
