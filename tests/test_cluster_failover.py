@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import psycopg
 import pytest
 
 from nlets_switch.tools.client import Client
@@ -194,3 +195,29 @@ async def test_database_outage_of_10_s_is_survived(cluster: Nodes, pg_server: Pg
         reader.cancel()
         await az.close()
         await ny.close()
+
+
+async def test_a_node_whose_session_dies_gives_up_what_another_node_took(
+        cluster: Nodes) -> None:
+    p1 = cluster.start("n1")
+    p2 = cluster.start("n2")
+    old = await Client.connect("127.0.0.1", p1, "AZNLETS20")
+    keep = await Client.connect("127.0.0.1", p1, "NYNLETS00")
+    # n1's own session (its locks) ends; its process and links live on.
+    with psycopg.connect(cluster.url, autocommit=True) as conn:
+        killed = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = 'nlets-switch node n1'").fetchone()[0]
+    assert killed == 1
+    new = await Client.connect("127.0.0.1", p2, "AZNLETS20", timeout=5)
+    try:
+        # n1 connects again, takes back NY, finds AZ taken and closes its link of it.
+        await asyncio.wait_for(old.closed.wait(), 5)
+        await _until(lambda: _holder(cluster.url, "NYNLETS00") == "n1", 5)
+        assert _holder(cluster.url, "AZNLETS20") == "n2"
+        assert not keep.closed.is_set() and not new.closed.is_set()
+        assert (await keep.send("AM.NYNLETS00.AZ.TXT\nSTILL ONE LINK")).ok
+        assert parse_output(await new.receive(5)).text == "STILL ONE LINK"
+    finally:
+        for c in (old, keep, new):
+            await c.close(sign_off=False)
