@@ -23,7 +23,7 @@ from nlets_switch.errors import CorruptRecord, StoreError
 from nlets_switch.store.ddl import POSTGRES_TYPES, table
 
 #: The newest layout this program reads and writes.
-SCHEMA_VERSION: Final = 5
+SCHEMA_VERSION: Final = 6
 VERSION_KEY: Final = "schema_version"
 #: The advisory lock key migrations take (any fixed 64-bit number; "nlets-mg").
 MIGRATION_LOCK: Final = 0x6E6C6574732D6D67
@@ -130,9 +130,31 @@ def _v5(conn: Any) -> None:
                  "WHERE state = 'review'")
 
 
+def _v6(conn: Any) -> None:
+    # The DHS LEIS data set (store/leis.py, store/postgres_leis.py), as the SQLite
+    # file leis.sqlite holds it: one sealed record per person, the blind index of
+    # keyed tags, and the build's seed, size, layout and keyring fingerprint. One
+    # data set for every node: an agency's load through one is found through all.
+    conn.execute("CREATE TABLE IF NOT EXISTS leis_meta (key TEXT PRIMARY KEY, "
+                 "value TEXT NOT NULL)")
+    conn.execute("""CREATE TABLE IF NOT EXISTS leis_person (
+        id BIGINT PRIMARY KEY,
+        origin TEXT NOT NULL,
+        kid INTEGER NOT NULL,
+        record BYTEA NOT NULL
+    )""")
+    conn.execute("""CREATE TABLE IF NOT EXISTS leis_term (
+        tag BYTEA NOT NULL,
+        id BIGINT NOT NULL,
+        PRIMARY KEY (tag, id)
+    )""")
+    conn.execute("CREATE INDEX IF NOT EXISTS leis_term_id ON leis_term (id)")
+    conn.execute("CREATE INDEX IF NOT EXISTS leis_person_origin ON leis_person (origin)")
+
+
 #: (version, step): the step brings a database of version - 1 to ``version``.
 MIGRATIONS: Final[tuple[tuple[int, Callable[[Any], None]], ...]] = (
-    (1, _v1), (2, _v2), (3, _v3), (4, _v4), (5, _v5))
+    (1, _v1), (2, _v2), (3, _v3), (4, _v4), (5, _v5), (6, _v6))
 
 
 def schema_version(conn: Any) -> int:
