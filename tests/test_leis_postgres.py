@@ -111,6 +111,19 @@ def test_loaded_through_one_node_found_through_another_and_nothing_in_clear(
     assert "GARCIA,MARIA" in needles and "1 TEST ST" not in runs
 
 
+def test_a_version_5_database_gets_the_leis_tables_and_then_its_data(pg_url: str) -> None:
+    from nlets_switch.store.postgres_schema import MIGRATIONS, migrate
+
+    with psycopg.connect(pg_url, autocommit=True) as c:
+        for _version, step in MIGRATIONS[:5]:
+            step(c)
+        c.execute("INSERT INTO meta VALUES ('schema_version', '5')")
+        assert c.execute("SELECT to_regclass('leis_person')").fetchone() == (None,)
+        assert migrate(c, "test") == (5, 6)
+    with LeisData.open_url(pg_url, persons=SMALL) as data:
+        assert data.get("D000000003") is not None
+
+
 def test_another_keyring_is_one_line_and_nothing_is_rebuilt(pg_url: str, tmp_path: Path) -> None:
     LeisData.open_url(pg_url, persons=SMALL).close()
     other, _ = load_keyring(tmp_path / "other.keys")
