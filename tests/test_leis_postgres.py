@@ -192,3 +192,17 @@ async def test_the_ax_service_of_any_node_answers_from_the_shared_data(
         assert dict(_rows(pg_url, "SELECT key, value FROM leis_meta"))["persons"] == "10000"
     finally:
         cluster.stop_all()
+
+
+def test_the_command_line_takes_the_size_the_nodes_built_from_the_configuration(
+        pg_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "switch.yaml"
+    config.write_text(f"store:\n  url: {pg_url}\nservices:\n  leis:\n    seed: 3\n"
+                      f"    persons: {SMALL}\n")
+    LeisData.open_url(pg_url, seed=3, persons=SMALL).close()  # as the nodes built it
+    file = write(tmp_path / "agency.jsonl", [GOOD])
+    assert main(["leis", "load", str(file), "--config", str(config)]) == 0
+    assert "loaded 1 person(s)" in capsys.readouterr().out
+    meta = dict(_rows(pg_url, "SELECT key, value FROM leis_meta"))
+    assert (meta["seed"], meta["persons"]) == ("3", str(SMALL))  # not rebuilt
+    assert _rows(pg_url, "SELECT count(*) FROM leis_person") == [(SMALL + len(FIXED_DINS) + 1,)]

@@ -90,11 +90,17 @@ def _open(args: argparse.Namespace) -> leis.LeisData:
                   "are sealed under it; back it up apart from the data directory",
                   file=sys.stderr)
         url = args.store or (cfg.store.url if cfg else None)
+        # The build the switch makes (services.leis): the command line must not
+        # rebuild, for its own defaults, what the nodes built for the configuration.
+        section = cfg.services.section("leis").options if cfg else {}
+        seed = args.seed if args.seed is not None else int(section.get("seed", 1))
+        persons = args.persons if args.persons is not None else int(
+            section.get("persons", 10000))
         if url:
-            return leis.LeisData.open_url(url, seed=args.seed, persons=args.persons,
+            return leis.LeisData.open_url(url, seed=seed, persons=persons,
                                           progress=ProgressPrinter(),
                                           keyring=textcrypt.data_keyring())
-        return leis.LeisData.open(path, seed=args.seed, persons=args.persons,
+        return leis.LeisData.open(path, seed=seed, persons=persons,
                                   progress=ProgressPrinter(), keyring=textcrypt.data_keyring())
     except ConfigError as e:
         raise _Unusable(e.render()) from None
@@ -174,12 +180,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                        help="the switch's configuration, for security.text_key_file: the "
                        "keyring the data is sealed under (default: "
                        "$XDG_CONFIG_HOME/nlets-switch/text.keys)")
-        p.add_argument("--seed", type=int, default=1,
+        p.add_argument("--seed", type=int,
                        help="seed of the generated persons, if the data set must be built "
-                       "(default 1)")
-        p.add_argument("--persons", type=int, default=10000,
+                       "(default: the configuration's services.leis.seed, else 1)")
+        p.add_argument("--persons", type=int,
                        help="how many persons to generate, if it must be built "
-                       "(default 10000)")
+                       "(default: the configuration's services.leis.persons, else 10000)")
         return p
 
     p = common(sub.add_parser(
