@@ -157,7 +157,7 @@ async def test_parallel_guesses_at_two_nodes_get_at_most_the_limit_checked(
         assert reasons.count("locked out") == len(bodies) - 5, reasons
 
 
-async def test_database_gone_refuses_sign_ons_that_need_the_check(
+async def test_database_gone_refuses_sign_ons_and_unlocks(
         tmp_path: Path, pg_url: str, pg_server: Any) -> None:
     async with two_nodes(tmp_path, pg_url, secured(lockout_after=5)) as (n1, _n2):
         assert await attempt(n1, b"AZNLETS20 right-secret", AGENCY) == ACCEPTED
@@ -165,6 +165,10 @@ async def test_database_gone_refuses_sign_ons_that_need_the_check(
         try:
             # No lock-out can be known to be absent: refused, never accepted.
             assert await attempt(n1, b"AZNLETS20 right-secret", AGENCY) == ("N", REJECTED)
+            # Nor can a lock-out be lifted: said so, exit status 1.
+            un = await asyncio.to_thread(n1.cli, "unlock", AGENCY, "--http",
+                                         f"127.0.0.1:{n1.http}")
+            assert un.returncode == 1 and "cannot unlock" in un.stderr, un
         finally:
             pg_server.start()
         # The database back: the node decides again by itself.
