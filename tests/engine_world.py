@@ -19,7 +19,7 @@ from nlets_switch.core.conn import Conn, Now
 from nlets_switch.core.delivery import Delivery, Endpoint
 from nlets_switch.core.engine import Engine
 from nlets_switch.core.events import Audit, SwitchEvent
-from nlets_switch.core.signon import Gate
+from nlets_switch.core.gate import Gate
 from nlets_switch.store.records import (
     OPEN_STATES,
     Batch,

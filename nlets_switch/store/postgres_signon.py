@@ -1,7 +1,7 @@
 """Cluster mode on PostgreSQL: sign-on failures and lock-outs shared by every node (issue 11).
 
 In embedded mode the engine counts failed sign-ons in memory
-(:class:`~nlets_switch.core.signon.Gate`). Nodes of a cluster share them in
+(:class:`~nlets_switch.core.gate.Gate`). Nodes of a cluster share them in
 the table ``signon_failures`` (schema version 7), so a guesser spread over
 several nodes gets ``lockout_after`` tries in all, and ``unlock`` at one node
 lifts a lock-out everywhere:
