@@ -75,7 +75,10 @@ class Monitor:
         self.subscriptions: list[Subscription] = []
         #: Events dropped per subscriber name, kept after a subscriber leaves.
         self.dropped: dict[str, int] = {}
-        self.recent: deque[Event] = deque(maxlen=recent)
+        #: The latest routing events, as they came (made dicts when read).
+        self._recent: deque[SwitchEvent | Event] = deque(maxlen=recent)
+        #: Event class -> its name in ``to_dict()`` (Routed's is its outcome).
+        self._names: dict[type, str] = {}
         self.events = 0
         #: ERs and SMs the switch made (for rates on the dashboard).
         self.er = 0
@@ -94,12 +97,24 @@ class Monitor:
         with contextlib.suppress(ValueError):
             self.subscriptions.remove(sub)
 
+    @property
+    def recent(self) -> list[Event]:
+        """The latest routing events (at most ``recent``), oldest first, as dicts."""
+        return [e if isinstance(e, dict) else e.to_dict() for e in self._recent]
+
     def __call__(self, event: SwitchEvent) -> None:
-        """The switch observer: cheap counting, then non-blocking fan-out (as JSON-able dicts)."""
-        d = event.to_dict()
+        """The switch observer: cheap counting, then non-blocking fan-out (as JSON-able dicts).
+
+        On the hot path (two events a message): an event becomes a dict only
+        when a subscriber takes it, or when :attr:`recent` is read.
+        """
         self.events += 1
-        if d["event"] in ROUTING_EVENTS:
-            self.recent.append(d)
+        if isinstance(event, Routed):
+            name = event.outcome
+        else:
+            name = self._names.get(type(event)) or self._name(event)
+        if name in ROUTING_EVENTS:
+            self._recent.append(event)
             if isinstance(event, Rejected):
                 self.er += 1
             elif isinstance(event, Expired):
@@ -107,7 +122,15 @@ class Monitor:
                     self.sm += 1
             elif isinstance(event, Routed):
                 self.sm += len(event.sm)
-        self.publish(d)
+        for sub in self.subscriptions:
+            if sub.kinds is None or name in sub.kinds:
+                self.publish(event.to_dict())
+                break
+
+    def _name(self, event: SwitchEvent) -> str:
+        name: str = event.to_dict()["event"]
+        self._names[type(event)] = name
+        return name
 
     def publish(self, event: Event) -> None:
         """Offer ``event`` to every subscriber; a full queue drops it and counts."""
