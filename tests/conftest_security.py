@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -49,24 +50,39 @@ async def signed_on(sw: Switch, ori: str, small_window: bool = False,
     return r, w
 
 
+#: Per reader: its partial frame and the frames read beyond what a caller asked for, so that
+#: frames arriving in one read (a sign-on's A and a redelivered M) are never dropped.
+_PENDING: weakref.WeakKeyDictionary[asyncio.StreamReader, tuple[fr.FrameBuffer, list[fr.Frame]]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _pending(reader: asyncio.StreamReader) -> tuple[fr.FrameBuffer, list[fr.Frame]]:
+    if reader not in _PENDING:
+        _PENDING[reader] = (fr.FrameBuffer(), [])
+    return _PENDING[reader]
+
+
 async def read_frames(reader: asyncio.StreamReader, n: int = 1,
                       timeout: float = 3.0) -> list[fr.Frame]:
-    """Up to ``n`` frames (fewer if the switch closes first)."""
-    buf = fr.FrameBuffer()
+    """Up to ``n`` frames (fewer if the switch closes first); frames beyond ``n`` that came
+    in the same read are kept for the next call on this reader."""
+    buf, extra = _pending(reader)
     got: list[fr.Frame] = []
     async with asyncio.timeout(timeout):
-        while len(got) < n:
+        while len(got) + len(extra) < n:
             data = await reader.read(65536)
             if not data:
                 break
-            got += buf.feed(data)
+            extra += buf.feed(data)
+    got, extra[:] = extra[:n], extra[n:]
     return got
 
 
 async def read_to_close(reader: asyncio.StreamReader, timeout: float = 3.0) -> list[fr.Frame]:
     """Every frame until the switch closes the link (TimeoutError if it never does)."""
-    buf = fr.FrameBuffer()
-    got: list[fr.Frame] = []
+    buf, extra = _pending(reader)
+    got: list[fr.Frame] = extra[:]
+    extra.clear()
     async with asyncio.timeout(timeout):
         while True:
             try:

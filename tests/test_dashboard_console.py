@@ -213,3 +213,123 @@ async def test_without_see_text_the_browser_withholds_text_and_refuses_actions(
     await expect(page.locator("#q-result")).to_have_text("release needs a token with operate")
     assert "PRIVATE" not in await page.content()
     await az.close()
+
+
+async def test_a_held_queue_is_released_from_the_dashboard(
+        monitored: MonitoredFactory, page: Any) -> None:
+    from playwright.async_api import expect
+
+    sw, mon = await monitored({"api": TOKENS, "intervention": {"rules": [
+        {"name": "watch-word", "text": "CONTRABAND"}]}})
+    audits: list[tuple[str, str, str]] = []
+    sw.observers.append(lambda e: audits.append((e.subject, e.outcome, e.detail["action"]))
+                        if isinstance(e, Audit) and e.type == "operator_action" else None)
+    assert mon.http_address is not None
+    h, p = mon.http_address
+    host, port = sw.addresses[0]
+    az = await Client.connect(host, port, "AZNLETS20")
+    assert (await az.send("AM.AZNLETS20.NY.TXT PLAIN")).ok             # owed: NY is away
+    assert ".02." in await az.receive(5)
+    for word in ("LIST", "AGAIN"):                                     # held for review
+        assert (await az.send(f"AM.AZNLETS20.NY.TXT CONTRABAND {word}")).ok
+    await sw.journal.barrier()
+    await page.goto(f"http://{h}:{p}/")
+    await page.fill("#signin-token", OPERATOR)
+    await page.click("#signin button")
+    await page.fill("#token", OPERATOR)
+    await page.dispatch_event("#token", "change")
+    await expect(page.locator("#conn")).to_have_text("live")
+    row = page.locator('#held tr[data-dest="NYNLETS00"]')
+    await expect(row.locator("td").nth(1)).to_have_text("1")  # owed
+    await expect(row.locator("td").nth(2)).to_have_text("2")  # held for review
+
+    # One by one: the destination's deliveries, each with its actions.
+    await row.locator("span.clickable").click()
+    items = page.locator("#held-list tbody tr[data-id]")
+    await expect(items).to_have_count(3)
+    assert await items.evaluate_all("rs => rs.map(r => r.dataset.state)") == [
+        "held", "review", "review"]
+    await items.nth(0).locator('button[data-action="release"]').click()
+    await expect(page.locator("#q-result")).to_have_text(
+        "nothing is held for review; 1 delivery wait for NYNLETS00 to sign on and go then")
+    await page.fill("#q-reason", "duplicate")
+    await items.nth(2).locator('button[data-action="purge"]').click()
+    await expect(page.locator("#q-result")).to_have_text("purge done")
+    assert "CONTRABAND AGAIN" in await az.receive(5)  # SM .04. quoting it
+    await expect(items).to_have_count(2)
+
+    # The whole queue: what review held goes; NY is away, so it is owed to it.
+    await page.fill("#q-reason", "cleared")
+    await row.locator('button[data-action="release"]').click()
+    await expect(page.locator("#q-result")).to_have_text(
+        "release done: 0 sent now, 1 owed until it signs on")
+    await expect(row.locator("td").nth(1)).to_have_text("2")
+    await expect(row.locator("td").nth(2)).to_have_text("0")
+    assert await items.evaluate_all("rs => rs.map(r => r.dataset.state)") == ["held", "held"]
+    await expect(page.locator('#events li[data-event="operator"]').first).to_contain_text(
+        "jane release")
+    ny = await Client.connect(host, port, "NYNLETS00")
+    got = [await ny.receive(5), await ny.receive(5)]
+    assert "PLAIN" in got[0] and "CONTRABAND LIST" in got[1]
+    assert await ny.drain(0.3) == []  # the purged one never comes
+    assert audits == [("jane", "failure", "release"), ("jane", "success", "purge"),
+                      ("jane", "success", "release")]
+    await az.close()
+    await ny.close()
+
+
+async def test_remove_status_and_broadcasts_from_the_dashboard(
+        monitored: MonitoredFactory, page: Any, tmp_path: Path) -> None:
+    from playwright.async_api import expect
+
+    out = shots(tmp_path)
+    sw, mon = await monitored({"api": TOKENS})
+    audits: list[tuple[str, str, str]] = []
+    sw.observers.append(lambda e: audits.append((e.subject, e.outcome, e.detail["action"]))
+                        if isinstance(e, Audit) and e.type == "operator_action" else None)
+    assert mon.http_address is not None
+    h, p = mon.http_address
+    host, port = sw.addresses[0]
+    az = await Client.connect(host, port, "AZNLETS20")
+    ny = await Client.connect(host, port, "NYNLETS00")
+    await page.goto(f"http://{h}:{p}/")
+    await page.fill("#signin-token", OPERATOR)
+    await page.click("#signin button")
+    await page.fill("#token", OPERATOR)
+    await page.dispatch_event("#token", "change")
+    await expect(page.locator("#conn")).to_have_text("live")
+    await expect(page.locator("#removed tbody")).to_contain_text("no ORI is on remove status")
+
+    await page.fill("#c-reason", "line work")
+    await page.fill("#c-ori", "NYNLETS00")
+    await page.fill("#c-keys", "am")
+    await page.click("#c-remove")
+    await expect(page.locator("#c-result")).to_have_text("remove_status done: NYNLETS00")
+    row = page.locator('#removed tr[data-ori="NYNLETS00"]')
+    await expect(row).to_contain_text("AM")
+    await expect(row).to_contain_text("jane")
+    assert (await az.send("AM.AZNLETS20.NY.TXT ARE YOU THERE")).ok
+    sm = await az.receive(5)
+    assert ".04." in sm and "DESTINATION: NY" in sm
+    await page.fill("#c-until", "0300")
+    await page.click("#c-out")
+    await expect(page.locator("#c-result")).to_have_text("broadcast sent to 2 terminal(s)")
+    for c in (az, ny):
+        assert "NLETS TEMPORARILY OUT OF SERVICE UNTIL 0300 UTC" in await c.receive(5)
+    await page.locator("#controls").scroll_into_view_if_needed()
+    await page.screenshot(path=str(out / "console-controls.png"))
+    await row.locator('button[data-action="lift"]').click()
+    await expect(page.locator("#c-result")).to_have_text("lift_remove_status done: NYNLETS00")
+    await expect(page.locator('#removed tr[data-ori="NYNLETS00"]')).to_have_count(0)
+    await page.click("#c-in")
+    for c in (az, ny):
+        assert "NLETS IN SERVICE" in await c.receive(5)
+    await page.fill("#c-until", "25")
+    await page.click("#c-out")
+    await expect(page.locator("#c-result")).to_have_text(
+        "out-of-service needs until as HHMM (0000-2359)")
+    assert audits == [("jane", "success", "remove_status"), ("jane", "success", "broadcast"),
+                      ("jane", "success", "lift_remove_status"),
+                      ("jane", "success", "broadcast")]
+    await az.close()
+    await ny.close()

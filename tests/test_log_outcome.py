@@ -49,9 +49,6 @@ async def test_message_refused_on_receipt_shows_refused_with_its_er(
     assert "(ER 2)" in show.stdout
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "needs services/local.py: NlService.help_file's ER must be recorded as caused by the "
-    "update it refuses (reply_to) and mark it rejected; see the firsthour report"))
 async def test_refused_help_file_update_shows_refused_with_its_er(
         make_switch: SwitchFactory, connect: ClientFactory, tmp_path: Path) -> None:
     data = await _traffic(make_switch, connect, tmp_path,
@@ -76,3 +73,22 @@ def test_outcome_wording() -> None:
     assert outcome(later) == "refused: .02. MESSAGE TYPE NOT ALLOWED (ER 7)"
     # An SM is a status, not a refusal.
     assert outcome({**ok, "caused": [{"key": "SM", "id": 8, "code": ".02. HELD"}]}) == "accepted"
+
+
+@pytest.mark.parametrize(("ori", "text", "reason"), [
+    ("NYNLETS00", "AM.NYNLETS00.NYXYZHELP.TXT\nSEND IT", ".19. INVALID DESTINATION ORIS"),
+    ("NYNLETS00", "AM.NYNLETS00.NYXYZCNCL.TXT\nDROP IT", ".19. INVALID DESTINATION ORIS"),
+    ("NYNLETS00", "TD.NYNLETS00.OD.TXT\nORI/AZNLETS20", ".02."),
+    ("AZNLETS20", "NLQ.AZNLETS20.NL.TXT\nMKE/DQ.CTL/DQ0001", ".14. FIELDS MISSING MISSING: TYP"),
+], ids=["help-missing", "cancel-missing", "orion-change", "nlq-old-fields"])
+async def test_every_message_a_service_refuses_shows_refused_with_its_er(
+        make_switch: SwitchFactory, connect: ClientFactory, tmp_path: Path,
+        ori: str, text: str, reason: str) -> None:
+    data = await _traffic(make_switch, connect, tmp_path, (ori, text))
+    search, show = await asyncio.to_thread(
+        lambda: (_cli(data, "search"), _cli(data, "show", "1")))
+    row = _row(search.stdout, text.split(".")[0])
+    assert f"refused: {reason}" in row and "(ER 2)" in row, search.stdout
+    assert "accepted" not in row
+    assert f"  status     refused: {reason}" in show.stdout
+    assert "caused     ER 2" in show.stdout

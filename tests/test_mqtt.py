@@ -198,3 +198,27 @@ async def test_graceful_stop_says_offline(
     await w.wait_for(lambda t, p: t == "nlets/demo/status" and p["state"] == "online")
     await mon.stop()
     await w.wait_for(lambda t, p: t == "nlets/demo/status" and p["state"] == "offline")
+
+
+async def test_an_operators_release_of_a_held_queue_is_an_event_on_mqtt(
+        monitored: MonitoredFactory, broker: Broker, watch: Any) -> None:
+    from tests.test_operator_api import OPERATOR, TOKENS, call
+
+    sw, mon = await monitored({**mqtt_raw(broker.port), "api": TOKENS, "intervention": {
+        "rules": [{"name": "watch-word", "text": "CONTRABAND"}]}})
+    assert mon.mqtt is not None
+    async with asyncio.timeout(5):
+        await mon.mqtt.connected.wait()
+    w = await watch(broker.port)
+    host, port = sw.addresses[0]
+    az = await Client.connect(host, port, "AZNLETS20")
+    assert (await az.send("AM.AZNLETS20.NY.TXT CONTRABAND LIST")).ok  # held for review
+    await sw.journal.barrier()
+    status, answer = await call(mon.http_address, "POST", "/api/held/NYNLETS00/release",
+                                OPERATOR, {"reason": "cleared"})
+    assert status == 200
+    ev = await w.wait_for(lambda t, p: p.get("event") == "operator")
+    assert (ev["action"], ev["operator"], ev["reason"], ev["deliveries"]) == (
+        "release", "jane", "cleared", answer["released"])
+    assert all("CONTRABAND" not in json.dumps(p) for _, p in w.seen)
+    await az.close()

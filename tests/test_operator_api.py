@@ -437,3 +437,68 @@ async def test_serve_loads_the_remove_status_kept_in_the_journal(tmp_path: Any) 
         await az.close()
     finally:
         await sw.stop()
+
+
+async def test_a_held_queue_is_released_per_delivery_and_per_destination(
+        monitored: MonitoredFactory) -> None:
+    sw, mon = await monitored({"api": TOKENS, "intervention": {"rules": [
+        {"name": "watch-word", "text": "CONTRABAND"}]}})
+    audits, events = watch(sw)
+    addr = mon.http_address
+    host, port = sw.addresses[0]
+    az = await Client.connect(host, port, "AZNLETS20")
+    assert (await az.send("AM.AZNLETS20.NY.TXT PLAIN OWED")).ok
+    assert ".02." in await az.receive(5)  # NY is not signed on: owed, SM .02.
+    for word in ("ONE", "TWO"):
+        assert (await az.send(f"AM.AZNLETS20.NY.TXT CONTRABAND {word}")).ok
+    assert await az.drain(0.2) == []  # held for review: custody's A, no SM
+    await sw.journal.barrier()
+    # What is held for New York: the owed delivery and the two held for review.
+    _, held = await call(addr, "GET", "/api/held/NYNLETS00", READER)
+    assert [h["state"] for h in held["held"]] == ["held", "review", "review"]
+    owed, one, two = (h["id"] for h in held["held"])
+    status, answer = await call(addr, "POST", "/api/held/NYNLETS00/release", READER, {})
+    assert status == 403 and "needs a token with operate" in answer["error"]
+    # The owed one has nothing to release: it goes when NY signs on.
+    status, answer = await call(addr, "POST", f"/api/deliveries/{owed}/release", OPERATOR, {})
+    assert status == 409
+    assert answer["error"] == ("nothing is held for review; 1 delivery wait for NYNLETS00 to "
+                               "sign on and go then")
+    # Released while NY is away: it stays owed to NY.
+    status, answer = await call(addr, "POST", f"/api/deliveries/{one}/release", OPERATOR,
+                                {"reason": "looked fine"})
+    assert status == 200
+    assert (answer["released"], answer["delivered"], answer["owed"]) == ([one], [], [])
+    ny = await Client.connect(host, port, "NYNLETS00")
+    got = [await ny.receive(5), await ny.receive(5)]
+    assert "PLAIN OWED" in got[0] and "CONTRABAND ONE" in got[1]
+    # Not to a destination on remove status for the key.
+    status, _ = await call(addr, "POST", "/api/remove-status", OPERATOR,
+                           {"ori": "NYNLETS00", "keys": ["AM"], "reason": "line work"})
+    assert status == 200
+    status, answer = await call(addr, "POST", "/api/held/NYNLETS00/release", OPERATOR, {})
+    assert status == 409 and "on remove status: NYNLETS00 AM" in answer["error"]
+    status, answer = await call(addr, "POST", f"/api/deliveries/{two}/reroute", OPERATOR,
+                                {"to": "NY"})
+    assert status == 409 and answer["error"] == "NY is on remove status for AM"
+    await call(addr, "POST", "/api/remove-status", OPERATOR, {"ori": "NYNLETS00", "lift": True})
+    # NY is signed on now: the rest goes at once.
+    status, answer = await call(addr, "POST", "/api/held/NYNLETS00/release", OPERATOR,
+                                {"reason": "cleared"})
+    assert status == 200 and answer["delivered"] == [two] == answer["deliveries"]
+    assert "CONTRABAND TWO" in await ny.receive(5)
+    await sw.journal.barrier()
+    status, answer = await call(addr, "POST", "/api/held/NYNLETS00/release", OPERATOR, {})
+    assert status == 404 and answer["error"] == "nothing is held for NYNLETS00"
+    _, log = await call(addr, "GET", f"/api/messages/{held['held'][1]['msg_id']}", READER)
+    assert [d["state"] for d in log["deliveries"]] == ["released", "acked"]
+    assert [a for a in actions(audits) if a[2] == "release"] == [
+        ("ops", "denied", "release", ""), ("jane", "failure", "release", ""),
+        ("jane", "success", "release", "looked fine"), ("jane", "failure", "release", ""),
+        ("jane", "success", "release", "cleared")]
+    assert ("jane", "failure", "reroute", "") in actions(audits)
+    releases = [e for e in events if e["action"] == "release"]
+    assert [(e["operator"], e["deliveries"]) for e in releases] == [("jane", [one]),
+                                                                   ("jane", [two])]
+    await az.close()
+    await ny.close()

@@ -196,11 +196,42 @@ async def test_remove_status_and_broadcast_commands(
     await ny.close()
 
 
+async def test_release_of_a_held_queue_per_destination_and_per_delivery(
+        monitored: MonitoredFactory, capsys: pytest.CaptureFixture[str]) -> None:
+    sw, mon = await monitored({"api": TOKENS, "intervention": {"rules": [
+        {"name": "watch-word", "text": "CONTRABAND"}]}})
+    audits = operator_audits(sw)
+    cli = Cli(mon.http_address, capsys)
+    host, port = sw.addresses[0]
+    az = await Client.connect(host, port, "AZNLETS20")
+    assert (await az.send("AM.AZNLETS20.NY.TXT PLAIN")).ok
+    assert ".02." in await az.receive(5)  # NY is not signed on: owed
+    assert (await az.send("AM.AZNLETS20.NY.TXT CONTRABAND LIST")).ok  # held for review
+    await sw.journal.barrier()
+    code, out, _ = await cli("queue", "list", "--held", "NYNLETS00", token=READER)
+    rows = [ln.split() for ln in out.splitlines()[1:]]
+    assert code == 0 and sorted(r[5] for r in rows) == ["held", "review"]
+    owed = next(r[0] for r in rows if r[5] == "held")
+    code, _, err = await cli("queue", "release", owed, "--reason", "go")
+    assert code == 3 and "wait for NYNLETS00 to sign on and go then" in err
+    code, out, _ = await cli("queue", "release", "--held", "NYNLETS00", "--reason", "cleared")
+    assert code == 0, out
+    assert out.strip() == ("release: 1 delivery (NYNLETS00); 1 owed until it signs on; "
+                           "1 already owed, unchanged")
+    ny = await Client.connect(host, port, "NYNLETS00")
+    got = [await ny.receive(5), await ny.receive(5)]
+    assert "PLAIN" in got[0] and "CONTRABAND LIST" in got[1]
+    assert audits == [("jane", "failure", "release"), ("jane", "success", "release")]
+    await az.close()
+    await ny.close()
+
+
 @pytest.mark.parametrize("argv", [
     ("queue", "release", "1"), ("queue", "edit", "1", "--text", "X"),
     ("queue", "reroute", "1", "--to", "AZ"), ("queue", "purge", "1", "--reason", "r"),
     ("queue", "purge", "--held", "NYNLETS00", "--reason", "r"),
     ("queue", "reroute", "--held", "NYNLETS00", "--to", "AZ"), ("queue", "resend", "1"),
+    ("queue", "release", "--held", "NYNLETS00"),
     ("remove-status", "NYNLETS00"), ("remove-status", "NYNLETS00", "--lift"),
     ("broadcast", "in-service"), ("broadcast", "out-of-service", "--until", "0300"),
 ])

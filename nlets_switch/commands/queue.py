@@ -14,6 +14,7 @@ EPILOG = f"""examples:
   nlets-switch queue list --held NYNLETS00     what is owed to one destination
   nlets-switch queue show 42                   one item (its text with see_text)
   nlets-switch queue release 42 --reason "checked"
+  nlets-switch queue release --held NYNLETS00  everything held for review for NY
   nlets-switch queue edit 42 --text "MEET AT 1000" --reason typo
   nlets-switch queue reroute 42 --to AZ0070500
   nlets-switch queue purge 42 --reason "sent in error"
@@ -23,7 +24,10 @@ EPILOG = f"""examples:
 
 Items are named by delivery id (the id column of list). A purge tells each
 sender with SM .04.; an edit is kept beside the original and waits for review
-again. Held-queue actions take a destination that is not signed on.
+again. A release delivers now when the destination is signed on, else the
+message stays owed to it (it goes at sign-on); what is owed to a destination
+that is not signed on has nothing to release. Reroute and purge of a held
+queue take a destination that is not signed on.
 {EXIT_STATUSES}
 """
 
@@ -78,18 +82,27 @@ def _done(answer: dict[str, Any]) -> str:
     what = answer.get("action", "done")
     if "edited_msg_id" in answer:
         return f"edited: message {answer['edited_msg_id']} waits for review"
-    n = len(answer.get("deliveries") or [answer.get("id")])
+    n = len(answer.get("deliveries") or answer.get("released") or [answer.get("id")])
     target = answer.get("destination") or answer.get("msg_id") or answer.get("id")
-    return f"{what}: {n} deliver{'y' if n == 1 else 'ies'} ({target})"
+    line = f"{what}: {n} deliver{'y' if n == 1 else 'ies'} ({target})"
+    if "released" in answer:  # a release: sent now, or owed until the destination signs on
+        sent, later = len(answer["delivered"]), n - len(answer["delivered"])
+        line += "; " + ", ".join(
+            part for part in (f"{sent} sent now" if sent else "",
+                              f"{later} owed until it signs on" if later else "") if part)
+        if answer.get("owed"):
+            line += f"; {len(answer['owed'])} already owed, unchanged"
+    return line
 
 
 def queue(args: argparse.Namespace) -> int:
     """Do the action; the exit status."""
     a = args.action
-    need_id = a not in ("list",) and not (args.held and a in ("reroute", "purge"))
+    held_ok = ("release", "reroute", "purge")
+    need_id = a not in ("list",) and not (args.held and a in held_ok)
     if need_id and args.id is None:
         print(f"nlets-switch queue {a}: give an id" +
-              (" (or --held DEST)" if a in ("reroute", "purge") else ""))
+              (" (or --held DEST)" if a in held_ok else ""))
         return 3
     if a == "reroute" and not args.to:
         print("nlets-switch queue reroute: give --to ADDRESS")
@@ -115,7 +128,7 @@ def queue(args: argparse.Namespace) -> int:
         path = f"/api/messages/{args.id}/resend"
     elif args.held:
         path = f"/api/held/{args.held}/{a}"
-    elif a in ("reroute", "purge"):
+    elif a in held_ok:
         # An item of the intervention queue or a held delivery: the API tells them apart.
         path = f"/api/deliveries/{args.id}/{a}"
     else:

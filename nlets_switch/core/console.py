@@ -9,7 +9,16 @@ rows like any other: a changed delivery ends with a state of its own
 *new* delivery, numbered and dispatched like any other, so the journal keeps
 the whole life of a message and nothing is rewritten in place.
 
-* **release**: an item of the intervention queue goes to its destination.
+* **release**: an item of the intervention queue goes to its destination: now
+  if it is signed on, else it is owed to it (state ``held``, delivered at
+  sign-on, as PROTOCOL part 4's SM ``.02.`` holds a message). Refused for a
+  destination on remove status for the key (lift it, or purge).
+* **release of a held queue** (per destination or one delivery): what is
+  held for a destination is what waits for it: items held for review (an
+  operator's rule) and deliveries owed to it while it is not signed on. The
+  first are released as above; the second stay owed (nothing holds them but
+  the destination's absence: they go when it signs on), and a release that
+  finds only those is refused, saying so.
 * **edit**: the operator's text is kept as a message of its own (status
   ``edited``, ``reply_to`` the original) beside the original, which is never
   changed; the item in the queue is then the edited one.
@@ -166,6 +175,11 @@ class Console(Dispatch):
 
     def release(self, items: list[Item], who: str, reason: str, now: Now) -> list[Effect]:
         """Items of the intervention queue go to their destinations."""
+        removed = sorted({f"{it.link} {it.key}" for it in items
+                          if self.controls.removed_for((it.receiver, it.link), it.key)})
+        if removed:
+            raise ActionRefused(f"on remove status: {', '.join(removed)} (lift it first, "
+                                "or purge)")
         fx = self._fx = []
         items = self._fresh(items, (REVIEW,))
         for it in items:
@@ -173,6 +187,32 @@ class Console(Dispatch):
             self._deliver(it, it.link, it.receiver, it.addressed, it.msg_id, it.body, now)
         self._event("release", who, reason, items, None, now)
         return fx
+
+    def release_held(self, items: list[Item], who: str, reason: str,
+                     now: Now) -> tuple[dict[str, list[int]], list[Effect]]:
+        """Release what is held for a destination (or one delivery of it).
+
+        Items held for review are released (:meth:`release`); deliveries owed
+        to a destination that is not signed on stay owed. Returns the ids
+        ``released`` and, of those, ``delivered`` (the destination is signed
+        on: sent now) and the ids left ``owed``.
+        """
+        review = [it for it in items if it.state == REVIEW]
+        owed = [it.id for it in items if it.state in HELD_STATES]
+        if not review:
+            waiting = sorted({it.link for it in items if it.state in HELD_STATES})
+            if not waiting:  # neither: release says why (acted on, in what state)
+                return {}, self.release(items, who, reason, now)
+            on = [link for link in waiting if self.online(link)]
+            raise ActionRefused(
+                "nothing is held for review; " + (
+                    f"{', '.join(on)} is signed on: its deliveries are on their way"
+                    if on else f"{len(owed)} deliver{'y' if len(owed) == 1 else 'ies'} "
+                    f"wait for {', '.join(waiting)} to sign on and go then"))
+        fx = self.release(review, who, reason, now)
+        delivered = [it.id for it in review if self.online(it.link)]
+        return {"released": [it.id for it in review], "delivered": delivered,
+                "owed": owed}, fx
 
     def reroute(self, items: list[Item], address: str, who: str, reason: str,
                 now: Now) -> list[Effect]:
@@ -186,6 +226,9 @@ class Console(Dispatch):
         if refused:
             # What SM .01. would say (part 4): it does not take these keys.
             raise ActionRefused(f"{address} does not take {', '.join(refused)}")
+        removed = sorted({it.key for it in items if self.controls.is_removed(target, it.key)})
+        if removed:
+            raise ActionRefused(f"{address} is on remove status for {', '.join(removed)}")
         fx = self._fx = []
         items = self._fresh(items, (REVIEW, *HELD_STATES))
         for it in items:

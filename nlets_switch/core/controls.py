@@ -58,9 +58,13 @@ class Controls:
 
     def is_removed(self, target: Target, key: str) -> bool:
         """Whether ``target`` is on remove status for ``key``."""
+        return self.removed_for((target.receiver, target.link), key)
+
+    def removed_for(self, oris: Iterable[str], key: str) -> bool:
+        """Whether any of ``oris`` is on remove status for ``key``."""
         if not self.removed or key in EXEMPT_KEYS:
             return False
-        for ori in (target.receiver, target.link):
+        for ori in oris:
             if ori in self.removed:
                 keys = self.removed[ori]
                 if keys is None or key in keys:

@@ -57,16 +57,17 @@ class Dispatch(EngineState):
         return fx
 
     def accept(self, link_ori: str, text: str, now: Now,
-               token: Any = None) -> tuple[int, list[Effect]]:
+               token: Any = None, reply_to: int | None = None) -> tuple[int, list[Effect]]:
         """An input message from an in-process sender as ``link_ori``; returns its id.
 
         A :class:`Durable` effect with ``token`` follows once it is durable.
+        ``reply_to``: the message it answers (an ER so sent refuses it, Ledger.accept).
         """
         fx = self._fx = []
         g = self.ledger.group()
         if token is not None:
             g.tokens.append(token)
-        msg_id, event = self.ledger.accept(link_ori, text, now.wall)
+        msg_id, event = self.ledger.accept(link_ori, text, now.wall, reply_to=reply_to)
         fx.append(event)
         return msg_id, fx
 

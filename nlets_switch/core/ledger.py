@@ -33,10 +33,12 @@ from nlets_switch.store.records import (
     ExpiredRow,
     MessageRow,
     Recovered,
+    RefusedRow,
 )
 from nlets_switch.wire.message import (
     SWITCH_ORI,
     Message,
+    er_reason,
     er_text,
     next_number,
     parse_message,
@@ -211,13 +213,17 @@ class Ledger:
     # -- the rows of one message ----------------------------------------------
 
     def accept(self, link_ori: str, text: str, wall: float,
-               original: str | None = None) -> tuple[int, SwitchEvent]:
+               original: str | None = None,
+               reply_to: int | None = None) -> tuple[int, SwitchEvent]:
         """Take one input message sent by ``link_ori`` into the gathering group.
 
         Returns its message id and what became of it (routed, held, status,
         or rejected with an ER back to the sender). ``original`` is what an
         XML link sent (XML.md), ``text`` its translation: the journal keeps
         the document and an ER or SM quotes it, as it would quote the text.
+        ``reply_to``: the message this one answers (a service of the switch
+        answering it); an ER so sent refuses that message, which becomes
+        ``rejected`` with the ER's reason in the same commit.
         """
         g = self.group()
         b = g.batch
@@ -238,7 +244,9 @@ class Ledger:
         body_start = 0 if original is not None else len(text) - len(msg.text.lstrip(_LEAD))
         b.messages.append(MessageRow(msg_id, wall, link_ori, msg.key, msg.origin,
                                      ",".join(msg.destinations), msg.control, input_no,
-                                     "accepted", None, None, body_start, original or text))
+                                     "accepted", None, reply_to, body_start, original or text))
+        if reply_to is not None and msg.key == "ER":
+            b.refused.append(RefusedRow(er_reason(msg.text), reply_to))
         return msg_id, self._plan(plan, msg, msg_id, link_ori, input_no, wall,
                                   original or text)
 

@@ -11,16 +11,16 @@ The remove-status table is loaded into the engine when the switch starts
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from nlets_switch.core.console import HELD_STATES, REVIEW, ActionRefused, Item
 from nlets_switch.log import get_logger
-from nlets_switch.store import console as store
+from nlets_switch.store.console import ConsoleStore, SqliteConsole
 
 if TYPE_CHECKING:
     from nlets_switch.server.switch import Switch
@@ -58,63 +58,64 @@ class OperatorConsole:
         self.switch.on_start.append(self._load)
 
     async def _load(self) -> None:
-        if not isinstance(self.switch.journal.path, Path):
-            log.warning("remove_status_not_loaded", reason="PostgreSQL store")
-            return
-        removed = await asyncio.to_thread(self._read, store.load_removed)
+        removed = await asyncio.to_thread(self._read, lambda c: c.load_removed())
         self.switch.engine.controls.load_removed(removed)
         if removed:
             log.info("remove_status_loaded", oris=sorted(removed))
 
     # -- the journal ----------------------------------------------------------------
 
-    def _path(self) -> Path:
-        path = self.switch.journal.path
-        if not isinstance(path, Path):
-            # store/console.py has SQLite queries only (PostgreSQL: to do).
-            raise ActionRefused("the operator console works on the SQLite journal only "
-                                "(store.url is set)")
-        return path
+    @contextlib.contextmanager
+    def _store(self, readonly: bool) -> Iterator[ConsoleStore]:
+        """The console's queries on a fresh connection to the switch's store: the
+        embedded journal (SQLite), or the PostgreSQL database of ``store.url``."""
+        from nlets_switch.store.postgres_journal import PostgresJournal
 
-    def _read(self, fn: Callable[[Any], T]) -> T:
+        j = self.switch.journal
+        if isinstance(j, PostgresJournal):
+            from nlets_switch.store.postgres import open_pg_store
+            from nlets_switch.store.postgres_console import PgConsole
+
+            with open_pg_store(j.url, readonly=readonly) as pg:
+                yield PgConsole(pg)
+            return
         from nlets_switch.store import journal
 
-        conn = journal.connect(self._path(), readonly=True)
+        conn = journal.connect(j.path, readonly=readonly)
         try:
-            return fn(conn)
+            yield SqliteConsole(conn)
         finally:
             conn.close()
 
-    def _write(self, fn: Callable[[Any], None]) -> None:
-        from nlets_switch.store import journal
+    def _read(self, fn: Callable[[ConsoleStore], T]) -> T:
+        with self._store(readonly=True) as c:
+            return fn(c)
 
-        conn = journal.connect(self._path())
-        try:
-            fn(conn)
-        finally:
-            conn.close()
+    def _write(self, fn: Callable[[ConsoleStore], None]) -> None:
+        with self._store(readonly=False) as c:
+            fn(c)
 
     async def items(self, *, ids: Sequence[int] = (), msg_id: int | None = None,
                     link: str | None = None, states: Sequence[str] = ()) -> list[Item]:
         """Deliveries and their messages, as the store has them now."""
-        return await asyncio.to_thread(self._read, lambda c: store.items(
-            c, ids=ids, msg_id=msg_id, link=link, states=states))
+        return await asyncio.to_thread(self._read, lambda c: c.items(
+            ids=ids, msg_id=msg_id, link=link, states=states))
 
     async def queue(self) -> list[Item]:
         """The intervention queue: every delivery waiting for review."""
         return await self.items(states=(REVIEW,))
 
     async def held(self, destination: str) -> list[Item]:
-        """Deliveries owed to ``destination`` (queued, held or sent)."""
-        return await self.items(link=destination, states=HELD_STATES)
+        """What waits for ``destination``: owed (queued, held or sent) and held for review."""
+        return await self.items(link=destination, states=(REVIEW, *HELD_STATES))
 
     async def edits(self, msg_id: int) -> list[dict[str, Any]]:
         """The edited versions of a message."""
-        return await asyncio.to_thread(self._read, lambda c: store.edits(c, msg_id))
+        return await asyncio.to_thread(self._read, lambda c: c.edits(msg_id))
 
     async def removed(self) -> list[dict[str, Any]]:
         """The remove-status table."""
-        return await asyncio.to_thread(self._read, store.list_removed)
+        return await asyncio.to_thread(self._read, lambda c: c.list_removed())
 
     # -- actions ----------------------------------------------------------------------
 
@@ -159,6 +160,15 @@ class OperatorConsole:
         await self._run(who, "release", reason, items,
                   lambda: eng.release(items, who, reason, self.switch.now()))
 
+    async def release_held(self, items: list[Item], who: str,
+                           reason: str) -> dict[str, list[int]]:
+        """Release what is held for a destination (core/console.py ``release_held``)."""
+        eng = self.switch.engine
+        result: dict[str, list[int]] = await self._run(
+            who, "release", reason, items,
+            lambda: eng.release_held(items, who, reason, self.switch.now()), held=True)
+        return result
+
     async def reroute(self, items: list[Item], to: str, who: str, reason: str) -> None:
         """Send items to ``to`` instead."""
         eng = self.switch.engine
@@ -200,10 +210,10 @@ class OperatorConsole:
                        error=str(e), **detail)
             raise
         if lift:
-            await asyncio.to_thread(self._write, lambda c: store.delete_removed(c, ori))
+            await asyncio.to_thread(self._write, lambda c: c.delete_removed(ori))
         else:
-            await asyncio.to_thread(self._write, lambda c: store.save_removed(
-                c, ori, keys, time.time(), who, reason))
+            await asyncio.to_thread(self._write, lambda c: c.save_removed(
+                ori, keys, time.time(), who, reason))
         self.switch.apply(effects)
         self.audit(who, "success", "lift_remove_status" if lift else "remove_status", reason,
                    **detail)

@@ -10,10 +10,12 @@ of :mod:`nlets_switch.ops.http` apply first)::
     POST /api/queue/{id}/edit             {"text", "reason"}        (operate + see_text)
     POST /api/queue/{id}/reroute          {"to", "reason"}
     POST /api/queue/{id}/purge            {"reason"}                (reason required)
-    GET  /api/held/{dest}                 deliveries owed to one destination
+    GET  /api/held/{dest}                 what waits for one destination (owed, review)
+    POST /api/held/{dest}/release         {"reason"}                every one held for review
     POST /api/held/{dest}/reroute         {"to", "reason"}          every one of them
     POST /api/held/{dest}/purge           {"reason"}
-    POST /api/deliveries/{id}/reroute     {"to", "reason"}          one held delivery
+    POST /api/deliveries/{id}/release     {"reason"}                one held delivery
+    POST /api/deliveries/{id}/reroute     {"to", "reason"}
     POST /api/deliveries/{id}/purge       {"reason"}
     POST /api/messages/{id}/resend        {"reason"}                its delivered copies
     GET  /api/remove-status               the ORIs on remove status
@@ -232,10 +234,10 @@ class ConsoleApi:
         return _json({"ok": True, "action": action, "id": it.id})
 
     async def held_action(self, request: web.Request) -> web.Response:
-        """reroute or purge every delivery owed to one destination."""
+        """release, reroute or purge everything held for one destination."""
         action = request.match_info["action"]
-        if action not in ("reroute", "purge"):
-            raise _error(404, f"no action {action} on a held queue (reroute, purge)")
+        if action not in ("release", "reroute", "purge"):
+            raise _error(404, f"no action {action} on a held queue (release, reroute, purge)")
         tok = self._allow(request, action, "operate")
         body = await self._body(request)
         reason = self._reason(body, required=action == "purge")
@@ -243,6 +245,10 @@ class ConsoleApi:
         items = await self.console.held(dest)
         if not items:
             raise _error(404, f"nothing is held for {dest}")
+        if action == "release":
+            done = await self._act(self.console.release_held, items, tok.name, reason)
+            return _json({"ok": True, "action": action, "destination": dest,
+                          "deliveries": done["released"], **done})
         if action == "purge":
             await self._act(self.console.purge, items, tok.name, reason)
         else:
@@ -251,14 +257,17 @@ class ConsoleApi:
                       "deliveries": [it.id for it in items]})
 
     async def delivery_action(self, request: web.Request) -> web.Response:
-        """reroute or purge one held delivery."""
+        """release, reroute or purge one held delivery."""
         action = request.match_info["action"]
-        if action not in ("reroute", "purge"):
-            raise _error(404, f"no action {action} on a delivery (reroute, purge)")
+        if action not in ("release", "reroute", "purge"):
+            raise _error(404, f"no action {action} on a delivery (release, reroute, purge)")
         tok = self._allow(request, action, "operate")
         body = await self._body(request)
         reason = self._reason(body, required=action == "purge")
         it = await self._one(_id(request), None)
+        if action == "release":
+            done = await self._act(self.console.release_held, [it], tok.name, reason)
+            return _json({"ok": True, "action": action, "id": it.id, **done})
         if action == "purge":
             await self._act(self.console.purge, [it], tok.name, reason)
         else:

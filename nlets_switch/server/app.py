@@ -102,7 +102,7 @@ async def _log_query(switch: Switch, out: OutputMessage, p: Delivery) -> None:
         except MessageError as err:
             original = format_message(out.key, out.sender, "NL", ctl, out.text.strip())
             await svc.send_local(switch, SWITCH_ORI, format_message(
-                "ER", SWITCH_ORI, out.sender, ctl, er_text(err, original)))
+                "ER", SWITCH_ORI, out.sender, ctl, er_text(err, original)), p.msg_id)
             return
         await svc.send_local(switch, SWITCH_ORI, format_message(
             "AM", SWITCH_ORI, out.sender, ctl, "ACK NLQ RECEIVED, SEARCHING THE MESSAGE LOG"))

@@ -345,15 +345,18 @@ class Switch:
             self.apply(self.engine.local_done(local.endpoint, seq, self.now()))
 
     def accept(self, link_ori: str, text: str,
-               done: Callable[[BaseException | None], None] | None = None) -> int:
+               done: Callable[[BaseException | None], None] | None = None,
+               reply_to: int | None = None) -> int:
         """Take one input message sent by ``link_ori`` (a local service); returns its id.
 
         ``done(error)`` runs once it is durable (error None) or failed. Raises
         RuntimeError when the journal is closed (the switch is stopping).
+        ``reply_to``: the message it answers; an ER so sent marks that message
+        refused (``rejected``, with the ER's reason) in the same commit.
         """
         if not self._journal_open:
             raise RuntimeError("journal is closed")
-        msg_id, effects = self.engine.accept(link_ori, text, self.now(), done)
+        msg_id, effects = self.engine.accept(link_ori, text, self.now(), done, reply_to)
         self.apply(effects)
         return msg_id
 

@@ -46,9 +46,11 @@ class InProcessEndpoint(LocalEndpoint):
         """Handle one delivery (to be provided)."""
         raise NotImplementedError
 
-    async def send(self, link_ori: str, text: str) -> None:
-        """Give an input message to the switch as ``link_ori``; wait until it is journaled."""
-        await send_local(self.switch, link_ori, text)
+    async def send(self, link_ori: str, text: str, reply_to: int | None = None) -> None:
+        """Give an input message to the switch as ``link_ori``; wait until it is journaled.
+
+        ``reply_to``: the message it answers (an ER refuses it: :func:`send_local`)."""
+        await send_local(self.switch, link_ori, text, reply_to)
 
     async def close(self) -> None:
         """Detach and cancel running handlers; what they had stays owed in the journal."""
@@ -59,8 +61,13 @@ class InProcessEndpoint(LocalEndpoint):
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def send_local(switch: Switch, link_ori: str, text: str) -> None:
-    """``switch.accept`` as a coroutine that ends when the message is durable."""
+async def send_local(switch: Switch, link_ori: str, text: str,
+                     reply_to: int | None = None) -> None:
+    """``switch.accept`` as a coroutine that ends when the message is durable.
+
+    ``reply_to``: the id of the message this one answers. An ER sent so refuses
+    that message: the log shows it refused, with the ER it caused (issue 14).
+    """
     fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def done(exc: BaseException | None) -> None:
@@ -72,7 +79,7 @@ async def send_local(switch: Switch, link_ori: str, text: str) -> None:
             fut.set_result(None)
 
     try:
-        switch.accept(link_ori, text, done)
+        switch.accept(link_ori, text, done, reply_to)
     except RuntimeError as e:  # the journal is closed: the switch is stopping
         raise ConnectionError(str(e)) from None
     await fut

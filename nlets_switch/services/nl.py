@@ -159,9 +159,9 @@ class NlService(InProcessEndpoint):
         elif p.key in REGIONAL_KEYS and p.addressed in REGIONS:
             await self.fan_out(out, p.addressed)
         elif p.key in ("TQ", *orion.CHANGE_KEYS) and p.addressed == "OD":
-            await self.orion(out)
+            await self.orion(out, p.msg_id)
         elif p.key == "AM" and help_address(p.addressed) is not None:
-            await self.help_file(out, p.addressed)
+            await self.help_file(out, p.addressed, p.msg_id)
         elif out.control is not None and out.control in self.fanouts:
             self.fanouts[out.control].answers.put_nowait(out)
         elif p.key in self.handlers:
@@ -173,8 +173,11 @@ class NlService(InProcessEndpoint):
 
     # -- ORION -----------------------------------------------------------------
 
-    async def orion(self, out: OutputMessage) -> None:
-        """``TQ`` looks up, ``TA``/``TU``/``TD`` change the directory (services/orion.py)."""
+    async def orion(self, out: OutputMessage, msg_id: int | None = None) -> None:
+        """``TQ`` looks up, ``TA``/``TU``/``TD`` change the directory (services/orion.py).
+
+        ``msg_id``: the message's id in the journal; a refused change's ER is
+        recorded as caused by it (and marks it refused)."""
         ctl = out.control or None
         schema = self.switch.schemas[out.key]
         f = dict(schema.validate(out.text.strip("\r\n")))
@@ -189,7 +192,7 @@ class NlService(InProcessEndpoint):
                 self.switch.audit(action, f["ORI"], "failure", ori=out.sender)
                 original = format_message(out.key, out.sender, "OD", ctl, out.text.strip())
                 await self.send(SWITCH_ORI, format_message("ER", SWITCH_ORI, out.sender, ctl,
-                                                            er_text(err, original)))
+                                                            er_text(err, original)), msg_id)
                 return
             rec = OrionRecord(f["ORI"], orion.to_record(new) if new is not None else None,
                               time.time(), out.sender)
@@ -368,9 +371,13 @@ class NlService(InProcessEndpoint):
 
     # -- help files ------------------------------------------------------------
 
-    async def help_file(self, out: OutputMessage, address: str) -> None:
+    async def help_file(self, out: OutputMessage, address: str,
+                        msg_id: int | None = None) -> None:
         """``HELP`` sends file FFF of state SS; ``UPDT`` replaces it, ``APND`` adds
-        to it, ``CNCL`` removes it (ORIs of state SS, or the switch, only)."""
+        to it, ``CNCL`` removes it (ORIs of state SS, or the switch, only).
+
+        ``msg_id``: the request's id in the journal; an ER refusing it is
+        recorded as caused by it, and marks it refused (``log`` shows so)."""
         parts = help_address(address)
         assert parts is not None
         state, file, func = parts
@@ -381,7 +388,7 @@ class NlService(InProcessEndpoint):
 
         async def refuse(err: MessageError) -> None:
             await self.send(SWITCH_ORI, format_message("ER", SWITCH_ORI, out.sender, ctl,
-                                                        er_text(err, original)))
+                                                        er_text(err, original)), msg_id)
 
         if func == "HELP":
             text = await journal.call(journal_op(functools.partial(_help_get, state=state,

@@ -378,6 +378,9 @@ def write_batch(store: PostgresStore, batch: Batch) -> None:
                         "AS u(state, done_at, sent_at, id) WHERE d.id = u.id",
                         ([r.state for r in batch.done], [r.done_at for r in batch.done],
                          [r.sent_at for r in batch.done], [r.id for r in batch.done]))
+        if batch.refused:
+            cur.executemany("UPDATE messages SET status = 'rejected', reason = %s WHERE id = %s",
+                            batch.refused)
 
 
 def load_owed(store: PostgresStore, link: str, after: int, limit: int) -> list[OwedRow]:

@@ -22,7 +22,7 @@ from typing import Any, Final
 from nlets_switch.errors import CorruptRecord, StoreError
 
 #: The newest layout this program reads and writes.
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 5
 VERSION_KEY: Final = "schema_version"
 #: The advisory lock key migrations take (any fixed 64-bit number; "nlets-mg").
 MIGRATION_LOCK: Final = 0x6E6C6574732D6D67
@@ -108,8 +108,25 @@ def _v2(conn: Any) -> None:
     )""")
 
 
+def _v5(conn: Any) -> None:
+    # The operator console (store/postgres_console.py), as in the embedded store's
+    # version 4: an operator's remove status (keys comma-separated, NULL for every
+    # key), and the intervention queue's deliveries found without a scan.
+    conn.execute("""CREATE TABLE IF NOT EXISTS remove_status (
+        ori TEXT PRIMARY KEY,
+        keys TEXT,
+        since DOUBLE PRECISION NOT NULL,
+        operator TEXT NOT NULL,
+        reason TEXT NOT NULL
+    )""")
+    conn.execute("CREATE INDEX IF NOT EXISTS deliveries_review ON deliveries(link, id) "
+                 "WHERE state = 'review'")
+
+
 #: (version, step): the step brings a database of version - 1 to ``version``.
-MIGRATIONS: Final[tuple[tuple[int, Callable[[Any], None]], ...]] = ((1, _v1), (2, _v2))
+#: (Versions 3 and 4 come from other work on the store; each step stands alone.)
+MIGRATIONS: Final[tuple[tuple[int, Callable[[Any], None]], ...]] = (
+    (1, _v1), (2, _v2), (5, _v5))
 
 
 def schema_version(conn: Any) -> int:

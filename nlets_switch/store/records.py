@@ -63,6 +63,14 @@ class DoneRow(NamedTuple):
     id: int
 
 
+class RefusedRow(NamedTuple):
+    """A message accepted on receipt that a service of the switch then refused with
+    an ER: it becomes ``rejected`` with the ER's ``reason`` (issue 14)."""
+
+    reason: str
+    id: int
+
+
 class OwedRow(NamedTuple):
     """A delivery still owed to a link, with what it takes to render it again."""
 
@@ -114,7 +122,8 @@ class Batch:
     #: delivery id -> first transmission time, for deliveries still unacknowledged.
     sent: dict[int, float] = field(default_factory=dict)
     done: list[DoneRow] = field(default_factory=list)
+    refused: list[RefusedRow] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.messages or self.deliveries or self.counters or self.sent
-                    or self.done)
+                    or self.done or self.refused)

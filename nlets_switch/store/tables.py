@@ -98,14 +98,16 @@ _COUNTER = ("INSERT INTO counters (name, value) VALUES (?, ?) "
 
 def write_rows(conn: sqlite3.Connection, messages: Sequence[Sequence[Any]],
                deliveries: Sequence[Sequence[Any]], counters: dict[str, int],
-               sent: dict[int, float], done: Sequence[Sequence[Any]]) -> None:
+               sent: dict[int, float], done: Sequence[Sequence[Any]],
+               refused: Sequence[Sequence[Any]] = ()) -> None:
     """Everything one batch holds, inside the writer's transaction.
 
     One ``executemany`` per table: far cheaper for SQLite than a few small
     statements per message. The rows are plain tuples in the field order of
     :class:`~nlets_switch.store.records.MessageRow`, ``DeliveryRow`` and
     ``DoneRow`` (the journal sends them so: a tuple pickles several times
-    faster than a named tuple).
+    faster than a named tuple). ``refused`` are ``RefusedRow``: messages a service of
+    the switch refused with an ER after they were accepted.
     """
     if messages:
         conn.executemany(_INSERT_MSG, messages)
@@ -122,17 +124,22 @@ def write_rows(conn: sqlite3.Connection, messages: Sequence[Sequence[Any]],
         conn.executemany(
             "UPDATE deliveries SET state = ?, done_at = ?, sent_at = COALESCE(sent_at, ?) "
             "WHERE id = ?", done)
+    if refused:
+        conn.executemany("UPDATE messages SET status = 'rejected', reason = ? WHERE id = ?",
+                         refused)
 
 
 def write_batch(conn: sqlite3.Connection, batch: Batch) -> None:
     """:func:`write_rows` of a :class:`~nlets_switch.store.records.Batch`."""
-    write_rows(conn, batch.messages, batch.deliveries, batch.counters, batch.sent, batch.done)
+    write_rows(conn, batch.messages, batch.deliveries, batch.counters, batch.sent, batch.done,
+               batch.refused)
 
 
 def batch_args(batch: Batch) -> dict[str, Any]:
     """The keyword arguments of :func:`write_rows` for ``batch``, rows as plain tuples."""
     return {"messages": _plain(batch.messages), "deliveries": _plain(batch.deliveries),
-            "counters": batch.counters, "sent": batch.sent, "done": _plain(batch.done)}
+            "counters": batch.counters, "sent": batch.sent, "done": _plain(batch.done),
+            "refused": _plain(batch.refused)}
 
 
 def _plain(rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:

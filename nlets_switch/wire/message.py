@@ -243,6 +243,16 @@ def er_text(error: MessageError, original: str) -> str:
     return "\n".join(lines)
 
 
+def er_reason(text: str) -> str:
+    """The reason an ER's text gives (its lines before the quoted input), on one line:
+    ``.02. MESSAGE TYPE NOT ALLOWED TO DESTINATION ONLY ORIS OF AZ ...``, as
+    :class:`~nlets_switch.errors.MessageError` prints it."""
+    lines = text.strip("\r\n").splitlines()
+    if "ORIGINAL MESSAGE" in lines:
+        lines = lines[:lines.index("ORIGINAL MESSAGE")]
+    return " ".join(line.strip() for line in lines if line.strip())
+
+
 def sm_text(code: SmCode, destination: str, original: str) -> str:
     """The text of an ``SM`` (part 4): the status, the destination, the input quoted."""
     return "\n".join(

@@ -128,6 +128,8 @@
     // The event comes as the message is accepted, a moment before its rows are
     // durable and readable: the queue is read a little later.
     if (ev.event === "review" || ev.event === "operator") soon();
+    // Another operator's remove status shows here too.
+    if (ev.event === "operator" && /remove_status$/.test(ev.action)) loadRemoved();
   }
 
   let timer = null;
@@ -205,12 +207,15 @@
       const r = await api(method, path, Object.assign({reason: inputs().reason}, body));
       cls = "ok";
       text = `${r.action} done` + (r.edited_msg_id ? `: message ${r.edited_msg_id} waits for review` : "");
+      // A held queue's release: what went now, what stays owed until the destination signs on.
+      if (r.released) text += `: ${r.delivered.length} sent now, ${r.released.length - r.delivered.length} owed until it signs on`;
     } catch (err) {
       cls = "error";
       text = err.message;
     }
     // The queue is shown as it is after the action before the outcome is.
     await loadQueue();
+    if (heldOpen) await loadHeld(heldOpen);
     res.className = cls;
     res.textContent = text;
   }
@@ -221,6 +226,9 @@
     try { r = await api("GET", "api/queue"); }
     catch (err) { body.replaceChildren(el("tr", {}, el("td", {colspan: "6", class: "error"}, err.message))); return; }
     body.replaceChildren();
+    const links = new Map();
+    for (const it of r.queue) links.set(it.link, (links.get(it.link) || 0) + 1);
+    reviewLinks = links;
     for (const it of r.queue) {
       const btn = (name, extra) => el("button", {"data-action": name, onclick: () => {
         const b = extra ? extra() : {};
@@ -235,10 +243,89 @@
     if (!r.queue.length) body.append(el("tr", {}, el("td", {colspan: "6", class: "empty"}, "nothing waits for review")));
   }
 
+  // Items of the intervention queue per destination link, as last read (the held table).
+  let reviewLinks = new Map();
+  function reviewByLink() { return reviewLinks; }
+
+  // One destination's held queue, delivery by delivery (opened from its name).
+  let heldOpen = null;
+  function heldName(dest) {
+    return el("span", {class: "clickable", title: "its deliveries, one by one",
+                       onclick: () => loadHeld(dest)}, dest);
+  }
+
+  async function loadHeld(dest) {
+    heldOpen = dest;
+    const box = $("held-items");
+    let r;
+    try { r = await api("GET", `api/held/${dest}`); }
+    catch (err) { box.replaceChildren(el("p", {class: "error"}, err.message)); return; }
+    const body = el("tbody", {});
+    for (const it of r.held) {
+      const btn = (name, extra) => el("button", {"data-action": name, onclick: () =>
+        act("POST", `api/deliveries/${it.id}/${name}`, extra ? extra() : {})}, name);
+      body.append(el("tr", {"data-id": String(it.id), "data-state": it.state},
+        el("td", {}, String(it.id)), el("td", {}, it.key), el("td", {}, it.origin),
+        el("td", {}, it.state),
+        el("td", {}, btn("release"), btn("reroute", () => ({to: inputs().to})), btn("purge"))));
+    }
+    if (!r.held.length) body.append(el("tr", {}, el("td", {colspan: "5", class: "empty"}, `nothing waits for ${dest}`)));
+    box.replaceChildren(el("h3", {}, `Held for ${dest}`),
+      el("table", {id: "held-list", "data-dest": dest},
+         el("thead", {}, el("tr", {}, ...["ID", "Key", "From", "State", ""].map((h) => el("th", {}, h)))),
+         body));
+  }
+
   function heldActions(dest) {
     return el("span", {},
+      el("button", {"data-action": "release", onclick: () => act("POST", `api/held/${dest}/release`, {})}, "release"),
       el("button", {"data-action": "reroute", onclick: () => act("POST", `api/held/${dest}/reroute`, {to: inputs().to})}, "reroute"),
       el("button", {"data-action": "purge", onclick: () => act("POST", `api/held/${dest}/purge`, {})}, "purge"));
+  }
+
+  // -- remove status and broadcasts -----------------------------------------------
+  async function control(path, body) {
+    const res = $("c-result");
+    res.textContent = "";
+    let text, cls;
+    try {
+      const r = await api("POST", path, Object.assign({reason: $("c-reason").value}, body));
+      cls = "ok";
+      text = r.action === "broadcast" ? `broadcast sent to ${r.to.length} terminal(s)`
+                                      : `${r.action} done: ${r.ori}`;
+    } catch (err) {
+      cls = "error";
+      text = err.message;
+    }
+    await loadRemoved();
+    res.className = cls;
+    res.textContent = text;
+  }
+
+  async function loadRemoved() {
+    const body = $("removed").tBodies[0];
+    let r;
+    try { r = await api("GET", "api/remove-status"); }
+    catch (err) { body.replaceChildren(el("tr", {}, el("td", {colspan: "5", class: "error"}, err.message))); return; }
+    body.replaceChildren();
+    for (const x of r.remove_status) {
+      body.append(el("tr", {"data-ori": x.ori}, el("td", {}, x.ori),
+        el("td", {}, x.keys ? x.keys.join(", ") : "every key"), el("td", {}, x.operator),
+        el("td", {}, x.reason),
+        el("td", {}, el("button", {"data-action": "lift", onclick: () =>
+          control("api/remove-status", {ori: x.ori, lift: true})}, "lift"))));
+    }
+    if (!r.remove_status.length) body.append(el("tr", {}, el("td", {colspan: "5", class: "empty"}, "no ORI is on remove status")));
+  }
+
+  function initControls() {
+    $("c-remove").addEventListener("click", () => {
+      const keys = $("c-keys").value.toUpperCase().split(/[\s,]+/).filter(Boolean);
+      control("api/remove-status", {ori: $("c-ori").value, keys: keys.length ? keys : null});
+    });
+    $("c-out").addEventListener("click", () =>
+      control("api/broadcast", {kind: "out-of-service", until: $("c-until").value}));
+    $("c-in").addEventListener("click", () => control("api/broadcast", {kind: "in-service"}));
   }
 
   // The hour before the page was opened, as the switch kept it.
@@ -260,10 +347,13 @@
     $("token").addEventListener("change", () => {
       sessionStorage.setItem("nlets-token", $("token").value.trim());
       loadQueue();
+      loadRemoved();
     });
     $("search").addEventListener("submit", search);
+    initControls();
     loadQueue();
+    loadRemoved();
   }
 
-  window.consoleFeed = {init, onStats, onEvent, heldActions, openMessage, loadQueue};
+  window.consoleFeed = {init, onStats, onEvent, heldActions, heldName, reviewByLink, openMessage, loadQueue};
 })();
