@@ -55,7 +55,21 @@ for s in socks:
 
 
 def _alive(*kinds: type) -> int:
-    return sum(1 for o in gc.get_objects() if type(o) in kinds)
+    """Objects of ``kinds`` the collector sees that belong to this test's links (AZH...)."""
+    return len(_ours(kinds))
+
+
+def _ours(kinds: tuple[type, ...]) -> list[object]:
+    out = []
+    for o in gc.get_objects():
+        if type(o) in kinds:
+            link = o if isinstance(o, Link) else getattr(o, "link", None)
+            conn = getattr(o, "conn", None)
+            ori = getattr(link, "ori", None) or getattr(o, "ori", None) or (
+                conn.link.ori if isinstance(conn, Conn) else None)
+            if ori is not None and ori.startswith("AZH"):
+                out.append(o)
+    return out
 
 
 @pytest.fixture
@@ -97,7 +111,9 @@ async def test_links_frozen_once_they_grow_and_freed_when_they_end(
         later = sw.now()
         sw.apply(sw.engine.tick(Now(later.mono + 3600, later.wall)))
         gc.unfreeze()
-        assert _alive(*kinds) == 0
+        assert _alive(*kinds) == 0, [(type(o).__name__, [type(r).__name__ for r in
+                                                        gc.get_referrers(o)])
+                                     for o in _ours(kinds)[:6]]
         gc.freeze()
         # Most of the links are gone: the collector looks at everything once.
         assert keeper.check() == "refreeze"
