@@ -33,9 +33,11 @@ from nlets_switch.core.directory import Directory
 from nlets_switch.errors import MessageError
 from nlets_switch.services import leis_data, leis_model
 from nlets_switch.services.adapter import API_VERSION, Context, Inquiry, NotTaken
-from nlets_switch.services.leis import DB_NAME, DEFAULT_LIMIT, LeisData
+from nlets_switch.services.leis import DB_NAME, DEFAULT_LIMIT, LeisData, LeisKeyError
 from nlets_switch.services.settings import AdapterSettings
 from nlets_switch.store import leis as leis_store
+from nlets_switch.store import leiscrypt, textcrypt
+from nlets_switch.store.leiscrypt import LeisCipher
 from nlets_switch.wire.domain import LESC_ORI
 
 
@@ -56,44 +58,66 @@ class _Cancelled(Exception):
     """The switch stopped while the data set was still being built."""
 
 
-def cache_file(seed: int, persons: int) -> Path:
+def cache_file(seed: int, persons: int, keys: str = "") -> Path:
     """Where a freshly built synthetic data set is kept for the next new data directory.
 
     ``$NLETS_SWITCH_CACHE`` or ``~/.cache/nlets-switch``; the name carries the
-    seed, the size and a hash of the generator, so a changed generator never
-    reuses an old copy.
+    seed, the size, a hash of the generator, so a changed generator never
+    reuses an old copy, and ``keys``, the fingerprint of the keyring it is
+    sealed under (a copy sealed under another keyring would not open).
     """
     base = os.environ.get("NLETS_SWITCH_CACHE") or str(
         Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nlets-switch")
     digest = hashlib.sha256()
     # What decides the file's content: the generator, the index keys and the tables.
-    for module in (leis_data, leis_model, leis_store):
+    for module in (leis_data, leis_model, leis_store, leiscrypt):
         digest.update(Path(module.__file__ or "").read_bytes())
     code = digest.hexdigest()[:12]
-    return Path(base) / f"leis-s{seed}-p{persons}-{code}.sqlite"
+    return Path(base) / f"leis-s{seed}-p{persons}-{code}{'-' + keys if keys else ''}.sqlite"
+
+
+#: Copies kept per seed, size and generator: each keyring (each test session
+#: has its own) makes its own, so the oldest are removed.
+_CACHE_KEEP = 3
+
+
+def _prune(cache: Path) -> None:
+    stem = cache.name.rsplit("-", 1)[0]
+    same = sorted(cache.parent.glob(f"{stem}-*.sqlite"), key=lambda p: p.stat().st_mtime,
+                  reverse=True)
+    for old in same[_CACHE_KEEP:]:
+        old.unlink(missing_ok=True)
 
 
 def open_store(path: Path, seed: int, persons: int,
                progress: Any = None) -> LeisData:
     """Open the data set at ``path``; a new one is copied from the cache when it can be.
 
-    Building 10,000 persons costs about a second of CPU; every fresh data
-    directory (each test, each scenario) would pay it again.
+    Building 10,000 persons costs one to two seconds of CPU; every fresh data
+    directory (each test, each scenario) would pay it again. The copy is
+    sealed like the data directory's file (docs/leis.md), under the same keyring.
+    Raises :class:`LeisKeyError` (one line) when the file or the keyring is wrong.
     """
-    cache = cache_file(seed, persons)
+    try:
+        ring = textcrypt.data_keyring()
+    except (OSError, ValueError) as e:
+        raise LeisKeyError(str(e)) from None
+    cache = cache_file(seed, persons, LeisCipher(ring).fingerprint())
     fresh = not path.exists()
     if fresh and cache.is_file():
         try:
             shutil.copyfile(cache, path)
         except OSError:
             path.unlink(missing_ok=True)
-    store = LeisData.open(path, seed=seed, persons=persons, progress=progress)
+    store = LeisData.open(path, seed=seed, persons=persons, progress=progress, keyring=ring)
     if fresh and not cache.is_file():
         try:
             cache.parent.mkdir(parents=True, exist_ok=True)
             tmp = cache.with_suffix(f".{os.getpid()}.tmp")
             store.backup_to(tmp)
+            os.chmod(tmp, 0o600)
             os.replace(tmp, cache)
+            _prune(cache)
         except OSError:
             pass  # a cache is a convenience: a read-only home must not stop the switch
     return store
@@ -111,7 +135,9 @@ class LeisAdapter:
 
     def __init__(self) -> None:
         self.store: LeisData | None = None
-        self._ready: asyncio.Task[LeisData] | None = None
+        #: Why the data set cannot be used (a wrong or missing keyring), else None.
+        self.failure: str | None = None
+        self._ready: asyncio.Task[LeisData | None] | None = None
         self._cancel = threading.Event()
         self._later: set[asyncio.Task[None]] = set()
         self.settings = LeisSettings()
@@ -144,8 +170,12 @@ class LeisAdapter:
         def build() -> LeisData:
             return open_store(path, cfg.seed, cfg.persons, progress)
 
-        async def opened() -> LeisData:
-            store = await asyncio.to_thread(build)
+        async def opened() -> LeisData | None:
+            try:
+                store = await asyncio.to_thread(build)
+            except LeisKeyError as e:
+                self._unavailable(ctx, e)
+                return None
             self.store = store
             ctx.log.info("leis_ready", persons=store.count(),
                          seconds=round(time.monotonic() - started, 2))
@@ -153,14 +183,27 @@ class LeisAdapter:
 
         self._ready = loop.create_task(opened(), name="leis-open")
 
+    def _unavailable(self, ctx: Context, e: LeisKeyError) -> NotTaken:
+        """A keyring that does not open the data: one error line (no traceback, no
+        CJI: the message names files and key ids), and every inquiry gets SM .01."""
+        if self.failure is None:
+            ctx.log.error("leis_unavailable", error=str(e))
+        self.failure = str(e)
+        return NotTaken(f"DHS LEIS data unavailable: {e}")
+
     async def _store(self) -> LeisData:
         if self.store is not None:
             return self.store
         assert self._ready is not None, "start() first"
-        return await asyncio.shield(self._ready)
+        store = await asyncio.shield(self._ready)
+        if store is None:
+            raise NotTaken(f"DHS LEIS data unavailable: {self.failure}")
+        return store
 
     async def handle(self, ctx: Context, inquiry: Inquiry) -> None:
         """IAQ: ACK now and IAR later; GPQ: GPR."""
+        if self.failure is not None:
+            raise NotTaken(f"DHS LEIS data unavailable: {self.failure}")
         if inquiry.key == "IAQ":
             await ctx.answer(inquiry.reply(
                 "AM", f"ACK IAQ RECEIVED BY ICE LESC {LESC_ORI}\n"
@@ -178,6 +221,8 @@ class LeisAdapter:
             except MessageError as e:
                 # Only the switch sends ER (part 4): LESC says why in its GPR.
                 text = f"GPQ REJECTED\n{e.code.wire}\n{e.detail}".rstrip()
+            except LeisKeyError as e:
+                raise self._unavailable(ctx, e) from None
             await ctx.answer(inquiry.reply("GPR", text))
         else:
             raise NotTaken(f"ICE LESC answers IAQ and GPQ, not {inquiry.key}")
@@ -189,6 +234,10 @@ class LeisAdapter:
                 await asyncio.sleep(self.settings.delay_s)
             text = await asyncio.to_thread(store.iar_text, inquiry.fields)
             await ctx.answer(inquiry.reply("IAR", text))
+        except LeisKeyError as e:
+            self._unavailable(ctx, e)
+        except NotTaken:
+            pass  # the data set did not open: said once, as leis_unavailable
         except ConnectionError:
             pass  # the switch is stopping
         except Exception as e:  # one failed IAR must not take the adapter down

@@ -125,6 +125,10 @@ class Target:
     name: str
     argv: Callable[[int, Path], list[str]]
     xml: bool = False
+    #: Cluster nodes to start (each with ``node_argv(i)`` added); the driver
+    #: processes are spread over them, so links are split between the nodes.
+    nodes: int = 1
+    node_argv: Callable[[int], list[str]] | None = None
 
 
 def bench_oris(n_links: int) -> list[str]:
@@ -197,11 +201,26 @@ def measure(target: Target, args: argparse.Namespace, work: Path) -> dict[str, A
     port = free_port()
     log = work / f"{target.name}.log"
     data = work / f"{target.name}-data"
+    node_argv = target.node_argv or (lambda _i: [])
     with log.open("wb") as logf:
-        proc = subprocess.Popen(target.argv(port, data), stdout=logf, stderr=subprocess.STDOUT,
-                                cwd=HERE.parent)
+        proc = subprocess.Popen([*target.argv(port, data), *node_argv(0)], stdout=logf,
+                                stderr=subprocess.STDOUT, cwd=HERE.parent)
+    # Cluster mode: the other nodes (the first is ``proc``).
+    others: list[tuple[subprocess.Popen[bytes], int, Path]] = []
+    nodes_a: list[tuple[float, float, float]] = []
+    nodes_b: list[tuple[float, float, float]] = []
     try:
+        for i in range(1, target.nodes):
+            p_i, log_i = free_port(), work / f"{target.name}-{i}.log"
+            with log_i.open("wb") as logf:
+                others.append((subprocess.Popen(
+                    [*target.argv(p_i, work / f"{target.name}-data-{i}"), *node_argv(i)],
+                    stdout=logf, stderr=subprocess.STDOUT, cwd=HERE.parent), p_i, log_i))
         wait_port(proc, port, log)
+        for p_i, port_i, log_i in others:
+            wait_port(p_i, port_i, log_i)
+        ports = [port, *(o[1] for o in others)]
+        node_samplers = [Sampler(o[0].pid) for o in others]
         sampler = Sampler(proc.pid)
         sampler.sample()
         oris = bench_oris(args.links)
@@ -210,7 +229,7 @@ def measure(target: Target, args: argparse.Namespace, work: Path) -> dict[str, A
         if not answerers:
             raise SystemExit("--links must be at least 2")
         states = [o[:2] for o in answerers]
-        procs = max(1, min(args.driver_procs, len(inquirers), len(answerers)))
+        procs = max(1, target.nodes, min(args.driver_procs, len(inquirers), len(answerers)))
         inq_parts, ans_parts = split(inquirers, procs), split(answerers, procs)
         msgs_each = (args.messages + procs - 1) // procs if args.messages else 0
         # fork: the driver starts at once and needs nothing re-imported.
@@ -218,7 +237,8 @@ def measure(target: Target, args: argparse.Namespace, work: Path) -> dict[str, A
         pipes: list[Connection] = []
         children = []
         for i in range(procs):
-            plan = Plan("127.0.0.1", port, inq_parts[i], states, ans_parts[i], args.inflight,
+            plan = Plan("127.0.0.1", ports[i % len(ports)], inq_parts[i], states, ans_parts[i],
+                        args.inflight,
                         args.warmup, args.seconds, msgs_each, args.max_seconds,
                         args.rate * len(inq_parts[i]) / len(inquirers), xml=target.xml)
             parent_end, child_end = ctx.Pipe()
@@ -242,6 +262,7 @@ def measure(target: Target, args: argparse.Namespace, work: Path) -> dict[str, A
             sampler.sample()
             if cpu_a is None and time.monotonic() >= t_measure:
                 cpu_a = sampler.cpu()
+                nodes_a = [s.cpu() for s in node_samplers]
                 if args.profile and target.name == "switch":
                     profiler = start_profiler(args, proc.pid)
             for i, c in enumerate(pipes):
@@ -252,6 +273,7 @@ def measure(target: Target, args: argparse.Namespace, work: Path) -> dict[str, A
                     results[i] = payload
                     if cpu_b is None:
                         cpu_b = sampler.cpu()
+                        nodes_b = [s.cpu() for s in node_samplers]
         for p in children:
             p.join(10)
         if profiler is not None:
@@ -260,12 +282,14 @@ def measure(target: Target, args: argparse.Namespace, work: Path) -> dict[str, A
         children_peak = sampler.children_hwm()
         private = sampler.children_private()
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        for p_stop in [proc, *(o[0] for o in others)]:
+            p_stop.send_signal(signal.SIGTERM)
+        for p_stop in [proc, *(o[0] for o in others)]:
+            try:
+                p_stop.wait(30)
+            except subprocess.TimeoutExpired:
+                p_stop.kill()
+                p_stop.wait()
     res = list(results.values())
     count = sum(r["count"] for r in res)
     t0 = min(r["t_start"] for r in res)
@@ -318,6 +342,12 @@ def measure(target: Target, args: argparse.Namespace, work: Path) -> dict[str, A
         "inquirers": len(inquirers),
         "answerers": len(answerers),
     }
+    if others and cpu_a is not None and cpu_b is not None:
+        # CPU seconds per 10,000 messages of each node (the first is the one above).
+        out["node_cpu_s_per_10k"] = [per_10k(server_cpu_s), *(
+            per_10k(b[1] - a[1]) for a, b in zip(nodes_a, nodes_b, strict=True))]
+        out["node_cpu_s"] = [server_cpu_s, *(b[1] - a[1]
+                                             for a, b in zip(nodes_a, nodes_b, strict=True))]
     if args.rate:
         out["offered_dq_per_s"] = args.rate
         out["sent"] = sum(r["sent"] for r in res)
@@ -616,7 +646,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _postgres(args: argparse.Namespace, work: Path) -> int:
-    """``--store postgresql``: the SQLite node and one PostgreSQL node, one table."""
+    """``--store postgresql``: the SQLite node, one PostgreSQL node and two cluster nodes."""
     sys.path.insert(0, str(HERE))
     import bench_postgres
 
@@ -626,7 +656,7 @@ def _postgres(args: argparse.Namespace, work: Path) -> int:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(r) if args.json else bench_postgres.report(r))
     bad = any(x["errors"] or x["naks"] or not x["messages"]
-              for x in (r["sqlite"], r["postgresql"]))
+              for x in (r["sqlite"], r["postgresql"], r["postgresql_2"]))
     return 1 if bad else 0
 
 

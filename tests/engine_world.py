@@ -148,6 +148,9 @@ class World:
         self.local: list[fx.DeliverLocal] = []
         self.durable: list[fx.Durable] = []
         self.standby: list[str] = []
+        #: Cluster mode: the sign-ons waiting for their ORI, and the ORIs let go.
+        self.claims: list[fx.ClaimOri] = []
+        self.releases: list[str] = []
         self.paused: set[int] = set()
         self.checkpoints = 0
         self.run(self.engine.start(self.now))
@@ -179,6 +182,10 @@ class World:
                 self.durable.append(e)
             elif isinstance(e, fx.Standby):
                 self.standby.append(e.ori)
+            elif isinstance(e, fx.ClaimOri):
+                self.claims.append(e)
+            elif isinstance(e, fx.ReleaseOri):
+                self.releases.append(e.ori)
             elif isinstance(e, fx.Log):
                 self.logs.append(e)
             elif isinstance(e, fx.Checkpoint):

@@ -44,8 +44,14 @@ async def test_sse_flood_is_capped_and_memory_returns(tmp_path: Path) -> None:
                 w.transport.abort()
             return [status for status, _ in opened]
 
-        # Warm up: the streams and refusals once, so the baseline has the code paths.
+        # Warm up: the streams and refusals once, so the baseline has the code paths;
+        # and start-up done: the LEIS data (sealed, so built for this test's own
+        # keyring rather than copied from the cache) is built in the background.
         await wave(CAP * 2)
+        for _ in range(600):
+            if "leis_ready" in served.log_text():
+                break
+            await asyncio.sleep(0.1)
         await asyncio.sleep(1)
         base = ps.memory_info().rss
         statuses: list[int] = []

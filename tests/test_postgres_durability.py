@@ -19,6 +19,7 @@ from nlets_switch.cli import main
 from nlets_switch.config import demo_config, with_overrides
 from nlets_switch.ops import audit, msglog
 from nlets_switch.server.switch import Switch
+from nlets_switch.store import textcrypt
 from nlets_switch.store.postgres import open_pg_store
 from nlets_switch.store.postgres_journal import PostgresJournal
 from nlets_switch.tools.client import Client
@@ -132,10 +133,10 @@ async def test_database_outage_under_load_means_n_and_traffic_resumes(
     finally:
         reader.cancel()
     assert isinstance(sw.journal, PostgresJournal) and sw.journal.unavailable > 0
-    # And each of them is in the database.
+    # And each of them is in the database (sealed at rest: opened with the keyring).
     with psycopg.connect(sw.journal.url) as c:
-        texts = {r[0].split("\n", 1)[1] for r in c.execute(
-            "SELECT text FROM messages WHERE origin = 'AZNLETS20' AND key = 'AM'")}
+        texts = {textcrypt.open_text(r[1], r[0]).split("\n", 1)[1] for r in c.execute(
+            "SELECT id, text FROM messages WHERE origin = 'AZNLETS20' AND key = 'AM'")}
     assert set(acked) <= texts
 
 

@@ -54,14 +54,16 @@ ER_TO_AZ = DeliveryRecord(id=3, msg_id=3, receiver="AZNLETS20", link="AZNLETS20"
 def _write_log(path: Path, messages: list[LoggedMessage],
                deliveries: list[DeliveryRecord]) -> None:
     """Rows as the switch's journal writes them (the hot path's writes are not this
-    module's; this is their shape on disk)."""
+    module's; this is their shape on disk, the word index's tokens included)."""
     with contextlib.closing(journal.connect(path)) as conn:
         conn.executemany(
             "INSERT INTO messages (id, received_at, link, key, origin, destinations, control, "
-            "input_no, status, reason, reply_to, text) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            "input_no, status, reason, reply_to, text, words) "
+            "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,ns_words(?12))",
             [(m.id, m.received_at, m.link, m.key, m.origin, ",".join(m.destinations),
               m.control, m.input_no, m.status, m.reason, m.reply_to, m.text)
              for m in messages])
+        conn.execute("INSERT INTO message_words (rowid, words) SELECT id, words FROM messages")
         conn.executemany(
             "INSERT INTO deliveries (id, msg_id, receiver, link, addressed, output_no, "
             "priority, state, created_at, expires_at, sent_at, done_at, held) "
@@ -113,8 +115,11 @@ def test_message_log_round_trip(log_file: Path) -> None:
     (MessageQuery(key="DQ"), [1]),
     (MessageQuery(ori="TX"), [1]),              # a delivery's addressed ORI
     (MessageQuery(ori="NL0000000"), [3]),       # the link it came in on
-    (MessageQuery(text="smith,j"), [1]),        # case-insensitive substring
-    (MessageQuery(text="100%"), []),            # LIKE's wildcards are literal
+    (MessageQuery(text="smith,john"), [1]),     # whole words, any case
+    (MessageQuery(text="john nam/smith"), [1]),  # every word, in any order
+    (MessageQuery(text="smith,j"), []),         # a part of a word is not a word
+    (MessageQuery(text="SMITH LIC"), []),       # every word in one message
+    (MessageQuery(text="100%"), []),            # punctuation is no word
     (MessageQuery(text="_"), []),
     (MessageQuery(control="DQ0001"), [1]),
     (MessageQuery(since=T0 + 1), [3, 2]),

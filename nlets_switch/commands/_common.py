@@ -30,7 +30,8 @@ def add_config_args(p: argparse.ArgumentParser, store: bool = False) -> None:
 def config_from_args(args: argparse.Namespace, listen: list[str] | None = None) -> Config:
     """The configuration the arguments name; raises ConfigError."""
     cfg = load_config(args.config) if args.config else demo_config()
-    return with_overrides(cfg, listen or [], args.data_dir, getattr(args, "store", None))
+    return with_overrides(cfg, listen or [], args.data_dir, getattr(args, "store", None),
+                          getattr(args, "node_id", None))
 
 
 def config_or_exit(args: argparse.Namespace, listen: list[str] | None = None) -> Config | None:

@@ -79,7 +79,8 @@ def _open(cfg: Config) -> Store | None:
     if cfg.store.url:
         from nlets_switch.commands.store import open_configured
 
-        return open_configured(cfg.store.url, "audit")
+        # The configured node's chain (one per cluster node, docs/cluster.md).
+        return open_configured(cfg.store.url, "audit", cfg.store.node_id)
     path = Path(cfg.data_dir) / "journal.sqlite"
     if not path.exists():
         print(f"audit: no journal at {path}", file=sys.stderr)
@@ -89,6 +90,18 @@ def _open(cfg: Config) -> Store | None:
     except StoreError as e:
         print(f"audit: {e}", file=sys.stderr)
         return None
+
+
+def _other_chains(store: Store, cfg: Config, key: bytes) -> list[tuple[str, audit.VerifyResult]]:
+    """On PostgreSQL, every other node's chain verified (each has its own ids, anchor
+    and high-water mark); nothing for SQLite, which has one."""
+    from nlets_switch.store.postgres import PostgresStore
+
+    if not isinstance(store, PostgresStore):
+        return []
+    own = cfg.store.node_id or ""
+    return [(n or "(no node)", audit.verify(store.for_node(n), key))
+            for n in store.audit_nodes() if n != own]
 
 
 def verify_cmd(args: argparse.Namespace) -> int:
@@ -122,6 +135,17 @@ def verify_cmd(args: argparse.Namespace) -> int:
             anchored, found = checkpoint.check(cfg, store)
         except (OSError, ValueError) as e:
             anchored, found = False, f"the checkpoint cannot be read: {e}"
+        others = _other_chains(store, cfg, key)
+    if res.ok and others:
+        # On PostgreSQL every node's chain is verified, each on its own.
+        bad = [(n, r) for n, r in others if not r.ok]
+        for n, r in others:
+            print(f"node {n}: " + (f"{r.checked} records verified" if r.ok else
+                                   f"BROKEN at record {r.first_bad_id}: {r.reason}"))
+        if bad:
+            n, r = bad[0]
+            res = audit.VerifyResult(False, res.checked, r.first_bad_id,
+                                     f"node {n}'s chain: {r.reason}")
     if res.ok and not anchored:
         res = audit.VerifyResult(False, res.checked, None, found)
     _note(cfg, "verify", "success" if res.ok else "failure", checked=res.checked,

@@ -2,13 +2,16 @@
 
 ::
 
-    nlets-switch leis load FILE      [--data-dir DIR] [--seed N] [--persons N]
-    nlets-switch leis search QUERY   [--data-dir DIR] [--seed N] [--persons N] [--limit N]
+    nlets-switch leis load FILE      [--data-dir DIR] [--config FILE] [--seed N] [--persons N]
+    nlets-switch leis search QUERY   [--data-dir DIR] [--config FILE] [--seed N] [--persons N]
+                                     [--limit N]
 
 ``load`` adds an agency's own test persons (JSON Lines) to the data set and
 either loads every row or, when any row is bad, lists every bad row with its
 line number and loads nothing. ``search`` answers a GPQ text such as
 ``NAM/GARSIA,MARIA.DOB/19850312`` exactly as the ``AX`` responder would.
+Both open the data sealed under the text keyring (docs/leis.md): a wrong
+or missing keyring is one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from nlets_switch.errors import MessageError
+from nlets_switch.config import load_config
+from nlets_switch.errors import ConfigError, MessageError
 from nlets_switch.services import leis
+from nlets_switch.store import textcrypt
 
 #: Where the data set lives unless ``--data-dir`` says otherwise
 #: (PROTOCOL part 8: ``--data-dir``, default ``./nlets-data``).
@@ -63,10 +68,29 @@ def parse_fields(text: str) -> dict[str, str]:
     return {tag: value.strip() for tag, value in _FIELD.findall(body)}
 
 
+class _Unusable(Exception):
+    """The keyring or the data set cannot be used; the message is one line."""
+
+
 def _open(args: argparse.Namespace) -> leis.LeisData:
+    """The data set, sealed under the keyring of ``--config`` (else the default one,
+    made and said where when missing); :class:`_Unusable` with one line otherwise."""
     path = Path(args.data_dir) / leis.DB_NAME
-    return leis.LeisData.open(path, seed=args.seed, persons=args.persons,
-                              progress=ProgressPrinter())
+    try:
+        cfg = load_config(args.config) if args.config else None
+        ring, made = textcrypt.configure_for(
+            cfg.security.text_key_file if cfg else None,
+            cfg.security.encrypt_text if cfg else True, create=True)
+        if made and ring is not None:
+            print(f"made the text keyring {ring.path}: the LEIS data and message text "
+                  "are sealed under it; back it up apart from the data directory",
+                  file=sys.stderr)
+        return leis.LeisData.open(path, seed=args.seed, persons=args.persons,
+                                  progress=ProgressPrinter(), keyring=textcrypt.data_keyring())
+    except ConfigError as e:
+        raise _Unusable(e.render()) from None
+    except (OSError, ValueError) as e:  # LeisKeyError is a ValueError
+        raise _Unusable(str(e)) from None
 
 
 def _load(args: argparse.Namespace) -> int:
@@ -82,9 +106,13 @@ def _load(args: argparse.Namespace) -> int:
     except OSError as e:
         print(f"{file}: {e.strerror or e}", file=sys.stderr)
         return 1
-    with _open(args) as store:
-        count = store.load_file(file)
-        path = store.path
+    try:
+        with _open(args) as store:
+            count = store.load_file(file)
+            path = store.path
+    except _Unusable as e:
+        print(f"leis: {e}", file=sys.stderr)
+        return 2
     print(f"loaded {count} person(s) from {file} into {path}")
     return 0
 
@@ -101,6 +129,9 @@ def _search(args: argparse.Namespace) -> int:
     except MessageError as e:
         print(f"{e.code.wire} {e.detail}".rstrip(), file=sys.stderr)
         return 1
+    except (_Unusable, leis.LeisKeyError) as e:
+        print(f"leis: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -125,6 +156,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     def common(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         p.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR), metavar="DIR",
                        help=f"where leis.sqlite lives (default: ./{DEFAULT_DATA_DIR})")
+        p.add_argument("--config", metavar="FILE",
+                       help="the switch's configuration, for security.text_key_file: the "
+                       "keyring the data is sealed under (default: "
+                       "$XDG_CONFIG_HOME/nlets-switch/text.keys)")
         p.add_argument("--seed", type=int, default=1,
                        help="seed of the generated persons, if the data set must be built "
                        "(default 1)")

@@ -56,7 +56,8 @@ def _filters(p: argparse.ArgumentParser, default_limit: int | None) -> None:
     p.add_argument("--since", metavar="TIME", help="received at or after (e.g. 1h, 2024-01-02)")
     p.add_argument("--until", metavar="TIME", help="received at or before")
     p.add_argument("--text", dest="search_text", metavar="TEXT",
-                   help="text contained in the message (case-insensitive)")
+                   help="words the message holds, all of them, in any case and order "
+                   "(whole words: SMITH does not find SMITHSON)")
     p.add_argument("--limit", type=int, default=default_limit,
                    help=f"most messages (default {default_limit or 'all'})")
 
@@ -105,6 +106,14 @@ def register(sub: SubParsers) -> None:
 
 
 def _open(cfg: Config) -> Store | None:
+    try:
+        # The keyring that opens sealed text and makes the word index's tokens
+        # (store/textcrypt.py), for either store; never made here.
+        textcrypt.configure_for(cfg.security.text_key_file, cfg.security.encrypt_text,
+                                create=False)
+    except (OSError, ValueError) as e:
+        print(f"log: {e}", file=sys.stderr)
+        return None
     if cfg.store.url:
         from nlets_switch.commands.store import open_configured
 
@@ -113,13 +122,6 @@ def _open(cfg: Config) -> Store | None:
     if not path.exists():
         print(f"log: no journal at {path} (has the switch run with this --data-dir?)",
               file=sys.stderr)
-        return None
-    try:
-        # The keyring that opens sealed text (store/textcrypt.py); never made here.
-        textcrypt.configure_for(cfg.security.text_key_file, cfg.security.encrypt_text,
-                                create=False)
-    except (OSError, ValueError) as e:
-        print(f"log: {e}", file=sys.stderr)
         return None
     try:
         return open_store(path, readonly=True)

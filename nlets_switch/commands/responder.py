@@ -35,6 +35,7 @@ from nlets_switch.errors import AdapterError, ConfigError, SmCode
 from nlets_switch.log import configure, get_logger
 from nlets_switch.services import adapter as ad
 from nlets_switch.services import local as svc
+from nlets_switch.store import textcrypt
 from nlets_switch.tools.client import Client, SignOnError
 from nlets_switch.wire import frames as fr
 from nlets_switch.wire.message import parse_output
@@ -75,6 +76,13 @@ def responder(args: argparse.Namespace) -> int:
         schemas = load_schemas(ad.schema_dirs(chosen))
         ad.check_adapters(chosen, schemas)
     except (AdapterError, ConfigError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    try:
+        # The keyring the LEIS data (and any text) is sealed under: the switch's.
+        textcrypt.configure_for(cfg.security.text_key_file, cfg.security.encrypt_text,
+                                create=True)
+    except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     host, port = parse_hostport(args.connect)

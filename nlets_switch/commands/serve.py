@@ -30,6 +30,9 @@ def register(sub: SubParsers) -> None:
     p.add_argument("--store", default=None, metavar="postgresql://USER@HOST/DB",
                    help="keep the journal and every table in this PostgreSQL database "
                    "(default: the SQLite file in the data directory; docs/cluster.md)")
+    p.add_argument("--node-id", default=None, metavar="NAME",
+                   help="this node's name in a cluster of nodes on one --store database "
+                   "(overrides store.node_id; docs/cluster.md)")
     p.add_argument("--http", default=None, metavar="HOST:PORT|off",
                    help="operator HTTP: metrics, API, dashboard (default 127.0.0.1:7331; "
                    "'off' turns it off)")

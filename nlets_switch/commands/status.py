@@ -108,6 +108,12 @@ def render(links: list[dict[str, Any]], held: dict[str, int], stats: dict[str, A
         lines.append("")
         lines.append("messages by key: " + ", ".join(
             f"{k} {sum(v.values())}" for k, v in sorted(msgs.items())))
+    if stats.get("cluster"):
+        # A PostgreSQL store: its database, and every node of the cluster.
+        from nlets_switch.ops.cluster_view import describe
+
+        lines.append("")
+        lines += describe(stats["cluster"])
     lat = stats.get("latency_avg_s")
     lines.append(f"delivered {stats.get('delivered', 0)}, ER {stats.get('er', 0)}, "
                  f"SM {stats.get('sm', 0)}, average latency "

@@ -68,11 +68,22 @@ def _url(args: argparse.Namespace) -> str | None:
 
 def migrate_command(args: argparse.Namespace) -> int:
     """Create or upgrade the tables; 2 when the database is unreachable or newer."""
+    from nlets_switch.store import textcrypt
     from nlets_switch.store.postgres import connect, redact, translated_errors
     from nlets_switch.store.postgres_schema import migrate
 
     url = _url(args)
     if url is None:
+        return 1
+    cfg = config_or_exit(args)
+    try:
+        # The keyring serve uses (never made here): a migration seals and indexes the
+        # rows written in clear before (schema version 4).
+        if cfg is not None:
+            textcrypt.configure_for(cfg.security.text_key_file, cfg.security.encrypt_text,
+                                    create=False)
+    except (OSError, ValueError) as e:
+        print(f"nlets-switch: {e}", file=sys.stderr)
         return 1
     try:
         conn = connect(url, application="nlets-switch store migrate")
@@ -88,6 +99,13 @@ def migrate_command(args: argparse.Namespace) -> int:
         print(f"{redact(url)}: schema version {after}, up to date")
     else:
         print(f"{redact(url)}: schema version {before} -> {after}")
+        if before < 4 and textcrypt.current() is None and cfg is not None \
+                and cfg.security.encrypt_text:
+            # Loud: version 4 seals old rows only with the keyring in hand.
+            ring = textcrypt.keyring_path(cfg.security.text_key_file)
+            print(f"nlets-switch: warning: no text keyring ({ring}): message text "
+                  "written before stays in clear in the database; give this command "
+                  "the switch's security.text_key_file", file=sys.stderr)
     return 0
 
 
@@ -113,13 +131,13 @@ def version_command(args: argparse.Namespace) -> int:
     return 2 if version > SCHEMA_VERSION else 0
 
 
-def open_configured(url: str, who: str) -> PostgresStore | None:
-    """The PostgreSQL store at ``url``, read-only, for a tool; None (after printing why,
-    prefixed with ``who``) when it cannot be opened."""
+def open_configured(url: str, who: str, node: str | None = None) -> PostgresStore | None:
+    """The PostgreSQL store at ``url``, read-only, for a tool (``node``: the audit chain
+    it reads); None (after printing why, prefixed with ``who``) when it cannot be opened."""
     from nlets_switch.store.postgres import open_pg_store
 
     try:
-        return open_pg_store(url, readonly=True)
+        return open_pg_store(url, readonly=True, node=node or "")
     except StoreError as e:
         print(f"{who}: {e}", file=sys.stderr)
         return None

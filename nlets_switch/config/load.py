@@ -236,8 +236,8 @@ def load_config(path: Path | str, overrides: Mapping[str, Any] | None = None) ->
 
 
 def with_overrides(cfg: Config, listen: Sequence[str] = (), data_dir: str | None = None,
-                   store: str | None = None) -> Config:
-    """Apply ``--listen``, ``--data-dir`` and ``--store`` from the command line.
+                   store: str | None = None, node_id: str | None = None) -> Config:
+    """Apply ``--listen``, ``--data-dir``, ``--store`` and ``--node-id`` from the command line.
 
     A ``--listen`` address takes the first configured listener's other
     settings (``no_credential``, ``tls``).
@@ -262,8 +262,19 @@ def with_overrides(cfg: Config, listen: Sequence[str] = (), data_dir: str | None
         update["data_dir"] = Path(data_dir)
     if store:
         try:
-            update["store"] = StoreSection(url=store)
+            update["store"] = StoreSection(url=store, node_id=cfg.store.node_id)
         except ValueError:
             raise ConfigError([f"--store: expected postgresql://USER@HOST/DB, got {store!r}"],
                               "command line") from None
+    if node_id:
+        try:
+            update["store"] = StoreSection(url=update.get("store", cfg.store).url,
+                                           node_id=node_id)
+        except ValueError:
+            raise ConfigError([f"--node-id: expected 1 to 32 of a-z 0-9 _ -, got {node_id!r}"],
+                              "command line") from None
+    store_section = update.get("store", cfg.store)
+    if store_section.node_id and not store_section.url:
+        raise ConfigError(["store.node_id: a cluster node needs a PostgreSQL store "
+                           "(store.url or --store postgresql://...)"], cfg.source)
     return cfg.model_copy(update=update) if update else cfg

@@ -250,13 +250,23 @@ class StoreSection(Section):
     Absent (the default): the embedded SQLite file ``<data_dir>/journal.sqlite``.
     """
 
-    _expected = "expected a mapping (url)"
+    _expected = "expected a mapping (url, node_id)"
 
     url: Annotated[str | None, Check(
         lambda v: v is None or _is_store_url(v), "expected postgresql://USER@HOST/DB, "
         "got {got}", "a postgresql:// URL")] = Field(
         None, description="a PostgreSQL database (`postgresql://USER@HOST[:PORT]/DB`); "
         "absent: the SQLite file in switch.data_dir")
+    node_id: Annotated[str | None, Check(
+        lambda v: v is None or _is_node_id(v), "expected 1 to 32 of a-z 0-9 _ -, got {got}",
+        "a node name (a-z 0-9 _ -)")] = Field(
+        None, description="this node's name in a cluster of nodes sharing store.url "
+        "(docs/cluster.md); absent: one node, no cluster")
+
+
+def _is_node_id(value: Any) -> bool:
+    return isinstance(value, str) and 1 <= len(value) <= 32 and all(
+        c.isascii() and ((c.isalnum() and not c.isupper()) or c in "_-") for c in value)
 
 
 class HoldSection(Section):

@@ -18,6 +18,7 @@ from nlets_switch.core.effects import (
     DeliverLocal,
     Effect,
     ReadOwed,
+    ReleaseOri,
     Standby,
     WriteBatch,
 )
@@ -101,6 +102,8 @@ class Dispatch(EngineState):
             del self.links[ep.ori]
             self._log("info", "signed_off", ori=ep.ori, outstanding=len(ep.outstanding))
             self._fx.append(LinkChanged(ep.ori, "offline", ep.kind, now.wall))
+            if self.cluster:
+                self._fx.append(ReleaseOri(ep.ori))
             if ep.kind == "tcp" and self.accepting:
                 self._fx.append(Standby(ep.ori))
         ep.detach()

@@ -103,6 +103,20 @@ class Standby(NamedTuple):
     ori: str
 
 
+class ClaimOri(NamedTuple):
+    """Cluster mode: a sign-on for ``ori`` waits until this node holds the ORI (another
+    node's link of it closes); then ``engine.claimed(token, claim or None, now)``."""
+
+    ori: str
+    token: Any
+
+
+class ReleaseOri(NamedTuple):
+    """Cluster mode: ``ori`` has no endpoint on this node any more; let another take it."""
+
+    ori: str
+
+
 class Log(NamedTuple):
     """A line for the operator log (never message text); ``level`` as in logging."""
 
@@ -116,4 +130,5 @@ class Checkpoint(NamedTuple):
 
 
 Effect = (Output | Close | PauseReading | ResumeReading | WriteBatch | ReadOwed | ExpireDue
-          | CheckCredential | DeliverLocal | Durable | Standby | Log | Checkpoint | SwitchEvent)
+          | CheckCredential | DeliverLocal | Durable | Standby | ClaimOri | ReleaseOri | Log
+          | Checkpoint | SwitchEvent)

@@ -228,6 +228,11 @@ class Engine(Faults, Console):
                 rows = [r for r in rows if r.id not in pending]
             # What an XML link sent is journaled as its document: its text again.
             ep.loaded([self.formats.owed_text(r) for r in rows])
+            if self.rewake and ep.id in self.rewake:
+                # Cluster mode: another node's deliveries came meanwhile.
+                self.rewake.discard(ep.id)
+                ep.last_loaded = 0
+                ep.spilled = True
             self._pump(ep, now)
         return fx
 

@@ -111,6 +111,8 @@ class Ledger:
         self.online = online
         self.msg_id = recovered.msg_id
         self.dlv_id = recovered.dlv_id
+        #: Ids go up by this (cluster mode: one id space per node, use_slot).
+        self.id_step = 1
         self.counters = dict(recovered.counters)
         self.gathering: WriteGroup | None = None
         self.writing = 0
@@ -137,6 +139,24 @@ class Ledger:
         self.msg_id = max(self.msg_id, recovered.msg_id)
         self.dlv_id = max(self.dlv_id, recovered.dlv_id)
         self.counters.update(recovered.counters)
+
+    def use_slot(self, slot: int, stride: int) -> None:
+        """Cluster mode: hand out only ids ``k * stride + slot``, above every id so far."""
+        self.id_step = stride
+        self.msg_id = _aligned(self.msg_id, slot, stride)
+        self.dlv_id = _aligned(self.dlv_id, slot, stride)
+
+    def go_above(self, msg_id: int, dlv_id: int, counters: dict[str, int]) -> None:
+        """Cluster mode: ids above those another node handed out, and counters at least
+        the database's (an ORI that signed on here after signing on elsewhere)."""
+        step = self.id_step
+        if msg_id > self.msg_id:
+            self.msg_id = _aligned(msg_id, self.msg_id % step, step)
+        if dlv_id > self.dlv_id:
+            self.dlv_id = _aligned(dlv_id, self.dlv_id % step, step)
+        for name, value in counters.items():
+            if value > self.counters.get(name, 0):
+                self.counters[name] = value
 
     # -- groups ---------------------------------------------------------------
 
@@ -188,6 +208,12 @@ class Ledger:
         """
         self.writing -= 1
         b = g.batch
+        if error is None and b.numbers:
+            # Cluster mode: the database numbered the outputs (one sequence per
+            # receiver, whatever node made the delivery).
+            numbers = b.numbers
+            for d in g.out:
+                d.output_no = numbers.get(d.id, d.output_no)
         if error is None:
             pending = self.done_pending
             freed: dict[int, Any] = {}
@@ -227,7 +253,7 @@ class Ledger:
         """
         g = self.group()
         b = g.batch
-        self.msg_id += 1
+        self.msg_id += self.id_step
         msg_id = self.msg_id
         input_no = self._number(f"in:{link_ori}", b.counters)
         msg: Message | None = None
@@ -256,7 +282,7 @@ class Ledger:
         codec refused) and answer it with an ER; ``header`` is its header as
         far as it was read."""
         b = self.group().batch
-        self.msg_id += 1
+        self.msg_id += self.id_step
         input_no = self._number(f"in:{link_ori}", b.counters)
         return self.msg_id, self._rejected(link_ori, err, header,
                                            header.key if header else None, original,
@@ -294,7 +320,7 @@ class Ledger:
         priority = 0 if msg.key == "SM" else 1
         for r in plan.routes:
             t = r.target
-            self.dlv_id += 1
+            self.dlv_id += self.id_step
             out_no = self._number(f"out:{t.link}", b.counters)
             if r.review is not None:
                 # Held for an operator (core/console.py): not dispatched, no expiry.
@@ -325,12 +351,12 @@ class Ledger:
         """An ER or SM from NL0000000 back to the link that sent the message (part 4)."""
         g = self.group()
         b = g.batch
-        self.msg_id += 1
+        self.msg_id += self.id_step
         mid = self.msg_id
         in_no = self._number(f"in:{SWITCH_ORI}", b.counters)
         b.messages.append(MessageRow(mid, wall, SWITCH_ORI, key, SWITCH_ORI, receiver, control,
                                      in_no, "accepted", None, reply_to, 0, text))
-        self.dlv_id += 1
+        self.dlv_id += self.id_step
         out_no = self._number(f"out:{link}", b.counters)
         expires = wall + self.router.hold_rule(key).expire_s
         priority = 0 if key == "SM" else 1
@@ -389,3 +415,10 @@ class Ledger:
                                     d.id))
         self.done_pending[d.id] = ep
         ep.unrecorded += 1
+
+
+def _aligned(above: int, slot: int, stride: int) -> int:
+    """The highest id of slot ``slot`` not above ``above`` (the next is ``+ stride``);
+    at least ``above``'s rank, so the next id handed out is above ``above``."""
+    k = above // stride
+    return k * stride + slot if k * stride + slot <= above else (k - 1) * stride + slot

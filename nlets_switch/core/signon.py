@@ -18,8 +18,9 @@ from nlets_switch.core import link as lk
 from nlets_switch.core.conn import Conn, Now
 from nlets_switch.core.delivery import Endpoint
 from nlets_switch.core.dispatch import Dispatch
-from nlets_switch.core.effects import CheckCredential, Effect
+from nlets_switch.core.effects import CheckCredential, ClaimOri, Effect, ReleaseOri
 from nlets_switch.errors import LinkError, SignOnRejected, TooManyConnections
+from nlets_switch.store.records import Claim
 from nlets_switch.wire.message import SWITCH_ORI
 
 if TYPE_CHECKING:
@@ -264,6 +265,16 @@ class SignOn(Dispatch):
             self._log("info", "sign_on_rejected", peer=conn.peer, ori=ori[:9], reason="closing")
             self._reject(conn, now)
             return
+        if self.cluster and ori not in self.links:
+            # Cluster mode: one link per ORI in the whole cluster. The node takes the
+            # ORI's lock first (the link elsewhere, if any, is closed meanwhile).
+            self._pause(conn, "claim")
+            self._fx.append(ClaimOri(ori, a))
+            return
+        self._accept(a, now)
+
+    def _accept(self, a: Attempt, now: Now) -> None:
+        conn, ori = a.conn, a.ori
         lim = self.config.limits
         ep = Endpoint(self._next_id(), ori, "tcp", conn, lim.window, lim.max_queued, now.wall)
         ep.xml = self.formats.is_xml(ori)
@@ -276,6 +287,63 @@ class SignOn(Dispatch):
         self._link_events(conn, events, now)
         self._after_input(conn, now)
         self._arm(conn)
+
+    # -- cluster mode (server/cluster.py) -----------------------------------------------
+
+    def join_cluster(self, slot: int, stride: int) -> None:
+        """Work as a cluster node: ids ``k * stride + slot``, sign-ons wait for ownership."""
+        self.cluster = True
+        self.ledger.use_slot(slot, stride)
+
+    def claimed(self, a: Attempt, claim: Claim | None, now: Now,
+                reason: str = "signed on at another node") -> list[Effect]:
+        """The result of a :class:`ClaimOri`: the node holds ``a.ori`` (``claim`` its
+        database's highest ids and the ORI's counters then), or could not take it
+        (``reason``: held by a node that did not let go, or the database is gone)."""
+        fx = self._fx = []
+        conn = a.conn
+        if claim is not None:
+            self.ledger.go_above(claim.msg_id, claim.dlv_id, claim.counters)
+        if claim is not None and (conn.closed or not self.accepting or a.ori in self.links):
+            # Each claim is paired with one release: this one is not needed (the link
+            # went, or another sign-on here holds the ORI already).
+            fx.append(ReleaseOri(a.ori))
+        if conn.closed:
+            return fx
+        self._resume(conn, "claim")
+        if claim is None or not self.accepting:
+            self._refuse(a, reason if claim is None else "closing", now)
+        else:
+            self._accept(a, now)
+        return fx
+
+    def replaced_elsewhere(self, ori: str, now: Now) -> list[Effect]:
+        """A sign-on for ``ori`` at another node replaces the link here (part 1)."""
+        fx = self._fx = []
+        ep = self.links.get(ori)
+        if ep is not None and ep.conn is not None:
+            self._log("info", "replaced_by_new_sign_on", ori=ori, peer=ep.conn.peer,
+                      at="another node")
+            self._close(ep.conn, now)
+        return fx
+
+    def woken(self, ori: str, now: Now) -> list[Effect]:
+        """Another node made deliveries for ``ori`` durable: read back what is owed.
+
+        Its ids may be below what this node read last, so the read starts
+        from the beginning; what is outstanding is not taken twice.
+        """
+        fx = self._fx = []
+        ep = self.links.get(ori)
+        if ep is None or ep.closed or not ep.ready:
+            return fx
+        ep.last_loaded = 0
+        ep.spilled = True
+        if ep.loading:
+            self.rewake.add(ep.id)  # after the read-back in progress, once more
+        else:
+            self._pump(ep, now)
+        return fx
 
     def unlock(self, target: str, now: Now, by: str = "operator") -> list[Effect]:
         """Lift the lock-outs of an ORI or of a source address (an operator's action).

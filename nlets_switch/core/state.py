@@ -79,6 +79,12 @@ class EngineState:
         self.ledger.check_plan = self.formats.check_plan
         #: ORI -> its live endpoint (a link or a local service).
         self.links: dict[str, Endpoint] = {}
+        #: Cluster mode: ORIs signed on at the other nodes (the server keeps it up to
+        #: date), and whether sign-ons wait for this node to hold their ORI.
+        self.elsewhere: set[str] = set()
+        self.cluster = False
+        #: Endpoints woken while a read-back ran: read again from the start after it.
+        self.rewake: set[int] = set()
         #: Connections open (until the server reports them lost).
         self.conns: dict[int, Conn] = {}
         #: Connections per peer host.
@@ -103,9 +109,9 @@ class EngineState:
     # -- queries ----------------------------------------------------------------
 
     def online(self, ori: str) -> bool:
-        """Whether ``ori`` has a live endpoint."""
+        """Whether ``ori`` has a live endpoint (here, or in cluster mode on another node)."""
         ep = self.links.get(ori)
-        return ep is not None and ep.ready
+        return (ep is not None and ep.ready) or ori in self.elsewhere
 
     def render(self, d: Delivery) -> str:
         """The output message text of a delivery (PROTOCOL part 3)."""

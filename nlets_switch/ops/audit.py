@@ -145,7 +145,8 @@ def record_from_tool(cfg: Config, type_: str, outcome: str, detail: Mapping[str,
         if cfg.store.url:  # the PostgreSQL store (docs/cluster.md)
             from nlets_switch.store.postgres import open_pg_store
 
-            with open_pg_store(cfg.store.url) as store:
+            # The configured node's chain (docs/cluster.md), "" when it is no cluster node.
+            with open_pg_store(cfg.store.url, node=cfg.store.node_id or "") as store:
                 append(store, key, iso_utc(time.time()), component, type_, user, outcome,
                        detail)
             return None

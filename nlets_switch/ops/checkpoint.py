@@ -154,6 +154,12 @@ def latest(cfg: Config) -> Checkpoint | None:
 def write_checkpoint(cfg: Config, store: AuditStore | None = None) -> Checkpoint | None:
     """Sign the chain's head now and append it; None when the chain is empty or
     the head is the one last signed."""
+    if store is None and cfg.store.url:
+        # PostgreSQL: the configured node's chain (one per cluster node).
+        from nlets_switch.store.postgres import open_pg_store
+
+        with open_pg_store(cfg.store.url, readonly=True, node=cfg.store.node_id or "") as pg:
+            return write_checkpoint(cfg, pg)
     if store is None:
         path = Path(cfg.data_dir) / "journal.sqlite"
         if not path.exists():

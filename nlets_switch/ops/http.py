@@ -327,7 +327,7 @@ class HttpServer:
                     "links": list(link_states(self.switch).values()),
                     "recent": recent,
                     "stats": mon.last_stats or stats_snapshot(self.switch, mon.monitor,
-                                                              mon.held)}
+                                                              mon.held, mon.cluster)}
             await self._send(resp, "snapshot", snap)
             closing = asyncio.ensure_future(self._closing.wait())
             try:

@@ -27,6 +27,7 @@ from prometheus_client.utils import floatToGoString
 from nlets_switch.core.events import Delivered, SwitchEvent
 
 if TYPE_CHECKING:
+    from nlets_switch.ops.cluster_view import ClusterView
     from nlets_switch.ops.monitor import Monitor
     from nlets_switch.server.switch import Switch
 
@@ -45,6 +46,8 @@ class SwitchCollector(Collector):
         self.monitor = monitor
         #: Deliveries owed per destination, set by :meth:`Metrics.render` before a scrape.
         self.held: Mapping[str, int] = {}
+        #: The node registry and the database's state (a PostgreSQL store), else None.
+        self.cluster: ClusterView | None = None
 
     def collect(self) -> Iterable[Metric]:
         """Called by the registry at scrape time (on the event loop)."""
@@ -127,6 +130,26 @@ class SwitchCollector(Collector):
         for name, n in sorted(self.monitor.dropped.items()):
             d.add_metric([name], n)
         yield d
+        if self.cluster is not None:
+            yield from _cluster_metrics(self.cluster)
+
+
+def _cluster_metrics(view: ClusterView) -> Iterable[Metric]:
+    """Every node of the cluster, and whether this node reaches its database."""
+    yield GaugeMetricFamily("nlets_database_up",
+                            "1 while this node reaches its PostgreSQL database, else 0",
+                            value=1 if view.database_up else 0)
+    alive = GaugeMetricFamily("nlets_cluster_node_alive",
+                              "1 while the node holds its lock in the database (as last read)",
+                              labels=["node"])
+    links = GaugeMetricFamily("nlets_cluster_node_links",
+                              "ORIs (links and services) the node holds (as last read)",
+                              labels=["node"])
+    for node, up, n in view.metric_rows():
+        alive.add_metric([node], 1 if up else 0)
+        links.add_metric([node], n)
+    yield alive
+    yield links
 
 
 class LatencyHistogram(Collector):

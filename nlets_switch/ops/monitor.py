@@ -227,14 +227,18 @@ def link_state_map(switch: Switch) -> dict[str, str]:
     return out
 
 
-def stats_snapshot(switch: Switch, monitor: Monitor, held: Mapping[str, int]) -> Event:
-    """A JSON-able picture of the counters (never message text)."""
+def stats_snapshot(switch: Switch, monitor: Monitor, held: Mapping[str, int],
+                   cluster: Any = None) -> Event:
+    """A JSON-able picture of the counters (never message text); with ``cluster`` (an
+    :class:`~nlets_switch.ops.cluster_view.ClusterView`), every node and the database."""
     st = switch.stats
     by_key: dict[str, dict[str, int]] = {}
     for (key, outcome), n in list(st.messages.items()):
         by_key.setdefault(key, {})[outcome] = n
     links = link_state_map(switch)
+    extra = {"cluster": cluster.snapshot()} if cluster is not None else {}
     return {
+        **extra,
         "event": "stats",
         "ts": round(time.time(), 3),
         "switch_id": switch.config.switch_id,

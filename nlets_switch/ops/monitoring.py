@@ -25,6 +25,7 @@ from nlets_switch.ops.monitor import (
 )
 
 if TYPE_CHECKING:
+    from nlets_switch.ops.cluster_view import ClusterView
     from nlets_switch.ops.http import HttpServer
     from nlets_switch.ops.metrics import Metrics
     from nlets_switch.ops.mqtt import MqttPublisher
@@ -45,6 +46,8 @@ class Monitoring:
         self.http: HttpServer | None = None
         self.held: dict[str, int] = {}
         self.last_stats: Event | None = None
+        #: The node registry and this node's database (a PostgreSQL store), else None.
+        self.cluster: ClusterView | None = None
         self._ticker: asyncio.Task[None] | None = None
 
     @property
@@ -61,7 +64,7 @@ class Monitoring:
     async def snapshot(self) -> Event:
         """A fresh stats snapshot (queries the held queues)."""
         await self.refresh_held()
-        return stats_snapshot(self.switch, self.monitor, self.held)
+        return stats_snapshot(self.switch, self.monitor, self.held, self.cluster)
 
     async def _tick(self, interval: float) -> None:
         # One shared ticker: the held-queue query runs once per interval however
@@ -82,6 +85,8 @@ class Monitoring:
 
     async def stop(self) -> None:
         """Stop the HTTP server, MQTT publisher and ticker; detach the observers."""
+        if self.cluster is not None:
+            await self.cluster.stop()
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -110,6 +115,12 @@ async def attach_monitoring(switch: Switch, cfg: Config, http: str | None = None
     mon = Monitoring(switch, cfg, monitor, metrics, hs)
     switch.observers.append(monitor)
     switch.observers.append(metrics.observe)
+    from nlets_switch.ops.cluster_view import ClusterView, wants_view
+
+    if wants_view(switch):
+        # Every node of the cluster, and this node's database (docs/cluster.md).
+        mon.cluster = metrics.collector.cluster = ClusterView(switch, monitor)
+        mon.cluster.start()
     ms = mqtt_settings(cfg)
     # HTTP first: if its port is taken, nothing has been said on MQTT (a
     # second switch failing to start must not mark the running one offline).
@@ -122,7 +133,7 @@ async def attach_monitoring(switch: Switch, cfg: Config, http: str | None = None
     if ms is not None:
         from nlets_switch.ops.mqtt import MqttPublisher
 
-        mon.mqtt = MqttPublisher(switch, monitor, ms)
+        mon.mqtt = MqttPublisher(switch, monitor, ms, mon.cluster)
         mon.mqtt.start()
     mon.start_ticker(min(hs.stats_interval, ms.stats_interval if ms else hs.stats_interval))
     return mon

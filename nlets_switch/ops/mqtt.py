@@ -8,6 +8,10 @@ Topic tree (docs/operators.md has the payloads)::
     <prefix>/<switch id>/events/<key>    {"event": "received"|"routed"|"held"|"status"|
                                          "rejected"|"delivered"|"expired"|..., ...}
     <prefix>/<switch id>/stats           counters, every ``stats_interval`` seconds
+    <prefix>/<switch id>/nodes/<node>    cluster mode: retained {"node", "state":
+                                         "online"|"offline", "database": "up"|"down",
+                                         "links"}; the node's last will makes it
+                                         "offline" if the node dies (docs/cluster.md)
 
 Payloads never carry message text (criminal-justice information). The
 publisher reads from its own bounded subscription of the monitor: while the
@@ -34,6 +38,7 @@ from nlets_switch.ops.monitor import Event, Monitor, link_states
 from nlets_switch.ops.settings import MqttSettings
 
 if TYPE_CHECKING:
+    from nlets_switch.ops.cluster_view import ClusterView
     from nlets_switch.server.switch import Switch
 
 log = get_logger("mqtt")
@@ -43,7 +48,7 @@ log = get_logger("mqtt")
 MQTT_EVENTS: Final = frozenset(
     {"routed", "held", "status", "rejected", "refused", "delivered", "expired",
      "refused_by_receiver", "link", "stats", "journal_fault", "audit",
-     "audit_checkpoint", "review", "operator"})
+     "audit_checkpoint", "review", "operator", "node"})
 _RECEIVED_FROM: Final = frozenset({"routed", "held", "status", "rejected", "review"})
 _TOPIC_UNSAFE: Final = str.maketrans({"/": "_", "#": "_", "+": "_", "\0": "_"})
 
@@ -64,10 +69,13 @@ def backoff_delay(attempt: int, low: float, high: float) -> float:
 class MqttPublisher:
     """Publishes the monitor's events to one broker; start(), then await stop()."""
 
-    def __init__(self, switch: Switch, monitor: Monitor, settings: MqttSettings) -> None:
+    def __init__(self, switch: Switch, monitor: Monitor, settings: MqttSettings,
+                 cluster: ClusterView | None = None) -> None:
         self.switch = switch
         self.monitor = monitor
         self.settings = settings
+        #: A cluster node's view (its presence topic and last will), else None.
+        self.cluster = cluster if cluster is not None and cluster.node_id else None
         self.base = f"{settings.prefix}/{switch.config.switch_id}"
         self.sub = monitor.subscribe("mqtt", settings.queue_size, MQTT_EVENTS)
         self.connected = asyncio.Event()
@@ -91,6 +99,18 @@ class MqttPublisher:
         """``<prefix>/<switch id>/links/<ORI>``."""
         return f"{self.base}/links/{ori.translate(_TOPIC_UNSAFE)}"
 
+    @property
+    def node_topic(self) -> str | None:
+        """``<prefix>/<switch id>/nodes/<node>`` of a cluster node, else None."""
+        if self.cluster is None:
+            return None
+        return f"{self.base}/nodes/{self.cluster.node_id.translate(_TOPIC_UNSAFE)}"
+
+    def _node(self, state: str) -> bytes:
+        assert self.cluster is not None
+        return _dumps({**self.cluster.presence(state),
+                       "switch_id": self.switch.config.switch_id})
+
     def event_topic(self, key: str) -> str:
         """``<prefix>/<switch id>/events/<key>``."""
         return f"{self.base}/events/{(key or 'unknown').translate(_TOPIC_UNSAFE)}"
@@ -112,8 +132,13 @@ class MqttPublisher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.sub.queue.join(), drain)
             with contextlib.suppress(aiomqtt.MqttError, OSError, asyncio.TimeoutError):
-                await client.publish(self.status_topic, self._status("offline"), qos=1,
-                                     retain=True, timeout=2)
+                if self.node_topic is not None:
+                    # One node of several stops: the node goes offline, not the switch.
+                    await client.publish(self.node_topic, self._node("offline"), qos=1,
+                                         retain=True, timeout=2)
+                else:
+                    await client.publish(self.status_topic, self._status("offline"), qos=1,
+                                         retain=True, timeout=2)
         self.sub.close()
         if self._task is not None:
             self._task.cancel()
@@ -124,7 +149,11 @@ class MqttPublisher:
         s = self.settings
         attempt = 0
         ident = s.client_id or f"nlets-switch-{self.switch.config.switch_id}-{os.getpid()}"
-        will = aiomqtt.Will(self.status_topic, self._status("offline"), qos=1, retain=True)
+        # A cluster node's will is its own presence: the switch runs on while another
+        # node does (each node's topic says which are gone).
+        will = (aiomqtt.Will(self.node_topic, self._node("offline"), qos=1, retain=True)
+                if self.node_topic is not None else
+                aiomqtt.Will(self.status_topic, self._status("offline"), qos=1, retain=True))
         while True:
             try:
                 async with aiomqtt.Client(
@@ -154,6 +183,9 @@ class MqttPublisher:
         """On every connection: status online, and the current state of every link."""
         await client.publish(self.status_topic, self._status("online"), qos=1, retain=True,
                              timeout=5)
+        if self.node_topic is not None:
+            await client.publish(self.node_topic, self._node("online"), qos=1, retain=True,
+                                 timeout=5)
         now = round(time.time(), 3)
         for ori, v in link_states(self.switch).items():
             await client.publish(self.link_topic(ori),
@@ -213,6 +245,12 @@ class MqttPublisher:
             # broker: a copy of the anchor outside the switch's machine.
             cp = {k: v for k, v in ev.items() if k != "event"}
             await client.publish(f"{self.base}/audit/checkpoint", _dumps(cp), qos=1,
+                                 retain=True, timeout=5)
+        elif name == "node":
+            # This node's presence changed (its database went or came back).
+            if self.node_topic is None:
+                return
+            await client.publish(self.node_topic, _dumps({**ev, "switch_id": sid}), qos=1,
                                  retain=True, timeout=5)
         elif name == "journal_fault":
             # An alert: retained, so a monitoring system that connects later

@@ -15,9 +15,9 @@ link it came in on, and *received* by an ORI when one of its deliveries went
 to that ORI as receiver or link. :attr:`Query.visible_to` applies that rule,
 and the wire answers :func:`answer_nlq` and :func:`answer_nfq` always do.
 
-Text search is a case-insensitive ``LIKE`` on the whole message text (a scan
-of the rows the other criteria leave); no full-text index is kept, so that
-the hot path of the switch writes nothing more per message.
+Text search matches whole words, all of a query's, in any case, through the
+store's word index of keyed blind tokens (no clear word is ever indexed;
+:mod:`nlets_switch.store.logquery`, docs/records.md).
 
 Message text is criminal-justice information: :func:`search` never returns
 it, :func:`get` and :func:`export` only when asked.

@@ -46,7 +46,7 @@ async def build_switch(cfg: Config, adapters: Sequence[ad.Loaded] | None = None,
     protect_data(cfg)
     extra = ad.schema_dirs(loaded)
     schemas = load_schemas(extra) if extra else None
-    journal = journal_for(cfg.store.url, cfg.data_dir)
+    journal = journal_for(cfg.store.url, cfg.data_dir, cfg.store.node_id)
     switch = Switch(cfg, schemas, audit=audit.trail_for(cfg, journal), journal=journal,
                     service_credential=service_credential)
     ad.check_adapters(loaded, switch.schemas)

@@ -24,7 +24,7 @@ import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nlets_switch.config import Config, Listener
 from nlets_switch.core import effects as fx
@@ -44,6 +44,9 @@ from nlets_switch.server.tls_listener import tls_context, tls_listener
 from nlets_switch.store.postgres_journal import AnyJournal, journal_for
 from nlets_switch.store.records import OPEN_STATES, ExpiredRow, OwedRow
 from nlets_switch.wire.schema import SchemaSet, load_schemas
+
+if TYPE_CHECKING:
+    from nlets_switch.server.cluster import Cluster
 
 log = get_logger("switch")
 
@@ -100,7 +103,8 @@ class Switch:
         self.config = config
         self.schemas = schemas if schemas is not None else load_schemas()
         self.journal: AnyJournal = (journal if journal is not None
-                                    else journal_for(config.store.url, config.data_dir))
+                                    else journal_for(config.store.url, config.data_dir,
+                                                     config.store.node_id))
         self.audit_sink = audit
         self.engine = Engine(config, self.schemas)
         #: What service ORIs without a credential of their own sign on with
@@ -135,6 +139,8 @@ class Switch:
         #: (issue 15: a full disk logged 14,000 lines a second).
         self.bounded_log = BoundedLogger(log)
         self._log_flush: asyncio.TimerHandle | None = None
+        #: Cluster mode (store.node_id; server/cluster.py), else None.
+        self.cluster: Cluster | None = None
 
     # -- what the engine knows, for tools, services and operators ------------------
 
@@ -190,7 +196,13 @@ class Switch:
     async def start(self) -> None:
         """Open the journal, recover its numbers, start services, then listen."""
         self._loop = loop = asyncio.get_running_loop()
-        self.engine.restore(self.journal.recover())
+        self.engine.restore(self.journal.recover())  # (migrates the schema)
+        if self.config.store.node_id and self.cluster is None:
+            from nlets_switch.server.cluster import Cluster
+
+            self.cluster = Cluster(self)  # registers the node: a duplicate id raises
+        if self.cluster is not None:
+            self.cluster.start(loop)
         self.journal.start(loop)
         self._journal_open = True
         for hook in self.on_start:
@@ -263,6 +275,8 @@ class Switch:
         await self.upkeep.stop()
         self._journal_open = False
         self.journal.close()
+        if self.cluster is not None:
+            self.cluster.close()  # after the journal: every commit before the locks go
         if self._log_flush is not None:
             self._log_flush.cancel()
             self._log_flush = None
@@ -326,11 +340,25 @@ class Switch:
     # -- local services -------------------------------------------------------------------
 
     def attach(self, local: LocalEndpoint) -> None:
-        """Make the in-process ``local`` the endpoint of its ORI (replacing a link)."""
+        """Make the in-process ``local`` the endpoint of its ORI (replacing a link).
+
+        In cluster mode once this node holds its ORI (one node runs each service).
+        """
+        if self.cluster is not None:
+            self.cluster.attach_local(local)
+        else:
+            self.attach_now(local)
+
+    def attach_now(self, local: LocalEndpoint) -> None:
+        """:meth:`attach` at once."""
         ep, effects = self.engine.attach_local(local.ori, self.now())
         local.endpoint = ep
         self._locals[ep.id] = local
         self.apply(effects)
+
+    def local_of(self, ep: Endpoint) -> LocalEndpoint | None:
+        """The in-process service behind ``ep``, if it is one."""
+        return self._locals.get(ep.id)
 
     def detach(self, local: LocalEndpoint) -> None:
         """``local`` stops taking deliveries; what it had stays owed in the journal."""
@@ -449,6 +477,12 @@ class Switch:
                 self._arm_log_flush()
             else:
                 self.upkeep.log(e.level, e.event, e.fields)
+        elif isinstance(e, fx.ClaimOri):
+            if self.cluster is not None:
+                self.cluster.claim(e.ori, e.token)
+        elif isinstance(e, fx.ReleaseOri):
+            if self.cluster is not None:
+                self.cluster.release(e.ori)
         elif isinstance(e, fx.Checkpoint):
             self._spawn(self._checkpoint(), "checkpoint")
 

@@ -16,9 +16,13 @@ names, dates of birth and identifiers are criminal-justice information.
 
 The data set is synthetic. It is made deterministically from a seed
 (``random.Random(seed)``: the same seed gives the same rows), stored by
-:class:`nlets_switch.store.leis.LeisStore` with indexes on the phonetic
-codes of every name and alias, DOB, identifiers and normalised addresses,
-built in one transaction on first use and reused afterwards. A few fixed
+:class:`nlets_switch.store.leis.LeisStore`, built in one transaction on
+first use and reused afterwards. Each person is stored sealed (AES-256-GCM,
+under the message-text keyring); a search finds its candidates through a
+keyed blind index of the search keys (:func:`index_terms`: the phonetic
+codes and spelling of every last name and alias, DOB, identifiers, address
+words, DIN), decrypts them and applies the rules below to them, so the
+answers are those of a clear-text search. A few fixed
 test records (:data:`FIXED_DINS`) exist whatever the seed. An agency adds
 its own records with :meth:`LeisData.load_file` (JSON Lines, see
 ``docs/leis.md``).
@@ -35,6 +39,7 @@ records), ``leis_load`` (load files) and ``leis_format`` (answer texts).
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -52,12 +57,16 @@ from nlets_switch.services.leis_model import (
     Hit,
     SearchResult,
     digits,
+    index_terms,
+    location_address,
     normalize_address,
     normalize_arn,
     normalize_dob,
     person_row,
     phonetic,
 )
+from nlets_switch.store import textcrypt
+from nlets_switch.store.keys import Keyring
 from nlets_switch.store.leis import (
     DB_NAME,
     FIXED,
@@ -65,11 +74,14 @@ from nlets_switch.store.leis import (
     LOADED,
     Contact,
     Identifier,
+    LeisKeyError,
     LeisStore,
     Location,
     Person,
     PersonRow,
+    Record,
 )
+from nlets_switch.store.leiscrypt import LeisCipher
 from nlets_switch.wire.domain import NO_RECORD, Name, parse_name
 
 __all__ = [
@@ -81,6 +93,7 @@ __all__ = [
     "Hit",
     "Identifier",
     "LeisData",
+    "LeisKeyError",
     "LeisLoadError",
     "Location",
     "Person",
@@ -89,6 +102,7 @@ __all__ = [
     "format_iar",
     "format_record",
     "format_summary",
+    "index_terms",
     "normalize_address",
     "normalize_arn",
     "normalize_dob",
@@ -138,6 +152,16 @@ class _Candidate:
     how: str
 
 
+#: The phonetic codes of the name parts searches met last. A name search codes
+#: every name of every candidate it decrypts, and the same first and last
+#: names come back across persons (seed 1 has about 900 different ones); a
+#: part, never a person's record, is what is kept.
+_coded = functools.lru_cache(maxsize=1024)(phonetic)
+
+#: A search's own rule: from the candidate persons, those it finds and how.
+_Rule = Callable[[list[Record]], dict[str, _Candidate]]
+
+
 class LeisData:
     """The DHS LEIS data set: the store, searched and answered as LESC does.
 
@@ -151,23 +175,30 @@ class LeisData:
 
     @classmethod
     def open(cls, path: Path, seed: int = 1, persons: int = 10000,
-             progress: Callable[[int, int], None] | None = None) -> LeisData:
+             progress: Callable[[int, int], None] | None = None,
+             keyring: Keyring | None = None) -> LeisData:
         """Open the data set at ``path``, building it first if needed.
 
         A new file, one with an older layout, or one built from another seed
         or size gets the fixed test records and ``persons`` generated persons
         from ``random.Random(seed)``, in one transaction (records an agency
-        loaded are kept across a rebuild for another seed or size).
-        ``progress(done, total)`` is called as the build goes; an up-to-date
-        file is reused at once without calling it.
+        loaded are kept across a rebuild for another seed or size; a file of
+        the clear-text layout is migrated). ``progress(done, total)`` is called
+        as the build goes; an up-to-date file is reused at once without calling it.
+
+        Every person is sealed under ``keyring``, by default the message-text
+        keyring (:func:`nlets_switch.store.textcrypt.data_keyring`, made when
+        missing). Raises :class:`LeisKeyError` (a ``ValueError`` with a
+        one-line message) when the file was sealed under another keyring.
         """
         if persons < 0:
             raise ValueError("persons must not be negative")
-        store = LeisStore.open(Path(path))
+        cipher = LeisCipher(keyring if keyring is not None else textcrypt.data_keyring())
+        store = LeisStore.open(Path(path), cipher)
         try:
             store.ensure_built(
                 {"seed": str(seed), "persons": str(persons)},
-                lambda loaded: _batches(seed, persons, progress, loaded))
+                lambda loaded: _batches(seed, persons, progress, loaded), person_row)
         except BaseException:
             store.close()
             raise
@@ -221,115 +252,152 @@ class LeisData:
         dob = normalize_dob(f["DOB"], today) if "DOB" in f else ""
         store = self.store
         with store.locked():
-            if "DIN" in f:
-                by = "DIN"
-                din = f["DIN"].upper()
-                found = {din: _Candidate(0, 1.0, True, "", "DIN")} if store.exists(din) else {}
-            elif "SOC" in f:
-                by = "SOC"
-                soc = digits(f["SOC"])
-                if not re.fullmatch(r"\d{9}", soc):
-                    raise MessageError(ErCode.FORMAT, "SOC/ MUST BE 9 DIGITS")
-                found = self._by_ident("SOC", soc)
-            elif "ARN" in f:
-                by = "ARN"
-                arn = normalize_arn(f["ARN"])
-                if arn is None:
-                    raise MessageError(ErCode.FORMAT, "ARN/ MUST BE 8 OR 9 DIGITS")
-                found = self._by_ident("ARN", arn)
-            elif "PPN" in f:
-                by = "PPN"
-                ppn = re.sub(r"[\s-]", "", f["PPN"].upper())
-                if not re.fullmatch(r"[A-Z0-9]{1,20}", ppn):
-                    raise MessageError(ErCode.FORMAT, "PPN/ MUST BE UP TO 20 LETTERS OR DIGITS")
-                found = self._by_ident("PPN", ppn)
-            elif "ADR" in f:
-                by = "ADR"
-                adr = normalize_address(f["ADR"])
-                if not adr:
-                    raise MessageError(ErCode.FORMAT, "ADR/ IS EMPTY")
-                found = self._by_address(adr)
-            elif "NAM" in f:
-                by = "NAM"
-                name = parse_name(f["NAM"])
-                if not _NON_LETTERS.sub("", name.last):
-                    raise MessageError(ErCode.FORMAT, "NAM/ MUST BE LAST,FIRST MIDDLE")
-                found = self._by_name(name)
-            else:
-                raise MessageError.naming(ErCode.FIELDS_MISSING, "ONE OF",
-                                          ("NAM", "SOC", "PPN", "ARN", "ADR", "DIN"))
-            if dob:
-                with_dob = store.dins_born(dob)
-                found = {din: c for din, c in found.items() if din in with_dob}
-            sex = f.get("SEX", "").upper()
-            if sex in ("M", "F") and found:
-                keep = store.dins_of_sex(found, sex)
-                found = {din: c for din, c in found.items() if din in keep}
-            order = sorted(found.items(),
-                           key=lambda kv: (kv[1].tier, -kv[1].score, not kv[1].primary, kv[0]))
-            hits = tuple(self._hit(din, c, dob) for din, c in order[:limit])
+            by, ids, rule = self._plan(f)
+            # The blind index gives candidate rows (a DOB narrows them before
+            # any is decrypted); each candidate is then checked by the rule itself.
+            if dob and ids:
+                ids &= store.find([("dob", dob)])
+            persons = [r for _, r in store.records(ids)]
+        if dob:
+            persons = [p for p in persons if dob in p.dobs]
+        sex = f.get("SEX", "").upper()
+        if sex in ("M", "F"):
+            persons = [p for p in persons if p.sex in (sex, "U")]
+        found = rule(persons)
+        by_din = {p.din: p for p in persons}
+        order = sorted(found.items(),
+                       key=lambda kv: (kv[1].tier, -kv[1].score, not kv[1].primary, kv[0]))
+        hits = tuple(_hit(by_din[din], c, dob) for din, c in order[:limit])
         return SearchResult(hits=hits, total=len(order), limit_reached=len(order) > limit,
                             by=by)
 
-    def _hit(self, din: str, c: _Candidate, dob: str) -> Hit:
-        name, sex, first_dob = self.store.summary(din)
-        return Hit(din=din, name=name, dob=dob or first_dob, sex=sex, matched=c.matched,
-                   how=c.how, score=c.score)
+    def _plan(self, f: Mapping[str, str]) -> tuple[str, set[int], _Rule]:
+        """What the search is by, its candidate rows and its rule."""
+        rule: _Rule
+        if "DIN" in f:
+            by = "DIN"
+            din = f["DIN"].upper()
+            ids, rule = self.store.find([("din", din)]), functools.partial(_by_din, din)
+        elif "SOC" in f:
+            by = "SOC"
+            soc = digits(f["SOC"])
+            if not re.fullmatch(r"\d{9}", soc):
+                raise MessageError(ErCode.FORMAT, "SOC/ MUST BE 9 DIGITS")
+            ids, rule = self._by_ident("SOC", soc)
+        elif "ARN" in f:
+            by = "ARN"
+            arn = normalize_arn(f["ARN"])
+            if arn is None:
+                raise MessageError(ErCode.FORMAT, "ARN/ MUST BE 8 OR 9 DIGITS")
+            ids, rule = self._by_ident("ARN", arn)
+        elif "PPN" in f:
+            by = "PPN"
+            ppn = re.sub(r"[\s-]", "", f["PPN"].upper())
+            if not re.fullmatch(r"[A-Z0-9]{1,20}", ppn):
+                raise MessageError(ErCode.FORMAT, "PPN/ MUST BE UP TO 20 LETTERS OR DIGITS")
+            ids, rule = self._by_ident("PPN", ppn)
+        elif "ADR" in f:
+            by = "ADR"
+            adr = normalize_address(f["ADR"])
+            if not adr:
+                raise MessageError(ErCode.FORMAT, "ADR/ IS EMPTY")
+            ids, rule = self._by_address(adr)
+        elif "NAM" in f:
+            by = "NAM"
+            name = parse_name(f["NAM"])
+            if not _NON_LETTERS.sub("", name.last):
+                raise MessageError(ErCode.FORMAT, "NAM/ MUST BE LAST,FIRST MIDDLE")
+            ids, rule = self._by_name(name)
+        else:
+            raise MessageError.naming(ErCode.FIELDS_MISSING, "ONE OF",
+                                      ("NAM", "SOC", "PPN", "ARN", "ADR", "DIN"))
+        return by, ids, rule
 
-    def _by_ident(self, kind: str, value: str) -> dict[str, _Candidate]:
-        return {din: _Candidate(0, 1.0, True, "", kind)
-                for din in self.store.dins_by_identifier(kind, value)}
+    def _by_ident(self, kind: str, value: str) -> tuple[set[int], _Rule]:
+        def rule(persons: list[Record]) -> dict[str, _Candidate]:
+            return {p.din: _Candidate(0, 1.0, True, "", kind) for p in persons
+                    if [kind, value] in p.identifiers}
 
-    def _by_address(self, adr: str) -> dict[str, _Candidate]:
+        return self.store.find([("ident", f"{kind}:{value}")]), rule
+
+    def _by_address(self, adr: str) -> tuple[set[int], _Rule]:
         """Exact address first, then addresses that start with the query,
         then those that contain it as whole words; current addresses before
-        former ones."""
-        found: dict[str, _Candidate] = {}
+        former ones. The candidates are the persons with every word of the query."""
+        ids: set[int] | None = None
+        for word in sorted(set(adr.split())):
+            with_word = self.store.find([("adr", word)])
+            ids = with_word if ids is None else ids & with_word
+        padded = f" {adr} "
 
-        def offer(din: str, tier: int, current: bool) -> None:
-            cand = _Candidate(tier, 1.0 if current else 0.5, True, "", "ADR")
-            old = found.get(din)
-            if old is None or (cand.tier, -cand.score) < (old.tier, -old.score):
-                found[din] = cand
+        def rule(persons: list[Record]) -> dict[str, _Candidate]:
+            found: dict[str, _Candidate] = {}
 
-        # The word-boundary check keeps "12 MAIN ST" from matching
-        # "12 MAIN STATION RD".
-        for m in self.store.addresses_from(adr):
-            rest = m.adr_norm[len(adr):]
-            if not rest:
-                offer(m.din, 0, m.current)
-            elif rest.startswith(" "):
-                offer(m.din, 1, m.current)
-        for m in self.store.addresses_with_words(adr):
-            offer(m.din, 2, m.current)
-        return found
+            def offer(din: str, tier: int, current: bool) -> None:
+                cand = _Candidate(tier, 1.0 if current else 0.5, True, "", "ADR")
+                old = found.get(din)
+                if old is None or (cand.tier, -cand.score) < (old.tier, -old.score):
+                    found[din] = cand
 
-    def _by_name(self, q: Name) -> dict[str, _Candidate]:
+            for p in persons:
+                for address, city, state, _since, until in p.locations:
+                    norm = location_address(address, city, state)
+                    current = not until
+                    # The word-boundary check keeps "12 MAIN ST" from matching
+                    # "12 MAIN STATION RD".
+                    if norm.startswith(adr):
+                        rest = norm[len(adr):]
+                        if not rest:
+                            offer(p.din, 0, current)
+                        elif rest.startswith(" "):
+                            offer(p.din, 1, current)
+                    if f" {norm} ".find(padded) > 0:  # as whole words, not at the start
+                        offer(p.din, 2, current)
+            return found
+
+        return ids or set(), rule
+
+    def _by_name(self, q: Name) -> tuple[set[int], _Rule]:
         q_last_mp, q_last_ny = phonetic(q.last)
         q_first_mp, q_first_ny = phonetic(q.first)
-        found: dict[str, _Candidate] = {}
-        for m in self.store.names_like(q.last, q_last_mp, q_last_ny):
-            if q.first and not _first_matches(q.first, q_first_mp, q_first_ny,
-                                              m.first, m.first_mp, m.first_ny):
-                continue
-            exact = (m.last == q.last and (not q.first or m.first == q.first)
-                     and _middle_compatible(q.middle, m.middle))
-            if exact:
-                tier, how = (1, "ALIAS") if m.alias else (0, "NAME")
-                score = 1.0
-            else:
-                # A phonetic match through the primary name ranks above one
-                # through an alias: GARSIA,MARIA finds GARCIA,MARIA before a
-                # GARCIA,MARIO who once used GARSIA,MARIO, though both are
-                # one letter off.
-                tier, how = (3, "PHONETIC ALIAS") if m.alias else (2, "PHONETIC")
-                score = _similarity(q, m.last, m.first, m.middle)
-            cand = _Candidate(tier, score, not m.alias, m.full if m.alias else "", how)
-            old = found.get(m.din)
-            if old is None or ((cand.tier, -cand.score, not cand.primary)
-                               < (old.tier, -old.score, not old.primary)):
-                found[m.din] = cand
-        return found
+        ids = self.store.find([("last", q.last), ("last_mp", q_last_mp),
+                               ("last_ny", q_last_ny)])
+
+        def rule(persons: list[Record]) -> dict[str, _Candidate]:
+            found: dict[str, _Candidate] = {}
+            for p in persons:
+                for seq, full in enumerate((p.name, *p.aliases)):
+                    n = parse_name(full)
+                    last_mp, last_ny = _coded(n.last)
+                    # A name or alias whose last name is the query's or sounds like it.
+                    if not (last_mp == q_last_mp or last_ny == q_last_ny or n.last == q.last):
+                        continue
+                    if q.first:
+                        first_mp, first_ny = _coded(n.first)
+                        if not _first_matches(q.first, q_first_mp, q_first_ny,
+                                              n.first, first_mp, first_ny):
+                            continue
+                    alias = seq > 0
+                    exact = (n.last == q.last and (not q.first or n.first == q.first)
+                             and _middle_compatible(q.middle, n.middle))
+                    if exact:
+                        tier, how = (1, "ALIAS") if alias else (0, "NAME")
+                        score = 1.0
+                    else:
+                        # A phonetic match through the primary name ranks above
+                        # one through an alias: GARSIA,MARIA finds GARCIA,MARIA
+                        # before a GARCIA,MARIO who once used GARSIA,MARIO,
+                        # though both are one letter off.
+                        tier, how = (3, "PHONETIC ALIAS") if alias else (2, "PHONETIC")
+                        score = _similarity(q, n.last, n.first, n.middle)
+                    cand = _Candidate(tier, score, not alias, full if alias else "", how)
+                    old = found.get(p.din)
+                    if old is None or ((cand.tier, -cand.score, not cand.primary)
+                                       < (old.tier, -old.score, not old.primary)):
+                        found[p.din] = cand
+            return found
+
+        return ids, rule
 
     def gpq_text(self, fields: Mapping[str, str], limit: int = DEFAULT_LIMIT, *,
                  today: _dt.date | None = None) -> str:
@@ -383,6 +451,15 @@ class LeisData:
         persons = parse_load_file(Path(path))
         self.store.replace([person_row(p, LOADED) for p in persons])
         return len(persons)
+
+
+def _by_din(din: str, persons: list[Record]) -> dict[str, _Candidate]:
+    return {p.din: _Candidate(0, 1.0, True, "", "DIN") for p in persons if p.din == din}
+
+
+def _hit(p: Record, c: _Candidate, dob: str) -> Hit:
+    return Hit(din=p.din, name=p.name, dob=dob or (p.dobs[0] if p.dobs else ""), sex=p.sex,
+               matched=c.matched, how=c.how, score=c.score)
 
 
 def _similarity(q: Name, last: str, first: str, middle: str) -> float:

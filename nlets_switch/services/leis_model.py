@@ -3,9 +3,9 @@
 Names are split by :func:`nlets_switch.wire.domain.parse_name` and dates of
 birth read by :func:`nlets_switch.wire.domain.parse_dob`; addresses, alien
 numbers and the phonetic codes of names are reduced here, the same way for
-the rows the store indexes (:func:`person_row`) and for the queries that
-search them. The person record itself is the store's typed row,
-:class:`nlets_switch.store.leis.Person`.
+the search keys the store indexes (:func:`index_terms`, kept only as keyed
+tags) and for the queries that search them. The person record itself is the
+store's typed row, :class:`nlets_switch.store.leis.Person`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Final
 import jellyfish
 
 from nlets_switch.errors import ErCode, MessageError
-from nlets_switch.store.leis import NameKey, Person, PersonRow
+from nlets_switch.store.leis import Person, PersonRow
 from nlets_switch.wire.domain import parse_dob, parse_name
 
 __all__ = [
@@ -29,6 +29,8 @@ __all__ = [
     "Hit",
     "SearchResult",
     "digits",
+    "index_terms",
+    "location_address",
     "normalize_address",
     "normalize_arn",
     "normalize_dob",
@@ -163,16 +165,34 @@ def to_ascii(text: str) -> str:
     return " ".join(stripped.upper().split())
 
 
-def person_row(p: Person, origin: str) -> PersonRow:
-    """A person with the keys the store indexes it by: each name split and
-    coded phonetically, each location's address normalised."""
-    names = []
+def location_address(address: str, city: str, state: str) -> str:
+    """A known location as address searches compare it: ``address city state``, normalised."""
+    return normalize_address(f"{address} {city} {state}")
+
+
+def index_terms(p: Person) -> tuple[tuple[str, str], ...]:
+    """The search keys a person is found by, as ``(field, value)`` pairs.
+
+    ``last``, ``last_mp``, ``last_ny``: the last name of every name and alias,
+    spelled and coded (metaphone, NYSIIS); ``dob``: every date of birth;
+    ``ident``: ``KIND:VALUE`` of every identifier; ``adr``: every word of every
+    normalised address; ``din``. A search finds candidates by them, then checks
+    each candidate by its full rule; so they need only contain every key
+    that rule can match on.
+    """
+    terms = {("din", p.din)}
     for full in (p.name, *p.aliases):
-        parsed = parse_name(full)
-        last_mp, last_ny = phonetic(parsed.last)
-        first_mp, first_ny = phonetic(parsed.first)
-        names.append(NameKey(full, parsed.last, parsed.first, parsed.middle,
-                             last_mp, last_ny, first_mp, first_ny))
-    addresses = tuple(normalize_address(f"{loc.address} {loc.city} {loc.state}")
-                      for loc in p.locations)
-    return PersonRow(p, origin, tuple(names), addresses)
+        last = parse_name(full).last
+        last_mp, last_ny = phonetic(last)
+        terms.update((("last", last), ("last_mp", last_mp), ("last_ny", last_ny)))
+    terms.update(("dob", d) for d in p.dobs)
+    terms.update(("ident", f"{i.kind}:{i.value}") for i in p.identifiers)
+    for loc in p.locations:
+        terms.update(("adr", w) for w in location_address(loc.address, loc.city,
+                                                           loc.state).split())
+    return tuple(sorted(terms))
+
+
+def person_row(p: Person, origin: str) -> PersonRow:
+    """A person with the search keys the store indexes it by (:func:`index_terms`)."""
+    return PersonRow(p, origin, index_terms(p))

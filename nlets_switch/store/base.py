@@ -5,7 +5,8 @@ Backend-neutral on purpose: nothing here knows SQLite. The embedded store
 today; a PostgreSQL store (issue 10) is to implement the same ones, so every
 method speaks in the rows below and plain parameters (``str``, ``int``,
 ``float``), never in a driver's objects, and each query is one that any SQL
-database can answer (text search is a case-insensitive substring match).
+database can answer (text search matches whole words through a word index of
+blind tokens, which each store keeps in its own way: store/logquery.py).
 
 Rows are frozen dataclasses with slots: cheap, immutable, and checked by mypy
 where positional tuples were not.
@@ -40,8 +41,8 @@ class MessageQuery:
 
     ``ori`` matches a message's origin, its link, or any delivery's receiver,
     link or addressed ORI. ``since``/``until`` are POSIX times (inclusive)
-    of receipt. ``text`` is a case-insensitive substring of the message
-    text. ``limit`` None means no limit (exports). ``visible_to`` keeps only
+    of receipt. ``text``: the message holds every word of it (letters and
+    digits, any case), anywhere. ``limit`` None means no limit (exports). ``visible_to`` keeps only
     messages that ORI sent (its origin or link) or received (a delivery's
     receiver or link).
     """

@@ -44,9 +44,9 @@ _ITEM_COLUMNS: Final = (
     "m.key, m.origin, m.link, m.control, m.received_at, m.input_no, m.body_start")
 
 
-def _item(r: Sequence[Any]) -> Item:
+def _item(r: Sequence[Any], text: str) -> Item:
     return Item(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8] or "", r[9] or "",
-                r[10], r[11], r[12], r[13] or 0, r[14], r[15])
+                r[10], r[11], r[12], r[13] or 0, r[14], text)
 
 
 class ConsoleStore:
@@ -56,6 +56,10 @@ class ConsoleStore:
     #: The driver's error for a table an older store lacks (a read-only tool may
     #: meet an old file; the switch's own store is always migrated).
     missing_table: tuple[type[BaseException], ...] = ()
+
+    def _clear(self, value: Any, msg_id: int) -> str:
+        """The clear text of the selected text column (SQLite opened it in SQL)."""
+        return str(value)
 
     def __init__(self, conn: Any) -> None:
         self.conn = conn
@@ -90,7 +94,7 @@ class ConsoleStore:
         sql = (f"SELECT {_ITEM_COLUMNS}, {self.dialect.text} FROM deliveries d "
                f"JOIN messages m ON m.id = d.msg_id WHERE {' AND '.join(where) or '1 = 1'} "
                "ORDER BY d.id LIMIT 10000")
-        return [_item(r) for r in self.conn.execute(sql, args)]
+        return [_item(r, self._clear(r[15], int(r[1]))) for r in self.conn.execute(sql, args)]
 
     def held_by_destination(self) -> dict[str, int]:
         """How many deliveries wait in review, per destination link."""

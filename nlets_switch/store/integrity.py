@@ -31,7 +31,7 @@ from typing import Final, Literal
 from nlets_switch.store.journal import Journal
 from nlets_switch.store.pages import MAGIC, Damaged, PageFile, Value, fold_wal, repair_header
 from nlets_switch.store.records import OPEN_STATES
-from nlets_switch.store.salvage import Shape, TableResult, read_schema, salvage
+from nlets_switch.store.salvage import WORD_INDEX, Shape, TableResult, read_schema, salvage
 from nlets_switch.store.schema import SCHEMA_VERSION, migrate
 
 __all__ = ["JOURNAL_FILE", "IntegrityReport", "Problem", "RecoveryError", "RecoveryReport",
@@ -299,7 +299,10 @@ def recover(damaged: Path, new_path: Path) -> RecoveryReport:
 
 
 def _salvage_into(conn: sqlite3.Connection, pf: PageFile, report: RecoveryReport) -> None:
-    known = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    # The word index (message_words and its FTS5 shadow tables) is not copied: it is
+    # rebuilt from the salvaged messages' words column at the end.
+    known = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+             if not r[0].startswith(WORD_INDEX)}
     schema = read_schema(pf)
     shapes: list[Shape] = []
     if schema is None:
@@ -307,7 +310,7 @@ def _salvage_into(conn: sqlite3.Connection, pf: PageFile, report: RecoveryReport
     else:
         shapes, indexes = schema
         for s in shapes:
-            if s.name not in known and s.sql:
+            if s.name not in known and s.sql and not s.name.startswith(WORD_INDEX):
                 conn.execute(s.sql)  # a table the journal's other users made (audit, help)
                 for tbl, sql in indexes:
                     if tbl == s.name:
@@ -326,6 +329,11 @@ def _salvage_into(conn: sqlite3.Connection, pf: PageFile, report: RecoveryReport
     report.missing = _missing(conn, report)
     report.orphans = _drop_orphans(conn)
     report.counters_rebuilt = _rebuild_counters(conn)
+    # The word index is made anew from the salvaged rows; those of a journal older
+    # than it come without tokens and get them as the migration gives them (when
+    # their key is at hand).
+    conn.execute("UPDATE messages SET words = ns_stored_words(text, id) WHERE words IS NULL")
+    conn.execute("INSERT INTO message_words (message_words) VALUES ('rebuild')")
     marks = ",".join("?" * len(OPEN_STATES))
     report.owed = int(conn.execute(f"SELECT COUNT(*) FROM deliveries WHERE state IN ({marks})",
                                    OPEN_STATES).fetchone()[0])

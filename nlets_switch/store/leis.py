@@ -1,23 +1,38 @@
 """The DHS LEIS person tables: one SQLite file, built once, then read by the LEIS service.
 
-The store owns the tables, their indexes and every query on them; the
-search rules (ranking, phonetic matching) and the synthetic generator live
-in :mod:`nlets_switch.services.leis`, which hands the store typed rows
-(:class:`PersonRow`) and asks typed questions. Every method is synchronous
-and may be called from any thread (one lock serialises them); the asyncio
-side calls them with ``asyncio.to_thread``. Nothing here logs: names, dates
-of birth and identifiers are criminal-justice information.
+The store owns the tables and every query on them; the search rules
+(ranking, phonetic matching, what the search keys are) and the synthetic
+generator live in :mod:`nlets_switch.services.leis`, which hands the store
+typed rows (:class:`PersonRow`) and asks for the rows holding search keys.
+
+Nothing in the file is clear criminal-justice information (issue 11, CJIS
+Security Policy 5.10.1.2): each person is one record sealed with
+AES-256-GCM, bound to its row id, under the message-text keyring; searches
+go through a keyed blind index of the search keys
+(:mod:`nlets_switch.store.leiscrypt`), and the service decrypts the
+candidate rows and applies its rules to them. A file of the clear-text
+layout (schema 1) is migrated at the first open: persons an agency loaded
+are sealed, the rest is built again, and the file is vacuumed and its WAL
+truncated so that no clear page is left behind.
+
+Every method is synchronous and may be called from any thread (one lock
+serialises them); the asyncio side calls them with ``asyncio.to_thread``.
+Nothing here logs: names, dates of birth and identifiers are
+criminal-justice information.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Final, NamedTuple
+
+from nlets_switch.store.leiscrypt import LeisCipher, LeisKeyError
 
 __all__ = [
     "DB_NAME",
@@ -25,19 +40,19 @@ __all__ = [
     "GENERATED",
     "LOADED",
     "SCHEMA_VERSION",
-    "AddressMatch",
     "Contact",
     "Identifier",
+    "LeisKeyError",
     "LeisStore",
     "Location",
-    "NameKey",
-    "NameMatch",
     "Person",
     "PersonRow",
+    "Record",
 ]
 
-#: Bumped whenever the table layout changes; an older file is rebuilt.
-SCHEMA_VERSION: Final = 1
+#: Bumped whenever the table layout changes; an older file is rebuilt (from
+#: 1, the clear-text layout, the persons an agency loaded are carried over).
+SCHEMA_VERSION: Final = 2
 
 #: The file name of the data set inside the switch's data directory.
 DB_NAME: Final = "leis.sqlite"
@@ -116,157 +131,117 @@ class Person:
 
 
 @dataclass(frozen=True, slots=True)
-class NameKey:
-    """One name of a person as the name index holds it: the parts and the
-    metaphone (``_mp``) and NYSIIS (``_ny``) codes of the last and first name."""
-
-    full: str
-    last: str
-    first: str
-    middle: str
-    last_mp: str
-    last_ny: str
-    first_mp: str
-    first_ny: str
-
-
-@dataclass(frozen=True, slots=True)
 class PersonRow:
-    """A person ready for the tables, with the index keys the service computed.
+    """A person ready for the tables, with the search keys the service computed.
 
-    ``names`` are the primary name then the aliases, in order;
-    ``addresses`` are the normalised addresses, one per location.
+    ``terms`` are ``(field, value)`` pairs (the phonetic codes and spelling of
+    each last name, each DOB, each identifier, each address word, the DIN):
+    the store keeps only their keyed tags (:mod:`nlets_switch.store.leiscrypt`).
     """
 
     person: Person
     origin: str
-    names: tuple[NameKey, ...]
-    addresses: tuple[str, ...]
+    terms: tuple[tuple[str, str], ...]
 
 
-@dataclass(frozen=True, slots=True)
-class NameMatch:
-    """A name row found by :meth:`LeisStore.names_like`."""
+# --------------------------------------------------------------------------
+# Records.
+# --------------------------------------------------------------------------
+
+
+def pack(p: Person) -> bytes:
+    """A person as the bytes a sealed record holds (compact JSON)."""
+    return json.dumps(
+        [p.din, p.name, p.dobs, p.sex, p.pob, p.aliases,
+         [[i.kind, i.value] for i in p.identifiers],
+         [[loc.address, loc.city, loc.state, loc.since, loc.until] for loc in p.locations],
+         [[c.date, c.component, c.kind, c.place] for c in p.contacts],
+         p.status, p.remarks], separators=(",", ":")).encode()
+
+
+class Record(NamedTuple):
+    """A decrypted person as searches read it: the JSON of :func:`pack`, as is.
+
+    Made for every candidate of a search, so it is a plain tuple (a
+    :class:`Person`, frozen dataclasses all the way down, costs several
+    times more); :meth:`person` makes the typed row for those that are kept.
+    """
 
     din: str
-    alias: bool
-    full: str
-    last: str
-    first: str
-    middle: str
-    first_mp: str
-    first_ny: str
+    name: str
+    dobs: list[str]
+    sex: str
+    pob: str
+    aliases: list[str]
+    identifiers: list[list[str]]     # [kind, value]
+    locations: list[list[str]]       # [address, city, state, since, until]
+    contacts: list[list[str]]        # [date, component, kind, place]
+    status: str
+    remarks: str
+
+    def person(self) -> Person:
+        """The typed row."""
+        return Person(din=self.din, name=self.name, dobs=tuple(self.dobs), sex=self.sex,
+                      pob=self.pob, aliases=tuple(self.aliases),
+                      identifiers=tuple(Identifier(*i) for i in self.identifiers),
+                      locations=tuple(Location(*loc) for loc in self.locations),
+                      contacts=tuple(Contact(*c) for c in self.contacts),
+                      status=self.status, remarks=self.remarks)
 
 
-@dataclass(frozen=True, slots=True)
-class AddressMatch:
-    """A location row found by an address query; ``current`` when it has no end date."""
-
-    din: str
-    adr_norm: str
-    current: bool
+def unpack(data: bytes) -> Record:
+    """The record :func:`pack` made ``data`` from."""
+    return Record(*json.loads(data))
 
 
 # --------------------------------------------------------------------------
 # The tables.
 # --------------------------------------------------------------------------
 
+# person: one sealed record per person (kid: the keyring id it is sealed
+# under); term: the blind index, one row per (tag, person), the tag being a
+# keyed HMAC of a search key, never the key itself.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS person (
-    din TEXT PRIMARY KEY, name TEXT NOT NULL, sex TEXT NOT NULL, pob TEXT NOT NULL,
-    status TEXT NOT NULL, remarks TEXT NOT NULL, origin TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS name (
-    din TEXT NOT NULL, seq INTEGER NOT NULL, alias INTEGER NOT NULL, full TEXT NOT NULL,
-    last TEXT NOT NULL, first TEXT NOT NULL, middle TEXT NOT NULL,
-    last_mp TEXT NOT NULL, last_ny TEXT NOT NULL, first_mp TEXT NOT NULL,
-    first_ny TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS dob (din TEXT NOT NULL, seq INTEGER NOT NULL, dob TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS ident (din TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL,
-    value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS location (
-    din TEXT NOT NULL, seq INTEGER NOT NULL, address TEXT NOT NULL, city TEXT NOT NULL,
-    state TEXT NOT NULL, since TEXT NOT NULL, until TEXT NOT NULL, adr_norm TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS contact (
-    din TEXT NOT NULL, seq INTEGER NOT NULL, date TEXT NOT NULL, component TEXT NOT NULL,
-    kind TEXT NOT NULL, place TEXT NOT NULL);
+    id INTEGER PRIMARY KEY, origin TEXT NOT NULL, kid INTEGER NOT NULL, record BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS term (
+    tag BLOB NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (tag, id)) WITHOUT ROWID;
 """
 
 # Created after the bulk insert of a fresh build: filling indexed tables
-# row by row is several times slower than indexing them once.
+# row by row is slower than indexing them once.
 _INDEXES = """
-CREATE INDEX IF NOT EXISTS name_din ON name (din);
-CREATE INDEX IF NOT EXISTS name_last_mp ON name (last_mp, first_mp);
-CREATE INDEX IF NOT EXISTS name_last_ny ON name (last_ny, first_ny);
-CREATE INDEX IF NOT EXISTS name_exact ON name (last, first);
-CREATE INDEX IF NOT EXISTS dob_din ON dob (din);
-CREATE INDEX IF NOT EXISTS dob_dob ON dob (dob);
-CREATE INDEX IF NOT EXISTS ident_din ON ident (din);
-CREATE INDEX IF NOT EXISTS ident_value ON ident (kind, value);
-CREATE INDEX IF NOT EXISTS location_din ON location (din);
-CREATE INDEX IF NOT EXISTS location_adr ON location (adr_norm);
-CREATE INDEX IF NOT EXISTS contact_din ON contact (din);
+CREATE INDEX IF NOT EXISTS term_id ON term (id);
 CREATE INDEX IF NOT EXISTS person_origin ON person (origin);
 """
 
-_CHILD_TABLES = ("name", "dob", "ident", "location", "contact")
+#: The tables of the clear-text layout (schema 1), dropped when it is migrated.
+_V1_TABLES = ("name", "dob", "ident", "location", "contact")
 
 
-@dataclass
-class _Rows:
-    """Rows of every table for a batch of persons, ready for executemany."""
-
-    person: list[tuple[str, ...]] = field(default_factory=list)
-    name: list[tuple[Any, ...]] = field(default_factory=list)
-    dob: list[tuple[Any, ...]] = field(default_factory=list)
-    ident: list[tuple[Any, ...]] = field(default_factory=list)
-    location: list[tuple[Any, ...]] = field(default_factory=list)
-    contact: list[tuple[Any, ...]] = field(default_factory=list)
-
-    def add(self, row: PersonRow) -> None:
-        p = row.person
-        self.person.append((p.din, p.name, p.sex, p.pob, p.status, p.remarks, row.origin))
-        for seq, n in enumerate(row.names):
-            self.name.append((p.din, seq, int(seq > 0), n.full, n.last, n.first, n.middle,
-                              n.last_mp, n.last_ny, n.first_mp, n.first_ny))
-        self.dob.extend((p.din, seq, d) for seq, d in enumerate(p.dobs))
-        self.ident.extend((p.din, seq, i.kind, i.value) for seq, i in enumerate(p.identifiers))
-        self.location.extend(
-            (p.din, seq, loc.address, loc.city, loc.state, loc.since, loc.until, adr)
-            for seq, (loc, adr) in enumerate(zip(p.locations, row.addresses, strict=True)))
-        self.contact.extend((p.din, seq, c.date, c.component, c.kind, c.place)
-                            for seq, c in enumerate(p.contacts))
-
-    def insert(self, db: sqlite3.Connection) -> None:
-        db.executemany("INSERT INTO person VALUES (?,?,?,?,?,?,?)", self.person)
-        db.executemany("INSERT INTO name VALUES (?,?,?,?,?,?,?,?,?,?,?)", self.name)
-        db.executemany("INSERT INTO dob VALUES (?,?,?)", self.dob)
-        db.executemany("INSERT INTO ident VALUES (?,?,?,?)", self.ident)
-        db.executemany("INSERT INTO location VALUES (?,?,?,?,?,?,?,?)", self.location)
-        db.executemany("INSERT INTO contact VALUES (?,?,?,?,?,?)", self.contact)
-
-
-def _chunks(items: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
+def _chunks(items: Sequence[int], size: int = 500) -> Iterator[Sequence[int]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
 
 
 class LeisStore:
-    """The DHS LEIS person tables in one SQLite file.
+    """The DHS LEIS person tables in one SQLite file, sealed under ``cipher``.
 
     Open it with :meth:`open`, fill it with :meth:`ensure_built`. Every
     method takes the store's lock; :meth:`locked` holds it across several
     calls, so that a search sees one state of the data.
     """
 
-    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, db: sqlite3.Connection, path: Path, cipher: LeisCipher) -> None:
         """Use :meth:`open`; this wraps an already prepared connection."""
         self._db = db
         self.path = path
+        self.cipher = cipher
         self._lock = threading.RLock()
 
     @classmethod
-    def open(cls, path: Path) -> LeisStore:
+    def open(cls, path: Path, cipher: LeisCipher) -> LeisStore:
         """Open (or create) the file at ``path``, WAL mode; its tables may not exist yet."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -275,10 +250,12 @@ class LeisStore:
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
+            # What is deleted is overwritten, not left in free pages.
+            db.execute("PRAGMA secure_delete=ON")
         except BaseException:
             db.close()
             raise
-        return cls(db, path)
+        return cls(db, path, cipher)
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -294,19 +271,39 @@ class LeisStore:
         except sqlite3.OperationalError:
             return {}
 
+    def _check_keyring(self, meta: Mapping[str, str]) -> None:
+        """A file indexed under another keyring: say so, never rebuild over it
+        (the records an agency loaded would be lost)."""
+        if meta.get("schema") == str(SCHEMA_VERSION) and \
+                meta.get("index", self.cipher.fingerprint()) != self.cipher.fingerprint():
+            raise LeisKeyError(
+                f"{self.path} was sealed under another keyring than "
+                f"{self.cipher.ring.path} (its first key differs): restore that keyring "
+                f"(security.text_key_file), or remove {self.path.name} to build the "
+                "synthetic data again (persons loaded by agencies are then lost)")
+
     def ensure_built(self, wanted: Mapping[str, str],
-                     batches: Callable[[frozenset[str]], Iterable[Sequence[PersonRow]]]) -> None:
+                     batches: Callable[[frozenset[str]], Iterable[Sequence[PersonRow]]],
+                     row: Callable[[Person, str], PersonRow]) -> None:
         """Build the tables unless they were built for ``wanted`` and this layout.
 
         ``wanted`` describes the build (the seed and the size); when the
         file's meta table says otherwise, every person that was not loaded
         by an agency is deleted and ``batches(loaded_dins)`` gives the rows
         to insert, batch by batch, all in one transaction. Records an agency
-        loaded survive a rebuild for another seed or size; a file with
-        another table layout is rebuilt from nothing.
+        loaded survive a rebuild for another seed or size. A file of the
+        clear-text layout (schema 1) keeps its loaded persons too (``row``
+        makes their rows), and is vacuumed after so that nothing of it is left;
+        another layout is rebuilt from nothing. Raises :class:`LeisKeyError`
+        when the file was sealed under another keyring.
         """
-        wanted = {"schema": str(SCHEMA_VERSION), **wanted}
-        if all(self._meta().get(k) == v for k, v in wanted.items()):
+        wanted = {"schema": str(SCHEMA_VERSION), **wanted,
+                  "index": self.cipher.fingerprint()}
+        meta = self._meta()
+        self._check_keyring(meta)
+        if all(meta.get(k) == v for k, v in wanted.items()):
+            if meta.get("purge"):
+                self._purge()
             return
         with self._lock:
             # IMMEDIATE takes the write lock first, so two processes opening a
@@ -314,60 +311,111 @@ class LeisStore:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 meta = self._meta()
+                self._check_keyring(meta)
                 if all(meta.get(k) == v for k, v in wanted.items()):
                     self._db.execute("COMMIT")
                     return
+                kept: list[PersonRow] = []
+                purge = False
                 if meta.get("schema") != wanted["schema"]:
-                    for table in ("meta", "person", *_CHILD_TABLES):
+                    if meta.get("schema") == "1":
+                        kept = [row(p, LOADED) for p in self._v1_loaded()]
+                    purge = bool(meta)  # a file that held tables
+                    for table in ("meta", "person", "term", *_V1_TABLES):
                         self._db.execute(f"DROP TABLE IF EXISTS {table}")
                 # Statement by statement: executescript() would COMMIT first.
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         self._db.execute(statement)
-                self._build(batches)
+                self._build(batches, kept)
+                if purge:
+                    # Done after the commit; until then, at every open.
+                    wanted["purge"] = "pending"
                 self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                                      sorted(wanted.items()))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            if purge:
+                self._purge()
 
-    def _build(self, batches: Callable[[frozenset[str]], Iterable[Sequence[PersonRow]]]) -> None:
+    def _purge(self) -> None:
+        """After a migration: the old layout's pages held clear text, in the file's
+        free pages and in its WAL. Rewrite the file (VACUUM) and empty the WAL."""
+        with self._lock:
+            self._db.execute("VACUUM")
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._db.execute("DELETE FROM meta WHERE key = 'purge'")
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def _build(self, batches: Callable[[frozenset[str]], Iterable[Sequence[PersonRow]]],
+               kept: Sequence[PersonRow]) -> None:
         db = self._db
-        loaded = frozenset(row[0] for row in db.execute(
-            "SELECT din FROM person WHERE origin = ?", (LOADED,)))
-        old = [row[0] for row in db.execute(
-            "SELECT din FROM person WHERE origin != ?", (LOADED,))]
-        self._delete(old)
-        for batch in batches(loaded):
-            rows = _Rows()
-            for row in batch:
-                rows.add(row)
-            rows.insert(db)
+        loaded = {r.din for _, r in self._where("origin = ?", (LOADED,))}
+        loaded.update(r.person.din for r in kept)
+        db.execute("DELETE FROM term WHERE id IN (SELECT id FROM person WHERE origin != ?)",
+                   (LOADED,))
+        db.execute("DELETE FROM person WHERE origin != ?", (LOADED,))
+        for batch in batches(frozenset(loaded)):
+            self._insert(batch)
+        self._insert(kept)
         for statement in _INDEXES.split(";"):
             if statement.strip():
                 db.execute(statement)
 
-    def _delete(self, dins: Sequence[str]) -> None:
-        for chunk in _chunks(dins):
+    def _insert(self, rows: Sequence[PersonRow]) -> None:
+        """Seal and index ``rows`` on new row ids (inside the caller's transaction)."""
+        db = self._db
+        (top,) = db.execute("SELECT coalesce(max(id), 0) FROM person").fetchone()
+        persons: list[tuple[int, str, int, bytes]] = []
+        terms: list[tuple[bytes, int]] = []
+        tag = self.cipher.tag
+        for n, r in enumerate(rows, int(top) + 1):
+            kid, blob = self.cipher.seal(n, pack(r.person))
+            persons.append((n, r.origin, kid, blob))
+            terms.extend((t, n) for t in {tag(field, value) for field, value in r.terms})
+        db.executemany("INSERT INTO person VALUES (?,?,?,?)", persons)
+        terms.sort()  # fewer page changes in the index than in random order
+        db.executemany("INSERT INTO term VALUES (?,?)", terms)
+
+    def _delete(self, ids: Sequence[int]) -> None:
+        for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
-            for table in ("person", *_CHILD_TABLES):
-                self._db.execute(f"DELETE FROM {table} WHERE din IN ({marks})", tuple(chunk))
+            self._db.execute(f"DELETE FROM term WHERE id IN ({marks})", tuple(chunk))
+            self._db.execute(f"DELETE FROM person WHERE id IN ({marks})", tuple(chunk))
 
     def replace(self, rows: Sequence[PersonRow]) -> None:
         """Insert persons in one transaction, replacing those with the same DIN."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._delete([r.person.din for r in rows])
-                batch = _Rows()
-                for row in rows:
-                    batch.add(row)
-                batch.insert(self._db)
+                self._delete([row_id for r in rows for row_id in self._ids_of(r.person.din)])
+                self._insert(rows)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+
+    def _v1_loaded(self) -> list[Person]:
+        """The persons an agency loaded into a file of the clear-text layout (schema 1)."""
+        db = self._db
+        out = []
+        for din, name, sex, pob, status, remarks in db.execute(
+                "SELECT din, name, sex, pob, status, remarks FROM person WHERE origin = ? "
+                "ORDER BY rowid", (LOADED,)).fetchall():
+            def rows(sql: str, din: str = din) -> list[tuple[str, ...]]:
+                return db.execute(sql + " WHERE din = ? ORDER BY seq", (din,)).fetchall()
+            out.append(Person(
+                din=din, name=name, sex=sex, pob=pob, status=status, remarks=remarks,
+                aliases=tuple(r[1] for r in rows("SELECT alias, full FROM name") if r[0]),
+                dobs=tuple(r[0] for r in rows("SELECT dob FROM dob")),
+                identifiers=tuple(Identifier(*r) for r in rows("SELECT kind, value FROM ident")),
+                locations=tuple(Location(*r) for r in rows(
+                    "SELECT address, city, state, since, until FROM location")),
+                contacts=tuple(Contact(*r) for r in rows(
+                    "SELECT date, component, kind, place FROM contact"))))
+        return out
 
     def close(self) -> None:
         """Close the database file."""
@@ -397,88 +445,45 @@ class LeisStore:
             row = self._db.execute("SELECT count(*) FROM person").fetchone()
         return int(row[0])
 
+    def find(self, terms: Iterable[tuple[str, str]]) -> set[int]:
+        """The row ids of persons holding any of the search keys ``terms``
+        (``(field, value)`` pairs, as :class:`PersonRow` has them).
+
+        A candidate set: the caller checks each person it reads against its
+        own rule (two keys share a tag only by a 128-bit collision, and a
+        person matches through any of its names or addresses).
+        """
+        tags = sorted(self.cipher.tags(terms))
+        if not tags:
+            return set()
+        with self._lock:
+            return {r[0] for r in self._db.execute(
+                f"SELECT id FROM term WHERE tag IN ({','.join('?' * len(tags))})", tags)}
+
+    def records(self, ids: Iterable[int]) -> list[tuple[int, Record]]:
+        """The persons on rows ``ids``, decrypted, in row order.
+
+        Raises :class:`LeisKeyError` for a row that does not open."""
+        wanted = sorted(ids)
+        out: list[tuple[int, Record]] = []
+        with self._lock:
+            for chunk in _chunks(wanted):
+                out.extend(self._where(f"id IN ({','.join('?' * len(chunk))})", tuple(chunk)))
+        out.sort(key=lambda item: item[0])
+        return out
+
+    def _where(self, where: str, args: Sequence[object]) -> list[tuple[int, Record]]:
+        """``(row id, record)`` of the rows ``where`` selects, decrypted."""
+        opened = self.cipher.open
+        return [(row_id, unpack(opened(row_id, kid, blob))) for row_id, kid, blob
+                in self._db.execute(f"SELECT id, kid, record FROM person WHERE {where}", args)]
+
+    def _ids_of(self, din: str) -> list[int]:
+        return [row_id for row_id, r in self.records(self.find([("din", din)])) if r.din == din]
+
     def get(self, din: str) -> Person | None:
         """The full record of one person (``din`` as stored), or None."""
-        db = self._db
-        with self._lock:
-            row = db.execute("SELECT name, sex, pob, status, remarks FROM person WHERE din = ?",
-                             (din,)).fetchone()
-            if row is None:
-                return None
-            name, sex, pob, status, remarks = row
-            aliases = tuple(r[0] for r in db.execute(
-                "SELECT full FROM name WHERE din = ? AND alias = 1 ORDER BY seq", (din,)))
-            dobs = tuple(r[0] for r in db.execute(
-                "SELECT dob FROM dob WHERE din = ? ORDER BY seq", (din,)))
-            idents = tuple(Identifier(k, v) for k, v in db.execute(
-                "SELECT kind, value FROM ident WHERE din = ? ORDER BY seq", (din,)))
-            locations = tuple(Location(*r) for r in db.execute(
-                "SELECT address, city, state, since, until FROM location "
-                "WHERE din = ? ORDER BY seq", (din,)))
-            contacts = tuple(Contact(*r) for r in db.execute(
-                "SELECT date, component, kind, place FROM contact WHERE din = ? ORDER BY seq",
-                (din,)))
-        return Person(din=din, name=name, aliases=aliases, dobs=dobs, sex=sex, pob=pob,
-                      identifiers=idents, locations=locations, contacts=contacts,
-                      status=status, remarks=remarks)
-
-    def exists(self, din: str) -> bool:
-        """True when a person has this DIN."""
-        with self._lock:
-            return self._db.execute("SELECT 1 FROM person WHERE din = ?",
-                                    (din,)).fetchone() is not None
-
-    def summary(self, din: str) -> tuple[str, str, str]:
-        """``(name, sex, first DOB)`` of a person that exists (the DOB may be empty)."""
-        with self._lock:
-            name, sex = self._db.execute("SELECT name, sex FROM person WHERE din = ?",
-                                         (din,)).fetchone()
-            row = self._db.execute("SELECT dob FROM dob WHERE din = ? ORDER BY seq LIMIT 1",
-                                   (din,)).fetchone()
-        return str(name), str(sex), str(row[0]) if row else ""
-
-    def dins_by_identifier(self, kind: str, value: str) -> list[str]:
-        """The DINs of persons holding identifier ``kind``/``value`` (as stored)."""
-        with self._lock:
-            return [r[0] for r in self._db.execute(
-                "SELECT din FROM ident WHERE kind = ? AND value = ?", (kind, value))]
-
-    def dins_born(self, dob: str) -> set[str]:
-        """The DINs of persons with this DOB (CCYYMMDD) among theirs."""
-        with self._lock:
-            return {r[0] for r in self._db.execute("SELECT din FROM dob WHERE dob = ?", (dob,))}
-
-    def dins_of_sex(self, dins: Iterable[str], sex: str) -> set[str]:
-        """Those of ``dins`` whose sex is ``sex`` or unknown (``U``)."""
-        keep: set[str] = set()
-        with self._lock:
-            for chunk in _chunks(sorted(dins)):
-                keep.update(r[0] for r in self._db.execute(
-                    f"SELECT din FROM person WHERE din IN ({','.join('?' * len(chunk))}) "
-                    "AND sex IN (?, 'U')", (*chunk, sex)))
-        return keep
-
-    def addresses_from(self, adr: str) -> list[AddressMatch]:
-        """Locations whose normalised address starts with ``adr`` (an index range)."""
-        with self._lock:
-            return [AddressMatch(din, norm, not until) for din, norm, until in self._db.execute(
-                "SELECT din, adr_norm, until FROM location WHERE adr_norm >= ? AND adr_norm < ?",
-                (adr, adr + "\x7f"))]
-
-    def addresses_with_words(self, adr: str) -> list[AddressMatch]:
-        """Locations whose normalised address holds ``adr`` as whole words, not at its start."""
-        with self._lock:
-            return [AddressMatch(din, norm, not until) for din, norm, until in self._db.execute(
-                "SELECT din, adr_norm, until FROM location "
-                "WHERE instr(' ' || adr_norm || ' ', ?) > 1", (f" {adr} ",))]
-
-    def names_like(self, last: str, last_mp: str, last_ny: str) -> list[NameMatch]:
-        """Names (primary and aliases) whose last name is ``last`` or sounds like it
-        (the same metaphone or NYSIIS code)."""
-        with self._lock:
-            return [NameMatch(din, bool(alias), full, nlast, first, middle, first_mp, first_ny)
-                    for din, alias, full, nlast, first, middle, first_mp, first_ny
-                    in self._db.execute(
-                        "SELECT din, alias, full, last, first, middle, first_mp, first_ny "
-                        "FROM name WHERE last_mp = ? OR last_ny = ? OR last = ?",
-                        (last_mp, last_ny, last))]
+        for _, record in self.records(self.find([("din", din)])):
+            if record.din == din:
+                return record.person()
+        return None

@@ -10,8 +10,16 @@ the protocols' rule "joins the caller's transaction" holds. Every error of
 the driver reaches callers as :class:`~nlets_switch.errors.StoreError`.
 
 The audit chain's "no other writer appends in between" is a
-transaction-level advisory lock (:data:`AUDIT_LOCK`), held until the append
-commits, so the chain follows commit order across processes and nodes.
+transaction-level advisory lock (:data:`AUDIT_LOCK`, one per chain), held
+until the append commits, so the chain follows commit order across processes.
+
+In cluster mode each node keeps a chain of its own (the ``audit.node``
+column, schema version 4): one chain would make every node's appends wait on
+one lock, and a node's chain verifies without the others'. A store reads and
+appends the chain of its :attr:`PostgresStore.node` (``""``: a switch that is
+no cluster node, and every record written before version 4); each chain has
+its own ids, retention anchor (meta ``audit_anchor[:node]``) and high-water
+mark (``audit_high[:node]``). :meth:`PostgresStore.audit_nodes` lists them.
 """
 
 from __future__ import annotations
@@ -134,18 +142,52 @@ def _record(r: Any) -> AuditRecord:
                        subject=str(r[4]), outcome=str(r[5]), detail=str(r[6]), mac=str(r[7]))
 
 
+def _chain_key(base: str, node: str) -> str:
+    """The ``meta`` row of a chain's ``base`` value (anchor, high-water mark)."""
+    return f"{base}:{node}" if node else base
+
+
+def _chain_lock(node: str) -> int:
+    """The advisory lock key of ``node``'s chain (:data:`AUDIT_LOCK` for ``""``)."""
+    if not node:
+        return AUDIT_LOCK
+    import hashlib
+
+    return int.from_bytes(hashlib.blake2b(f"nlets:audit:{node}".encode(), digest_size=8)
+                          .digest(), "big", signed=True)
+
+
 class PostgresStore(PgMessageLog):
     """:class:`~nlets_switch.store.base.Store` on one psycopg connection.
 
     Wrapping is free, so the journal's writer wraps its connection for each
     operation. Only a store made by :func:`open_pg_store` closes its connection.
+    ``node``: the audit chain this store reads and appends (a cluster node's name;
+    ``""`` for a switch that is no cluster node).
     """
 
-    __slots__ = ("_owned", "conn")
+    __slots__ = ("_owned", "conn", "node")
 
-    def __init__(self, conn: Any, *, owned: bool = False) -> None:
+    def __init__(self, conn: Any, *, owned: bool = False, node: str = "") -> None:
         self.conn = conn
         self._owned = owned
+        self.node = node
+
+    def for_node(self, node: str) -> PostgresStore:
+        """The same connection, reading and appending ``node``'s audit chain."""
+        return PostgresStore(self.conn, node=node)
+
+    def audit_nodes(self) -> list[str]:
+        """The audit chains in the database, by node (``""`` first when there is one),
+        counting those that retention emptied but whose ids were given."""
+        with translated_errors():
+            names = {str(r[0]) for r in self.conn.execute(
+                "SELECT DISTINCT node FROM audit").fetchall()}
+            for (name,) in self.conn.execute(
+                    "SELECT name FROM meta WHERE name = %s OR name LIKE %s",
+                    (HIGH_KEY, HIGH_KEY + ":%")).fetchall():
+                names.add(str(name)[len(HIGH_KEY) + 1:])
+        return sorted(names)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -169,7 +211,7 @@ class PostgresStore(PgMessageLog):
 
     def _anchor(self) -> AuditAnchor | None:
         row = self.conn.execute("SELECT value FROM meta WHERE name = %s",
-                                (ANCHOR_KEY,)).fetchone()
+                                (_chain_key(ANCHOR_KEY, self.node),)).fetchone()
         if row is None:
             return None
         try:
@@ -181,9 +223,9 @@ class PostgresStore(PgMessageLog):
     def append_audit(self, event: AuditEvent, seal: Seal) -> AuditRecord:
         """Append ``event`` as the next link of the chain (see the protocol)."""
         with self.transaction():
-            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK,))
-            last = self.conn.execute("SELECT id, mac FROM audit ORDER BY id DESC LIMIT 1"
-                                     ).fetchone()
+            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (_chain_lock(self.node),))
+            last = self.conn.execute("SELECT id, mac FROM audit WHERE node = %s "
+                                     "ORDER BY id DESC LIMIT 1", (self.node,)).fetchone()
             if last is not None:
                 prev_id, prev_mac = int(last[0]), str(last[1])
             else:
@@ -194,16 +236,16 @@ class PostgresStore(PgMessageLog):
             rec = AuditRecord(new_id, event.ts, event.component, event.type,
                               event.subject, event.outcome, event.detail,
                               seal(new_id, prev_mac))
-            self.conn.execute(f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES "
-                              "(%s,%s,%s,%s,%s,%s,%s,%s)", tuple(_fields(rec)))
+            self.conn.execute(f"INSERT INTO audit (node, {_AUDIT_COLUMNS}) VALUES "
+                              "(%s,%s,%s,%s,%s,%s,%s,%s,%s)", (self.node, *_fields(rec)))
             self.conn.execute("INSERT INTO meta (name, value) VALUES (%s, %s) ON CONFLICT "
                               "(name) DO UPDATE SET value = excluded.value",
-                              (HIGH_KEY, str(new_id)))
+                              (_chain_key(HIGH_KEY, self.node), str(new_id)))
         return rec
 
     def _high(self) -> int:
-        row = self.conn.execute("SELECT value FROM meta WHERE name = %s", (HIGH_KEY,)
-                                ).fetchone()
+        row = self.conn.execute("SELECT value FROM meta WHERE name = %s",
+                                (_chain_key(HIGH_KEY, self.node),)).fetchone()
         try:
             return int(row[0]) if row is not None else 0
         except (TypeError, ValueError):
@@ -219,8 +261,9 @@ class PostgresStore(PgMessageLog):
         after = -1
         while True:
             with translated_errors():
-                rows = self.conn.execute(f"SELECT {_AUDIT_COLUMNS} FROM audit WHERE id > %s "
-                                         "ORDER BY id LIMIT 1000", (after,)).fetchall()
+                rows = self.conn.execute(f"SELECT {_AUDIT_COLUMNS} FROM audit WHERE node = %s "
+                                         "AND id > %s ORDER BY id LIMIT 1000",
+                                         (self.node, after)).fetchall()
             if not rows:
                 return
             for r in rows:
@@ -233,14 +276,14 @@ class PostgresStore(PgMessageLog):
 
     def last_audit_record(self) -> AuditRecord | None:
         """The newest record, or None."""
-        r = self.conn.execute(f"SELECT {_AUDIT_COLUMNS} FROM audit ORDER BY id DESC LIMIT 1"
-                              ).fetchone()
+        r = self.conn.execute(f"SELECT {_AUDIT_COLUMNS} FROM audit WHERE node = %s "
+                              "ORDER BY id DESC LIMIT 1", (self.node,)).fetchone()
         return None if r is None else _record(r)
 
     def list_audit_records(self, *, type: str | None = None, subject: str | None = None,
                            since: str | None = None, limit: int = 50) -> list[AuditRecord]:
         """Matching records, newest first."""
-        conds, args = ["TRUE"], []
+        conds, args = ["node = %s"], [self.node]
         for col, value in (("type", type), ("subject", subject)):
             if value:
                 conds.append(f"{col} = %s")
@@ -261,7 +304,8 @@ class PostgresStore(PgMessageLog):
             ids = [r[0] for r in self.conn.execute(
                 "SELECT m.id FROM messages m WHERE m.received_at < %s AND NOT EXISTS ("
                 f"SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.state IN {_OPEN}) "
-                "ORDER BY m.id LIMIT %s", (before, limit)).fetchall()]
+                # Several nodes prune the same tables: each takes rows no other holds.
+                "ORDER BY m.id LIMIT %s FOR UPDATE OF m SKIP LOCKED", (before, limit)).fetchall()]
             if not ids:
                 return PrunedMessages()
             n_dlv = self.conn.execute("DELETE FROM deliveries WHERE msg_id = ANY(%s)",
@@ -272,20 +316,21 @@ class PostgresStore(PgMessageLog):
     def prune_audit(self, before: str, tag: Callable[[int, str], str]) -> int:
         """Remove the audit chain's prefix stamped before ``before``; anchor the rest."""
         with self.transaction():
-            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK,))
-            young = self.conn.execute("SELECT MIN(id) FROM audit WHERE ts >= %s",
-                                      (before,)).fetchone()[0]
+            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (_chain_lock(self.node),))
+            young = self.conn.execute("SELECT MIN(id) FROM audit WHERE node = %s AND ts >= %s",
+                                      (self.node, before)).fetchone()[0]
             where, args = ("id < %s", [young]) if young is not None else ("TRUE", [])
-            last = self.conn.execute(f"SELECT id, mac FROM audit WHERE {where} "
-                                     "ORDER BY id DESC LIMIT 1", args).fetchone()
+            last = self.conn.execute(f"SELECT id, mac FROM audit WHERE node = %s AND {where} "
+                                     "ORDER BY id DESC LIMIT 1", [self.node, *args]).fetchone()
             if last is None:
                 return 0
             rid, mac = int(last[0]), str(last[1])
             anchor = {"id": rid, "mac": mac, "tag": tag(rid, mac)}
             self.conn.execute("INSERT INTO meta (name, value) VALUES (%s, %s) ON CONFLICT "
                               "(name) DO UPDATE SET value = excluded.value",
-                              (ANCHOR_KEY, json.dumps(anchor)))
-            return int(self.conn.execute("DELETE FROM audit WHERE id <= %s", (rid,)).rowcount)
+                              (_chain_key(ANCHOR_KEY, self.node), json.dumps(anchor)))
+            return int(self.conn.execute("DELETE FROM audit WHERE node = %s AND id <= %s",
+                                         (self.node, rid)).rowcount)
 
     # -- help files --------------------------------------------------------
 
@@ -354,11 +399,12 @@ for _name in ("find_messages", "count_messages", "get_message", "replies_to", "o
     setattr(PostgresStore, _name, _translated(getattr(PostgresStore, _name)))
 
 
-def open_pg_store(url: str, *, readonly: bool = False) -> PostgresStore:
+def open_pg_store(url: str, *, readonly: bool = False, node: str = "") -> PostgresStore:
     """The store in database ``url``; close it (or use it as a context manager).
 
     Read-only refuses a database this program does not know (newer, or without
     the switch's tables) and changes nothing; writable migrates it first.
+    ``node``: the audit chain it reads and appends (a cluster node's name).
     """
     conn = connect(url, application="nlets-switch tool")
     try:
@@ -367,7 +413,7 @@ def open_pg_store(url: str, *, readonly: bool = False) -> PostgresStore:
     except BaseException:
         conn.close()
         raise
-    return PostgresStore(conn, owned=True)
+    return PostgresStore(conn, owned=True, node=node)
 
 
 def _prepare(conn: Any, url: str, readonly: bool) -> None:

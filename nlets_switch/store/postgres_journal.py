@@ -31,7 +31,7 @@ import asyncio
 import functools
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final, TypeAlias
@@ -46,8 +46,11 @@ from nlets_switch.store.postgres import (
     redact,
     translated_errors,
 )
+from nlets_switch.store.postgres_cluster import notify_wake
 from nlets_switch.store.postgres_schema import migrate
 from nlets_switch.store.records import Batch, ExpiredRow, OwedRow, Recovered
+from nlets_switch.store.textcrypt import open_or_note, seal_text, word_tokens
+from nlets_switch.wire.message import MAX_NUMBER
 
 __all__ = ["AnyJournal", "PostgresJournal", "expire_due", "journal_for", "load_owed",
            "recover", "write_batch"]
@@ -64,11 +67,12 @@ RETRY_S: Final = 0.5
 log = get_logger("journal")
 
 
-def journal_for(url: str | None, data_dir: Path) -> AnyJournal:
+def journal_for(url: str | None, data_dir: Path, node_id: str | None = None) -> AnyJournal:
     """The journal a configuration asks for: PostgreSQL for a ``postgresql://`` URL,
-    else the embedded SQLite file ``<data_dir>/journal.sqlite`` (the default)."""
+    else the embedded SQLite file ``<data_dir>/journal.sqlite`` (the default).
+    ``node_id``: a cluster node's name (its counters and its audit chain are its own)."""
     if url and is_postgres_url(url):
-        return PostgresJournal(url)
+        return PostgresJournal(url, node_id)
     return Journal(Path(data_dir) / "journal.sqlite")
 
 
@@ -80,8 +84,14 @@ class PostgresJournal:
     """The writer thread and its queue on PostgreSQL. Create, :meth:`start`, submit,
     :meth:`close`."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, node_id: str | None = None) -> None:
         self.url = url
+        #: The cluster node's name (``""``: no cluster): the operations' store appends
+        #: to this node's audit chain (store/postgres.py).
+        self.node_id = node_id or ""
+        #: Cluster mode: the node's counters are rows of its own (``name@node``), so
+        #: two nodes' commits never wait for (or deadlock on) each other's rows.
+        self.scope = f"@{node_id}" if node_id else ""
         #: What logs and the status show as the journal's place (no password).
         self.path = redact(url)
         self._queue: deque[Entry] = deque()
@@ -103,6 +113,9 @@ class PostgresJournal:
         #: Batches that failed because the database was unreachable.
         self.unavailable = 0
         self.on_commit: Callable[[float, int], None] | None = None
+        #: Cluster mode (server/cluster.py): the ``nlets_wake`` payloads of a batch,
+        #: notified in its transaction so the other nodes hear of it on commit.
+        self.wake: Callable[[Batch], list[str]] | None = None
 
     # -- life cycle -------------------------------------------------------
 
@@ -195,12 +208,15 @@ class PostgresJournal:
         """The highest ids handed out and the counters (blocking; before start)."""
         conn = self.open()
         with translated_errors(self.path):
-            return recover(PostgresStore(conn))
+            return recover(PostgresStore(conn), self.scope)
 
     def write(self, batch: Batch, done: Callable[[BaseException | None], None]) -> None:
         """Make ``batch`` durable in one commit; ``done(error)`` runs on the loop after it."""
-        self.submit(functools.partial(write_batch, batch=batch),
-                    lambda _result, exc: done(exc))
+        wake = self.wake(batch) if self.wake is not None else None
+        op = (functools.partial(write_batch, batch=batch, scope=self.scope) if not wake
+              else functools.partial(_write_and_wake, batch=batch, payloads=wake,
+                                     scope=self.scope))
+        self.submit(op, lambda _result, exc: done(exc))
 
     def owed(self, link: str, after: int, limit: int,
              done: Callable[[list[OwedRow] | None, BaseException | None], None]) -> None:
@@ -211,7 +227,8 @@ class PostgresJournal:
     def expire(self, now: float, limit: int,
                done: Callable[[list[ExpiredRow] | None, BaseException | None], None]) -> None:
         """Mark open deliveries whose hold ended by ``now`` expired; return them."""
-        self.submit(functools.partial(expire_due, now=now, limit=limit), done)
+        self.submit(functools.partial(expire_due, now=now, limit=limit, scope=self.scope),
+                    done)
 
     # -- the writer thread -----------------------------------------------
 
@@ -280,10 +297,12 @@ class PostgresJournal:
             conn = self._connection()
         except DatabaseUnavailable as e:
             return self._unavailable(batch, e, closing)
-        store = PostgresStore(conn)
+        store = PostgresStore(conn, node=self.node_id)
         results: Finished = []
         try:
             with conn.transaction():
+                if self.scope:
+                    number_outputs(store, [op for op, _, _ in batch])
                 for op, done, _ in batch:
                     results.append((done, op(store), None))
                 if conn.info.transaction_status == _INERROR:
@@ -311,6 +330,8 @@ class PostgresJournal:
         for op, done, _ in batch:
             try:
                 with store.conn.transaction():
+                    if self.scope:
+                        number_outputs(store, [op])
                     r = op(store)
                 results.append((done, r, None))
             except Exception as e:
@@ -341,31 +362,41 @@ _INERROR: Final = 3
 # --------------------------------------------------------------------------
 
 _MSG_COLUMNS: Final = ("id, received_at, link, key, origin, destinations, control, input_no, "
-                       "status, reason, reply_to, body_start, text")
+                       "status, reason, reply_to, body_start, text, words")
 _DLV_COLUMNS: Final = ("id, msg_id, link, receiver, addressed, output_no, priority, state, "
                        "created_at, expires_at, held")
 _OPEN_SQL: Final = "('queued', 'held', 'sent')"
 
 
-def write_batch(store: PostgresStore, batch: Batch) -> None:
+def write_batch(store: PostgresStore, batch: Batch, scope: str = "") -> None:
     """Everything one batch holds: the inserts by COPY, each kind of change in one
-    statement over arrays (a round trip per table, not per row)."""
+    statement over arrays (a round trip per table, not per row). ``scope``: a
+    cluster node's suffix of its counters' names; its deliveries are numbered here."""
     conn = store.conn
     with conn.cursor() as cur:
         if batch.messages:
             with cur.copy(f"COPY messages ({_MSG_COLUMNS}) FROM STDIN") as cp:
                 for m in batch.messages:
-                    cp.write_row(m)
+                    # Sealed here, on the writer thread, as SQLite's writer does
+                    # (store/textcrypt.py): the database never holds the text in clear,
+                    # and its words only as blind tokens (a tsvector's input form:
+                    # lexemes separated by spaces).
+                    cp.write_row((*m[:12], seal_text(m.text, m.id), word_tokens(m.text)))
         if batch.deliveries:
+            rows = batch.deliveries
+            if scope:
+                numbers = batch.numbers  # number_outputs gave them, in this transaction
+                rows = [d._replace(output_no=numbers[d.id]) for d in rows]
             with cur.copy(f"COPY deliveries ({_DLV_COLUMNS}) FROM STDIN") as cp:
-                for d in batch.deliveries:
+                for d in rows:
                     cp.write_row(d)
         if batch.counters:
             names = list(batch.counters)
             cur.execute("INSERT INTO counters (name, value) SELECT * FROM "
                         "unnest(%s::text[], %s::bigint[]) ON CONFLICT (name) DO UPDATE "
                         "SET value = excluded.value",
-                        (names, [batch.counters[n] for n in names]))
+                        ([n + scope for n in names] if scope else names,
+                         [batch.counters[n] for n in names]))
         if batch.sent:
             cur.execute("UPDATE deliveries d SET state = 'sent', sent_at = u.at FROM "
                         "unnest(%s::bigint[], %s::float8[]) AS u(id, at) "
@@ -383,6 +414,48 @@ def write_batch(store: PostgresStore, batch: Batch) -> None:
                             batch.refused)
 
 
+def number_outputs(store: PostgresStore, ops: list[Op]) -> None:
+    """Cluster mode, first in a transaction: the output numbers of every delivery its
+    batches make, from their receivers' shared counters (PROTOCOL part 3: one sequence
+    per receiving link, whatever node made the delivery), into each ``batch.numbers``.
+
+    One statement locks the counter rows of the whole transaction in name order, so
+    two nodes' transactions wait for each other at most, never deadlock; the numbers
+    are this transaction's, so one that fails hands out none.
+    """
+    batches = [b for b in (_batch_of(op) for op in ops) if b is not None and b.deliveries]
+    if not batches:
+        return
+    counts = Counter(d.link for b in batches for d in b.deliveries)
+    links = sorted(counts)
+    top = dict(store.conn.execute(
+        "INSERT INTO counters (name, value) SELECT 'out:' || l, n FROM "
+        "unnest(%s::text[], %s::bigint[]) AS u(l, n) ORDER BY l ON CONFLICT (name) "
+        "DO UPDATE SET value = counters.value + excluded.value RETURNING name, value",
+        (links, [counts[x] for x in links])).fetchall())
+    nxt = {x: int(top[f"out:{x}"]) - counts[x] for x in links}
+    for b in batches:
+        numbers: dict[int, int] = {}
+        for d in b.deliveries:
+            nxt[d.link] += 1
+            numbers[d.id] = (nxt[d.link] - 1) % MAX_NUMBER + 1
+        b.numbers = numbers
+
+
+def _batch_of(op: Op) -> Batch | None:
+    """The batch a write operation carries (None for any other operation)."""
+    if isinstance(op, functools.partial) and op.func in (write_batch, _write_and_wake):
+        b = op.keywords.get("batch")
+        return b if isinstance(b, Batch) else None
+    return None
+
+
+def _write_and_wake(store: PostgresStore, batch: Batch, payloads: list[str],
+                    scope: str) -> None:
+    write_batch(store, batch, scope)
+    notify_wake(store.conn, payloads)
+
+
 def load_owed(store: PostgresStore, link: str, after: int, limit: int) -> list[OwedRow]:
     """Open deliveries of ``link`` past id ``after``, oldest first, with their bodies."""
     rows = store.conn.execute(
@@ -393,36 +466,52 @@ def load_owed(store: PostgresStore, link: str, after: int, limit: int) -> list[O
         "ORDER BY d.id LIMIT %s", (link, after, limit)).fetchall()
     return [
         OwedRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11],
-                r[13][r[12]:].rstrip("\r\n"), r[14], r[15])
+                open_or_note(r[13], r[1])[r[12]:].rstrip("\r\n"), r[14], r[15])
         for r in rows
     ]
 
 
-def expire_due(store: PostgresStore, now: float, limit: int = 1000) -> list[ExpiredRow]:
-    """Open deliveries whose hold ended by ``now``: marked expired and returned."""
+def expire_due(store: PostgresStore, now: float, limit: int = 1000,
+               scope: str = "") -> list[ExpiredRow]:
+    """Open deliveries whose hold ended by ``now``: marked expired and returned.
+
+    ``scope``: a cluster node's, whose watermark is its own row.
+    """
     conn = store.conn
-    row = conn.execute("SELECT value FROM meta WHERE name = 'expiry_watermark'").fetchone()
+    mark_name = "expiry_watermark" + scope
+    row = conn.execute("SELECT value FROM meta WHERE name = %s", (mark_name,)).fetchone()
     mark = float(row[0]) if row else 0.0
-    rows = [ExpiredRow(*r) for r in conn.execute(
+    rows = [ExpiredRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], open_or_note(r[7], r[2]))
+            for r in conn.execute(
         "SELECT d.id, d.addressed, m.id, m.link, m.key, m.origin, m.control, m.text "
         "FROM deliveries d JOIN messages m ON m.id = d.msg_id "
         f"WHERE d.expires_at > %s AND d.expires_at <= %s AND d.state IN {_OPEN_SQL} "
-        "ORDER BY d.expires_at LIMIT %s", (mark, now, limit)).fetchall()]
+        # Cluster mode: every node sweeps; a row another node's sweep has is skipped,
+        # so each expiry (and its SM .04) happens once.
+        "ORDER BY d.expires_at LIMIT %s FOR UPDATE OF d SKIP LOCKED",
+        (mark, now, limit)).fetchall()]
     if rows:
         conn.execute("UPDATE deliveries SET state = 'expired', done_at = %s "
                      "WHERE id = ANY(%s)", (now, [r.delivery_id for r in rows]))
     if len(rows) < limit:
-        conn.execute("INSERT INTO meta (name, value) VALUES ('expiry_watermark', %s) "
-                     "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (repr(now),))
+        conn.execute("INSERT INTO meta (name, value) VALUES (%s, %s) "
+                     "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                     (mark_name, repr(now)))
     return rows
 
 
-def recover(store: PostgresStore) -> Recovered:
-    """The highest message and delivery ids ever handed out, and the counters."""
+def recover(store: PostgresStore, scope: str = "") -> Recovered:
+    """The highest message and delivery ids ever handed out, and the counters.
+
+    ``scope`` (a cluster node's): each counter is the highest of every node's
+    row of it, so a node goes on above what any node handed out.
+    """
     conn = store.conn
     mid = conn.execute("SELECT COALESCE(MAX(id), 0) FROM messages").fetchone()[0]
     did = conn.execute("SELECT COALESCE(MAX(id), 0) FROM deliveries").fetchone()[0]
-    counters = {str(n): int(v) for n, v in
-                conn.execute("SELECT name, value FROM counters").fetchall()}
+    counters: dict[str, int] = {}
+    for n, v in conn.execute("SELECT name, value FROM counters").fetchall():
+        name = str(n).split("@", 1)[0] if scope else str(n)
+        counters[name] = max(int(v), counters.get(name, int(v)))
     return Recovered(max(int(mid), int(counters.get("id:msg", 0))),
                      max(int(did), int(counters.get("id:dlv", 0))), counters)

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from nlets_switch.errors import CorruptRecord, StoreError
+from nlets_switch.store.ddl import POSTGRES_TYPES, table
 
 #: The newest layout this program reads and writes.
 SCHEMA_VERSION: Final = 5
@@ -28,68 +29,22 @@ VERSION_KEY: Final = "schema_version"
 MIGRATION_LOCK: Final = 0x6E6C6574732D6D67
 
 _V1: Final = (
-    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    """CREATE TABLE IF NOT EXISTS messages (
-        id BIGINT PRIMARY KEY,
-        received_at DOUBLE PRECISION NOT NULL,
-        link TEXT NOT NULL,
-        key TEXT,
-        origin TEXT,
-        destinations TEXT,
-        control TEXT,
-        input_no INTEGER,
-        status TEXT NOT NULL,
-        reason TEXT,
-        reply_to BIGINT,
-        body_start INTEGER NOT NULL DEFAULT 0,
-        text TEXT NOT NULL
-    )""",
+    table("meta", POSTGRES_TYPES),
+    table("messages", POSTGRES_TYPES),
     "CREATE INDEX IF NOT EXISTS messages_time ON messages(received_at)",
     "CREATE INDEX IF NOT EXISTS messages_reply_to ON messages(reply_to) "
     "WHERE reply_to IS NOT NULL",
-    """CREATE TABLE IF NOT EXISTS deliveries (
-        id BIGINT PRIMARY KEY,
-        msg_id BIGINT NOT NULL,
-        link TEXT NOT NULL,
-        receiver TEXT NOT NULL,
-        addressed TEXT NOT NULL,
-        output_no INTEGER NOT NULL,
-        priority INTEGER NOT NULL,
-        state TEXT NOT NULL,
-        created_at DOUBLE PRECISION NOT NULL,
-        expires_at DOUBLE PRECISION NOT NULL,
-        sent_at DOUBLE PRECISION,
-        done_at DOUBLE PRECISION,
-        held INTEGER NOT NULL DEFAULT 0
-    )""",
+    table("deliveries", POSTGRES_TYPES),
     # What is owed to a link, in id order (sign-on read-back).
     "CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries(link, id) "
     "WHERE state IN ('queued', 'held', 'sent')",
     "CREATE INDEX IF NOT EXISTS deliveries_msg ON deliveries(msg_id)",
     # Not partial, as in SQLite: a state change then never touches it.
     "CREATE INDEX IF NOT EXISTS deliveries_expires ON deliveries(expires_at)",
-    "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL)",
-    # The audit trail (ops/audit.py): ts is ISO 8601 UTC text, so it sorts.
-    """CREATE TABLE IF NOT EXISTS audit (
-        id BIGINT PRIMARY KEY,
-        ts TEXT NOT NULL,
-        component TEXT NOT NULL,
-        type TEXT NOT NULL,
-        subject TEXT NOT NULL,
-        outcome TEXT NOT NULL,
-        detail TEXT NOT NULL,
-        mac TEXT NOT NULL
-    )""",
+    table("counters", POSTGRES_TYPES),
+    table("audit", POSTGRES_TYPES),
     "CREATE INDEX IF NOT EXISTS audit_ts ON audit(ts)",
-    # The NL service's help files (PROTOCOL part 5).
-    """CREATE TABLE IF NOT EXISTS help_files (
-        state TEXT NOT NULL,
-        file TEXT NOT NULL,
-        text TEXT NOT NULL,
-        updated_at DOUBLE PRECISION NOT NULL,
-        updated_by TEXT NOT NULL,
-        PRIMARY KEY (state, file)
-    )""",
+    table("help_files", POSTGRES_TYPES),
 )
 
 
@@ -99,13 +54,65 @@ def _v1(conn: Any) -> None:
 
 
 def _v2(conn: Any) -> None:
-    # ORION changes made on the wire (TA/TU/TD), as in the embedded store's version 4.
-    conn.execute("""CREATE TABLE IF NOT EXISTS orion (
-        ori TEXT PRIMARY KEY,
-        record TEXT,
-        updated_at DOUBLE PRECISION NOT NULL,
-        updated_by TEXT NOT NULL
+    # ORION changes made on the wire (TA/TU/TD), as in the embedded store's version 5.
+    conn.execute(table("orion", POSTGRES_TYPES))
+
+
+def _v3(conn: Any) -> None:
+    # Cluster mode (store/postgres_cluster.py): the nodes, and which node holds which
+    # ORI's link. Whether a node is alive is not a column: it is whether its
+    # session still holds the node's advisory lock (lock_key), read from pg_locks.
+    conn.execute("""CREATE TABLE IF NOT EXISTS nodes (
+        node_id TEXT PRIMARY KEY,
+        address TEXT NOT NULL,
+        lock_key BIGINT NOT NULL,
+        slot INTEGER NOT NULL UNIQUE,
+        started_at DOUBLE PRECISION NOT NULL,
+        heartbeat_at DOUBLE PRECISION NOT NULL,
+        stopped_at DOUBLE PRECISION
     )""")
+    conn.execute("""CREATE TABLE IF NOT EXISTS node_links (
+        ori TEXT PRIMARY KEY,
+        node_id TEXT NOT NULL,
+        since DOUBLE PRECISION NOT NULL
+    )""")
+    conn.execute("CREATE INDEX IF NOT EXISTS node_links_node ON node_links(node_id)")
+
+
+def _v4(conn: Any) -> None:
+    # Message text sealed at rest and searched by blind tokens (store/textcrypt.py),
+    # as in the embedded store: the words column of tokens (a tsvector made from the
+    # tokens as they are, never parsed as language) under a GIN index. Rows written
+    # before are sealed now (when a keyring is configured) and indexed under the key
+    # that sealed them. The audit trail gets a chain per node. (Version 3 is the
+    # cluster's node registry.)
+    from nlets_switch.store.textcrypt import seal_text, stored_tokens
+
+    conn.execute("ALTER TABLE messages ADD COLUMN IF NOT EXISTS words tsvector")
+    after = -1
+    while True:
+        rows = conn.execute("SELECT id, text FROM messages WHERE id > %s AND words IS NULL "
+                            "ORDER BY id LIMIT 1000", (after,)).fetchall()
+        if not rows:
+            break
+        ids, texts, tokens = [], [], []
+        for mid, text in rows:
+            sealed = seal_text(text, int(mid))
+            ids.append(int(mid))
+            texts.append(sealed)
+            tokens.append(stored_tokens(sealed, int(mid)) or "")
+        conn.execute("UPDATE messages m SET text = u.text, "
+                     "words = array_to_tsvector(string_to_array(u.w, ' ')) "
+                     "FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS u(id, text, w) "
+                     "WHERE m.id = u.id", (ids, texts, tokens))
+        after = ids[-1]
+    conn.execute("CREATE INDEX IF NOT EXISTS messages_words ON messages USING gin (words)")
+    # One audit chain per node (store/postgres.py): the node that appended a record,
+    # "" for a switch that is no cluster node (and every record before this version).
+    # Ids count per chain, so the key is (node, id).
+    conn.execute("ALTER TABLE audit ADD COLUMN IF NOT EXISTS node TEXT NOT NULL DEFAULT ''")
+    conn.execute("ALTER TABLE audit DROP CONSTRAINT IF EXISTS audit_pkey")
+    conn.execute("ALTER TABLE audit ADD PRIMARY KEY (node, id)")
 
 
 def _v5(conn: Any) -> None:
@@ -124,9 +131,8 @@ def _v5(conn: Any) -> None:
 
 
 #: (version, step): the step brings a database of version - 1 to ``version``.
-#: (Versions 3 and 4 come from other work on the store; each step stands alone.)
 MIGRATIONS: Final[tuple[tuple[int, Callable[[Any], None]], ...]] = (
-    (1, _v1), (2, _v2), (5, _v5))
+    (1, _v1), (2, _v2), (3, _v3), (4, _v4), (5, _v5))
 
 
 def schema_version(conn: Any) -> int:

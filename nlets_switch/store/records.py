@@ -123,7 +123,21 @@ class Batch:
     sent: dict[int, float] = field(default_factory=dict)
     done: list[DoneRow] = field(default_factory=list)
     refused: list[RefusedRow] = field(default_factory=list)
+    #: Cluster mode: delivery id -> the output number the database gave it when the
+    #: batch committed (one counter per receiving link for every node; set by the
+    #: PostgreSQL writer, empty otherwise).
+    numbers: dict[int, int] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.messages or self.deliveries or self.counters or self.sent
                     or self.done or self.refused)
+
+
+class Claim(NamedTuple):
+    """Cluster mode: a node took the lock on an ORI. The highest message and delivery
+    ids in the database then, and the ORI's input counter, so the node goes on above
+    them (a sender that moved between nodes keeps its order and its numbers)."""
+
+    msg_id: int
+    dlv_id: int
+    counters: dict[str, int]

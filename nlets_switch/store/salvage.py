@@ -19,6 +19,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
 from nlets_switch.store.pages import (
     HEADER_SIZE,
@@ -30,7 +31,7 @@ from nlets_switch.store.pages import (
     Value,
 )
 
-__all__ = ["LostPage", "Shape", "TableResult", "read_schema", "salvage"]
+__all__ = ["WORD_INDEX", "LostPage", "Shape", "TableResult", "read_schema", "salvage"]
 
 
 # What a column takes, from its declared type (SQLite's affinity rules, roughly).
@@ -130,6 +131,10 @@ class TableResult:
 #: Receives each salvaged row: table, rowid, values (the rowid alias already filled in).
 Sink = Callable[[Shape, int, tuple[Value, ...]], bool]
 
+#: The word index's tables (store/schema.py version 6): rebuilt from ``messages.words``
+#: after a recovery, never salvaged (their pages are FTS5's own format).
+WORD_INDEX: Final = "message_words"
+
 _MASTER = Shape("sqlite_master", ("type", "name", "tbl_name", "rootpage", "sql"),
                 ("TEXT", "TEXT", "TEXT", "INT", "TEXT"), (False,) * 5, None, 1)
 
@@ -157,6 +162,8 @@ def read_schema(pf: PageFile) -> tuple[list[Shape], list[tuple[str, str]]] | Non
             if not isinstance(name, str) or name.startswith("sqlite_") or not isinstance(sql,
                                                                                        str):
                 continue
+            if sql.upper().startswith("CREATE VIRTUAL TABLE"):
+                continue  # no pages of its own (the word index: its shadow tables have)
             if kind == "index":
                 indexes.append((str(tbl), sql))
             elif kind == "table" and isinstance(root, int) and "WITHOUT ROWID" not in sql.upper():
@@ -176,8 +183,20 @@ def salvage(pf: PageFile, shapes: Sequence[Shape], sink: Sink) -> list[TableResu
     ``sink`` returns False for a row it already has (the scan meets rows the
     tree walk gave, and copies of a row on stale pages).
     """
+    # The word index's tables are rebuilt, never salvaged; their pages are claimed
+    # all the same, so that the scan does not take a page they reused for an orphan.
+    index = [s for s in shapes if s.name.startswith(WORD_INDEX)]
+    shapes = [s for s in shapes if not s.name.startswith(WORD_INDEX)]
     results = {s.name: TableResult(s.name) for s in shapes}
-    claimed: set[int] = {1}
+    # The schema's own pages: once it outgrows page 1 (the word index's tables and
+    # triggers take room), its leaves must not be taken for orphans of a table
+    # whose columns its rows happen to fit.
+    claimed: set[int] = set()
+    _walk(pf, _MASTER, claimed, TableResult("sqlite_master"), lambda *_: False)
+    claimed.add(1)
+    for s in index:
+        if s.root is not None:
+            _walk(pf, s, claimed, TableResult(s.name), lambda *_: False)
     for s in shapes:
         if s.root is not None:
             _walk(pf, s, claimed, results[s.name], sink)

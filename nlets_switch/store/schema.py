@@ -23,6 +23,10 @@ Versions:
 3. The owed-deliveries index with an OR predicate (``deliveries_owed``).
 4. ``remove_status``: the ORIs an operator took out of service (store/console.py).
 5. ``orion``: ORION changes made on the wire (``TA``/``TU``/``TD``).
+6. The word index of the message log's text search: ``messages.words`` (the
+   blind tokens of each message's words, store/textcrypt.py) and the FTS5
+   table ``message_words`` over it (external content, kept by triggers);
+   rows already there are indexed under the key that sealed them.
 """
 
 from __future__ import annotations
@@ -33,49 +37,22 @@ from typing import Final
 
 from nlets_switch.errors import CorruptRecord, StoreError
 from nlets_switch.store._sqlite import database_file, has_table, translated, write_transaction
+from nlets_switch.store.ddl import SQLITE_TYPES, table
 
 #: The newest layout this program reads and writes.
-SCHEMA_VERSION: Final = 5
+SCHEMA_VERSION: Final = 6
 VERSION_KEY: Final = "schema_version"
 
 _V1: Final = (
-    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    """CREATE TABLE IF NOT EXISTS messages (
-        id INTEGER PRIMARY KEY,
-        received_at REAL NOT NULL,
-        link TEXT NOT NULL,
-        key TEXT,
-        origin TEXT,
-        destinations TEXT,
-        control TEXT,
-        input_no INTEGER,
-        status TEXT NOT NULL,
-        reason TEXT,
-        reply_to INTEGER,
-        body_start INTEGER NOT NULL DEFAULT 0,
-        text TEXT NOT NULL
-    )""",
+    table("meta", SQLITE_TYPES),
+    table("messages", SQLITE_TYPES),
     # Every index costs each insert; the message log's searches scan by id
     # (newest first, with OR over origin, link and deliveries), so only the
     # time index (retention pruning) is kept.
     "DROP INDEX IF EXISTS messages_link",
     "DROP INDEX IF EXISTS messages_origin",
     "CREATE INDEX IF NOT EXISTS messages_time ON messages(received_at)",
-    """CREATE TABLE IF NOT EXISTS deliveries (
-        id INTEGER PRIMARY KEY,
-        msg_id INTEGER NOT NULL,
-        link TEXT NOT NULL,
-        receiver TEXT NOT NULL,
-        addressed TEXT NOT NULL,
-        output_no INTEGER NOT NULL,
-        priority INTEGER NOT NULL,
-        state TEXT NOT NULL,
-        created_at REAL NOT NULL,
-        expires_at REAL NOT NULL,
-        sent_at REAL,
-        done_at REAL,
-        held INTEGER NOT NULL DEFAULT 0
-    )""",
+    table("deliveries", SQLITE_TYPES),
     # What is owed to a link, in id order (a sign-on's read-back). Written with
     # ORs, not IN: SQLite evaluates a partial index's IN list through a temporary
     # table built for every row written, which cost ~5 us per message (insert
@@ -89,31 +66,13 @@ _V1: Final = (
     # only the range past its watermark (meta 'expiry_watermark').
     "DROP INDEX IF EXISTS deliveries_expiry",
     "CREATE INDEX IF NOT EXISTS deliveries_expires ON deliveries(expires_at)",
-    "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    table("counters", SQLITE_TYPES),
 )
 
 _V2: Final = (
-    # The audit trail (ops/audit.py): ts is ISO 8601 UTC text, so it sorts.
-    """CREATE TABLE IF NOT EXISTS audit (
-        id INTEGER PRIMARY KEY,
-        ts TEXT NOT NULL,
-        component TEXT NOT NULL,
-        type TEXT NOT NULL,
-        subject TEXT NOT NULL,
-        outcome TEXT NOT NULL,
-        detail TEXT NOT NULL,
-        mac TEXT NOT NULL
-    )""",
+    table("audit", SQLITE_TYPES),
     "CREATE INDEX IF NOT EXISTS audit_ts ON audit(ts)",
-    # The NL service's help files (PROTOCOL part 5).
-    """CREATE TABLE IF NOT EXISTS help_files (
-        state TEXT NOT NULL,
-        file TEXT NOT NULL,
-        text TEXT NOT NULL,
-        updated_at REAL NOT NULL,
-        updated_by TEXT NOT NULL,
-        PRIMARY KEY (state, file)
-    )""",
+    table("help_files", SQLITE_TYPES),
 )
 
 
@@ -156,12 +115,65 @@ def _v4(conn: sqlite3.Connection) -> None:
 
 
 def _v5(conn: sqlite3.Connection) -> None:
-    conn.execute("""CREATE TABLE IF NOT EXISTS orion (
-        ori TEXT PRIMARY KEY,
-        record TEXT,
-        updated_at REAL NOT NULL,
-        updated_by TEXT NOT NULL
-    )""")
+    conn.execute(table("orion", SQLITE_TYPES))
+
+
+#: The word index (version 6). External content: the tokens are stored once, in
+#: ``messages.words``; ``detail=none`` and ``columnsize=0`` keep only what an
+#: AND/OR of terms needs (no positions, no ranking). The writer indexes each
+#: batch's messages itself (store/tables.py: one statement a batch, where a
+#: trigger would cost a statement a row); the trigger takes deleted rows out
+#: (retention).
+_V6: Final = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS message_words USING fts5(words, content='messages', "
+    "content_rowid='id', detail=none, columnsize=0)",
+    "CREATE TRIGGER IF NOT EXISTS message_words_delete AFTER DELETE ON messages "
+    "WHEN old.words IS NOT NULL BEGIN "
+    "INSERT INTO message_words (message_words, rowid, words) "
+    "VALUES ('delete', old.id, old.words); END",
+)
+
+
+def _v6(conn: sqlite3.Connection) -> None:
+    # The tokens of rows already there, under the key that sealed each (ns_stored_words;
+    # NULL, so not indexed, for a row whose key is not in the keyring).
+    from nlets_switch.store import textcrypt
+
+    textcrypt.install(conn)
+    cols = {r[1] for r in conn.execute("PRAGMA table_info(messages)")}
+    if "words" not in cols:
+        conn.execute("ALTER TABLE messages ADD COLUMN words TEXT")
+    conn.execute("UPDATE messages SET words = ns_stored_words(text, id) WHERE words IS NULL")
+    for stmt in _V6:
+        conn.execute(stmt)
+    conn.execute("INSERT INTO message_words (message_words) VALUES ('rebuild')")
+    if textcrypt.current() is None and conn.execute(
+            "SELECT 1 FROM messages WHERE words IS NULL LIMIT 1").fetchone():
+        # Migrated by a process without the keyring (a tool): the sealed rows wait
+        # for the next process that has it (the switch's start, index_pending).
+        conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, '1')",
+                     (WORDS_PENDING,))
+
+
+#: The ``meta`` row saying rows are waiting to be indexed (migrated without the keyring).
+WORDS_PENDING: Final = "words_pending"
+
+
+def index_pending(conn: sqlite3.Connection) -> int:
+    """Index the rows a migration without the keyring left out, when this process has
+    the keyring; returns how many got tokens. Cheap when nothing waits (one read)."""
+    from nlets_switch.store import textcrypt
+
+    if textcrypt.current() is None or not has_table(conn, "meta") or conn.execute(
+            "SELECT 1 FROM meta WHERE name = ?", (WORDS_PENDING,)).fetchone() is None:
+        return 0
+    with write_transaction(conn):
+        textcrypt.install(conn)
+        n = conn.execute("UPDATE messages SET words = ns_stored_words(text, id) "
+                         "WHERE words IS NULL").rowcount
+        conn.execute("INSERT INTO message_words (message_words) VALUES ('rebuild')")
+        conn.execute("DELETE FROM meta WHERE name = ?", (WORDS_PENDING,))
+    return int(n)
 
 
 #: (version, step): the step brings a file of version - 1 to ``version``.
@@ -171,6 +183,7 @@ MIGRATIONS: Final[tuple[tuple[int, Callable[[sqlite3.Connection], None]], ...]] 
     (3, _v3),
     (4, _v4),
     (5, _v5),
+    (6, _v6),
 )
 
 
