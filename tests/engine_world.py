@@ -19,11 +19,13 @@ from nlets_switch.core.conn import Conn, Now
 from nlets_switch.core.delivery import Delivery, Endpoint
 from nlets_switch.core.engine import Engine
 from nlets_switch.core.events import Audit, SwitchEvent
+from nlets_switch.core.gate import Gate
 from nlets_switch.store.records import (
     OPEN_STATES,
     Batch,
     DeliveryRow,
     ExpiredRow,
+    GateVerdict,
     MessageRow,
     OwedRow,
     Recovered,
@@ -53,6 +55,9 @@ class MemoryStore:
         self.deliveries: dict[int, _Dlv] = {}
         self.counters: dict[str, int] = {}
         self.commits = 0
+        #: Cluster mode: the failure counts and lock-outs the nodes share (the
+        #: database's signon_failures, here the engine's own in-memory gate).
+        self.gate = Gate()
 
     def write(self, b: Batch) -> None:
         for m in b.messages:
@@ -145,6 +150,8 @@ class World:
         self.events: list[SwitchEvent] = []
         self.logs: list[fx.Log] = []
         self.checks: list[fx.CheckCredential] = []
+        #: Cluster mode: sign-on decisions against the shared lock-outs, not answered yet.
+        self.decisions: list[fx.DecideSignOn] = []
         self.local: list[fx.DeliverLocal] = []
         self.durable: list[fx.Durable] = []
         self.standby: list[str] = []
@@ -176,6 +183,8 @@ class World:
                 self.ops.append(e)
             elif isinstance(e, fx.CheckCredential):
                 self.checks.append(e)
+            elif isinstance(e, fx.DecideSignOn):
+                self.decisions.append(e)
             elif isinstance(e, fx.DeliverLocal):
                 self.local.append(e)
             elif isinstance(e, fx.Durable):
@@ -194,8 +203,33 @@ class World:
                 self.events.append(e)
             else:  # pragma: no cover - a new effect the world does not know
                 raise AssertionError(e)
+        # Cluster mode: decisions that need no credential check are answered at once
+        # (as the node's database would), those with one wait for :meth:`decide`.
+        for d in [d for d in self.decisions if d.verdict is not None]:
+            if d in self.decisions:  # not answered meanwhile by a nested run
+                self.decide(d)
         if self.auto:
             self.settle()
+
+    def decide(self, e: fx.DecideSignOn, ok: bool | None = None,
+               error: str | None = None) -> None:
+        """Answer a cluster-mode sign-on decision: the credential was ``ok`` (or the
+        shared state was unreachable: ``error``), counted in the store's shared gate."""
+        self.decisions.remove(e)
+        g = self.store.gate
+        locked = g.locked(e.source, e.ori, self.mono)
+        if error is not None:
+            v = GateVerdict(False, error=error)
+        elif locked is not None:
+            v = GateVerdict(False, locked)
+        elif e.verdict if ok is None else ok:
+            g.succeeded(e.source, e.ori)
+            v = GateVerdict(True)
+        else:
+            src, whole = g.failed(e.source, e.ori, self.mono, e.after, e.ori_after,
+                                  e.lockout_s)
+            v = GateVerdict(False, None, src, whole)
+        self.run(self.engine.gate_decided(e.token, v, self.now))
 
     def _write(self, conn: Conn) -> None:
         peer = self.peers[conn.id]

@@ -4,6 +4,7 @@ the test plays the node thread (ownership results in, wake-ups in)."""
 from __future__ import annotations
 
 from nlets_switch.core import effects as fx
+from nlets_switch.server.credentials import hash_credential
 from nlets_switch.store.records import Claim
 from nlets_switch.wire import frames as fr
 from nlets_switch.wire.message import parse_output
@@ -97,3 +98,72 @@ def test_replaced_elsewhere_closes_the_link_and_lets_go() -> None:
     n1.run(n1.engine.replaced_elsewhere("AZNLETS20", n1.now))
     assert az.closed and n1.releases == ["AZNLETS20"]
     assert any(isinstance(e, fx.Log) and e.event == "replaced_by_new_sign_on" for e in n1.logs)
+
+
+# -- sign-on lock-outs shared by the nodes (the store's gate plays the database) -------
+
+SECURED = {
+    "links": [{"ori": "AZNLETS20", "role": "control_terminal",
+               "credential": hash_credential("right", n=2**4)},
+              {"ori": "NYNLETS00", "role": "control_terminal"}],
+    "security": {"lockout_after": 3, "lockout_minutes": 10},
+}
+
+
+def secured_node(store: MemoryStore, slot: int) -> World:
+    w = World(SECURED, store=store)
+    w.engine.join_cluster(slot, STRIDE)
+    return w
+
+
+def test_guesses_at_two_nodes_are_decided_one_at_a_time_against_one_count() -> None:
+    store = MemoryStore()
+    n1, n2 = secured_node(store, 1), secured_node(store, 2)
+    a = [n1.sign_on("AZNLETS20", "10.0.0.9", credential=f"g{i}") for i in range(2)]
+    b = [n2.sign_on("AZNLETS20", "10.0.0.9", credential=f"h{i}") for i in range(2)]
+    # One decision per ORI at a time on each node: the others wait, unread.
+    assert len(n1.decisions) == len(n2.decisions) == 1
+    assert a[1].conn.id in n1.paused and b[1].conn.id in n2.paused
+    # The decision carries what the database needs, and never the credential in clear
+    # anywhere but the check (the credential goes only to scrypt).
+    d = n1.decisions[0]
+    assert (d.ori, d.source, d.after, d.ori_after, d.lockout_s) == (
+        "AZNLETS20", "10.0.0.9", 3, 30, 600.0)
+    n1.decide(n1.decisions[0], False)
+    n2.decide(n2.decisions[0], False)
+    n1.decide(n1.decisions[0], False)  # the third failure in all locks the source
+    # n2's waiting attempt is refused unchecked: the source is locked cluster-wide.
+    n2.decide(n2.decisions[0], True)
+    assert all(p.closed for p in [*a, *b])
+    assert [x[0] for x in n1.audits() if x[0] == "lockout"] == ["lockout"]
+    assert any(x[2] == "failure" for x in n2.audits() if x[0] == "sign_on")
+    # The agency from its own address is let in (once its node holds the ORI).
+    agency = n2.sign_on("AZNLETS20", "10.0.0.1", credential="right")
+    n2.decide(n2.decisions[0], True)
+    c = n2.claims.pop()
+    n2.run(n2.engine.claimed(c.token, FREE, n2.now))
+    assert agency.take() == [("A", 1, b"NL0000000")]
+
+
+def test_the_database_gone_refuses_the_sign_on_and_the_next_is_decided() -> None:
+    w = secured_node(MemoryStore(), 1)
+    one = w.sign_on("AZNLETS20", credential="right")
+    two = w.sign_on("AZNLETS20", credential="right")
+    w.decide(w.decisions[0], error="OperationalError")
+    assert one.take() == [("N", 1, b".01. SIGN-ON REJECTED")] and one.closed
+    reasons = [e.to_dict().get("reason") for e in w.events
+               if e.to_dict().get("type") == "sign_on"]
+    assert "database unreachable" in reasons
+    # The attempt that waited is decided next (the database is back).
+    w.decide(w.decisions[0], True)
+    c = w.claims.pop()
+    w.run(w.engine.claimed(c.token, FREE, w.now))
+    assert two.take() == [("A", 1, b"NL0000000")]
+
+
+def test_unlocked_by_another_node_is_audited_here() -> None:
+    w = secured_node(MemoryStore(), 1)
+    w.run(w.engine.unlocked("AZNLETS20", ["AZNLETS20@10.0.0.9"], w.now, by="ops"))
+    w.run(w.engine.unlocked("10.0.0.9", [], w.now, by="ops", error="OperationalError"))
+    assert [x for x in w.audits() if x[0] == "unlock"] == [
+        ("unlock", "AZNLETS20", "success"), ("unlock", "", "failure")]

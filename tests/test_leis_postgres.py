@@ -25,6 +25,7 @@ from nlets_switch.errors import StoreError
 from nlets_switch.services.leis import FIXED_DINS, LeisData, LeisKeyError
 from nlets_switch.store.keys import load_keyring
 from nlets_switch.store.leiscrypt import LeisCipher
+from nlets_switch.store.postgres_schema import SCHEMA_VERSION
 from nlets_switch.tools.client import Client
 from nlets_switch.wire.message import parse_output
 from tests.test_cluster import Nodes, _node_rows, _until
@@ -69,7 +70,8 @@ def test_nodes_opening_together_build_once_and_record_the_build(pg_url: str) -> 
         meta = dict(_rows(pg_url, "SELECT key, value FROM leis_meta"))
         assert meta["seed"] == "7" and meta["persons"] == str(SMALL)
         assert meta["index"] == opened[0].store.cipher.fingerprint()
-        assert _rows(pg_url, "SELECT value FROM meta WHERE name = 'schema_version'") == [("6",)]
+        assert _rows(pg_url, "SELECT value FROM meta WHERE name = 'schema_version'") == [
+            (str(SCHEMA_VERSION),)]
         # The same answers as the SQLite file gives (docs/leis.md's examples).
         assert opened[1].gpq_text({"NAM": "GARSIA,MARIA", "DOB": "19850312"}) == \
             "DIN/D000000001.NAM/GARCIA,MARIA.DOB/19850312.SEX/F"
@@ -119,9 +121,19 @@ def test_a_version_5_database_gets_the_leis_tables_and_then_its_data(pg_url: str
             step(c)
         c.execute("INSERT INTO meta VALUES ('schema_version', '5')")
         assert c.execute("SELECT to_regclass('leis_person')").fetchone() == (None,)
-        assert migrate(c, "test") == (5, 6)
+        assert migrate(c, "test") == (5, SCHEMA_VERSION)
     with LeisData.open_url(pg_url, persons=SMALL) as data:
         assert data.get("D000000003") is not None
+
+
+def test_a_database_at_the_newest_version_without_the_leis_tables_gets_them(
+        pg_url: str) -> None:
+    # A development build made version 7 before version 6 existed.
+    LeisData.open_url(pg_url, persons=SMALL).close()
+    with psycopg.connect(pg_url, autocommit=True) as c:
+        c.execute("DROP TABLE leis_meta, leis_person, leis_term")
+    with LeisData.open_url(pg_url, persons=SMALL) as data:
+        assert data.built and data.get("D000000003") is not None
 
 
 def test_another_keyring_is_one_line_and_nothing_is_rebuilt(pg_url: str, tmp_path: Path) -> None:

@@ -158,6 +158,10 @@ class Endpoint:
         """Stop taking deliveries; what is outstanding stays owed in the journal."""
         self.ready = False
         self.closed = True
+        # The connection refers to its endpoint: without the way back, an ended
+        # link is freed by its reference counts, even where the collector does
+        # not look (server/heap.py freezes long-lived links).
+        self.conn = None
         self.urgent.clear()
         self.queue.clear()
         self.outstanding.clear()

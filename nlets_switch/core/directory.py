@@ -38,6 +38,9 @@ class Directory:
     """ORIs, their states' control terminals, and who speaks for whom."""
 
     def __init__(self, entries: Iterable[Entry]) -> None:
+        #: Bumped by every change (:meth:`put`, :meth:`remove`): what was worked
+        #: out from the entries (the router's shapes) is stale past it.
+        self.version = 0
         self._by_ori: dict[str, Entry] = {}
         self._ct: dict[str, Entry] = {}
         for e in entries:
@@ -77,12 +80,14 @@ class Directory:
         if old is not None and old.is_control_terminal:
             return
         self._by_ori[entry.ori] = entry
+        self.version += 1
 
     def remove(self, ori: str) -> Entry | None:
         """Remove one ORI's entry (ORION ``TD``); never a control terminal's."""
         e = self._by_ori.get(ori)
         if e is None or e.is_control_terminal:
             return None
+        self.version += 1
         return self._by_ori.pop(ori)
 
     def may_speak(self, link_ori: str, origin: str) -> bool:

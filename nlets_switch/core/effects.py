@@ -81,6 +81,25 @@ class CheckCredential(NamedTuple):
     stored: str
 
 
+class DecideSignOn(NamedTuple):
+    """Cluster mode: decide the sign-on ``token`` against the lock-outs every node
+    shares. As one step, under the ORI's cluster-wide lock: unless ``source`` or
+    ``ori`` is locked out, check ``credential`` against ``stored`` (slow: off the
+    loop), or take ``verdict`` when no check is needed, and count a failure (past
+    ``after`` the source locks, past ``ori_after`` the ORI, for ``lockout_s``);
+    then ``engine.gate_decided(token, GateVerdict, now)``."""
+
+    token: Any
+    ori: str
+    source: str
+    credential: str | None
+    stored: str | None
+    verdict: bool | None
+    after: int
+    ori_after: int
+    lockout_s: float
+
+
 class DeliverLocal(NamedTuple):
     """Hand ``delivery`` to the in-process service behind ``endpoint``; when it is
     handled, ``engine.local_done(endpoint, seq, now)``."""
@@ -130,5 +149,5 @@ class Checkpoint(NamedTuple):
 
 
 Effect = (Output | Close | PauseReading | ResumeReading | WriteBatch | ReadOwed | ExpireDue
-          | CheckCredential | DeliverLocal | Durable | Standby | ClaimOri | ReleaseOri | Log
-          | Checkpoint | SwitchEvent)
+          | CheckCredential | DecideSignOn | DeliverLocal | Durable | Standby | ClaimOri
+          | ReleaseOri | Log | Checkpoint | SwitchEvent)

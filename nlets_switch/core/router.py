@@ -34,6 +34,10 @@ LAW_ENFORCEMENT_KEYS = frozenset({"AML"})
 #: How long an undelivered message waits when its key's rule names no time.
 DEFAULT_EXPIRE_S = 86_400
 
+#: Shapes (link, origin, key, destinations) remembered; past it the memory starts again,
+#: so a link that makes up destinations cannot grow it.
+MAX_SHAPES = 4096
+
 
 @dataclass(frozen=True, slots=True)
 class Route:
@@ -64,8 +68,28 @@ class Plan:
     hold: HoldRule
 
 
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What the checks of a message's header (not its text) decided, worked out
+    once per (link, origin, key, destinations) while the directory stays the same."""
+
+    schema: KeySchema
+    targets: tuple[Target, ...]
+    #: (foreign code, most characters of text) of each target that has a limit.
+    limits: tuple[tuple[str, int], ...]
+    #: Each target once: itself, whether its entry takes the key, its routes.
+    unique: tuple[tuple[Target, bool, Route, Route], ...]
+
+
 class Router:
-    """Routes messages using a directory, the schemas and the hold rules."""
+    """Routes messages using a directory, the schemas and the hold rules.
+
+    The checks of a header are the same for every message of the same shape
+    (link, origin, key, destinations): they are worked out once and kept
+    (:data:`MAX_SHAPES`, forgotten when the directory changes); the text's
+    checks, the remove status, the review rules and whether a link is signed
+    on are looked at for every message.
+    """
 
     def __init__(self, directory: Directory, schemas: SchemaSet,
                  hold: Mapping[str, HoldOverride] | None = None,
@@ -89,6 +113,8 @@ class Router:
                 # dropped after it was routed (at-least-once, part 1).
                 rule = HoldRule(held=rule.held, expire_s=DEFAULT_EXPIRE_S)
             self._hold[ks.key] = rule
+        self._shapes: dict[tuple[str, str, str, tuple[str, ...]], _Shape] = {}
+        self._shapes_of = directory.version
 
     def hold_rule(self, key: str) -> HoldRule:
         """The hold rule of ``key`` (schema default, overridden by configuration)."""
@@ -97,6 +123,37 @@ class Router:
     def check(self, msg: Message, link_ori: str) -> tuple[KeySchema, tuple[tuple[str, str], ...],
                                                            list[Target]]:
         """Every check of a message against directory and schemas; raises MessageError."""
+        shape = self._shape(msg, link_ori)
+        self._check_text(msg, shape)
+        return shape.schema, shape.schema.validate(msg.body), list(shape.targets)
+
+    def _check_text(self, msg: Message, shape: _Shape) -> None:
+        """The checks after the header's, in their order: text length, law enforcement."""
+        if shape.limits:
+            n = len(msg.body)
+            for code, most in shape.limits:
+                if n > most:
+                    raise MessageError(ErCode.FORMAT, f"MESSAGES TO {code} TAKE AT MOST "
+                                                      f"{most} CHARACTERS OF TEXT")
+        if msg.key in LAW_ENFORCEMENT_KEYS:
+            self._check_law_enforcement(msg)
+
+    def _shape(self, msg: Message, link_ori: str) -> _Shape:
+        shapes = self._shapes
+        if self._shapes_of != self.directory.version:
+            shapes.clear()
+            self._shapes_of = self.directory.version
+        k = (link_ori, msg.origin, msg.key, msg.destinations)
+        shape = shapes.get(k)
+        if shape is None:
+            shape = self._work_out(msg, link_ori)  # raises for a bad header: not kept
+            if len(shapes) >= MAX_SHAPES:
+                shapes.clear()
+            shapes[k] = shape
+        return shape
+
+    def _work_out(self, msg: Message, link_ori: str) -> _Shape:
+        """The header's checks (origin, key, destinations) and its targets."""
         if not self.directory.may_speak(link_ori, msg.origin):
             raise MessageError(ErCode.HEADER, f"ORIGIN {msg.origin} NOT ALLOWED ON THIS LINK")
         schema = self.schemas.get(msg.key)
@@ -128,15 +185,19 @@ class Router:
                 targets.append(t)
         if unknown:
             raise MessageError.naming(ErCode.DESTINATION, "UNKNOWN", unknown)
+        limits: list[tuple[str, int]] = []
         for t in targets:
             fo = BY_ORI.get(t.link)
-            if fo is not None and fo.max_text is not None and len(msg.body) > fo.max_text:
-                raise MessageError(ErCode.FORMAT, f"MESSAGES TO {fo.code} TAKE AT MOST "
-                                                  f"{fo.max_text} CHARACTERS OF TEXT")
-        if msg.key in LAW_ENFORCEMENT_KEYS:
-            self._check_law_enforcement(msg)
-        fields = schema.validate(msg.body)
-        return schema, fields, targets
+            if fo is not None and fo.max_text is not None:
+                limits.append((fo.code, fo.max_text))
+        unique: list[tuple[Target, bool, Route, Route]] = []
+        seen: set[tuple[str, str]] = set()
+        for t in targets:
+            if (t.link, t.receiver) not in seen:
+                seen.add((t.link, t.receiver))
+                unique.append((t, t.entry is None or t.entry.takes(msg.key),
+                               Route(t, held=False), Route(t, held=True)))
+        return _Shape(schema, tuple(targets), tuple(limits), tuple(unique))
 
     def _check_law_enforcement(self, msg: Message) -> None:
         """``AML``: from and to law enforcement ORIs only (ER ``.02.``)."""
@@ -151,28 +212,27 @@ class Router:
 
     def route(self, msg: Message, link_ori: str, online: Callable[[str], bool]) -> Plan:
         """Check ``msg`` and decide each destination (PROTOCOL parts 2 to 4)."""
-        schema, fields, targets = self.check(msg, link_ori)
+        shape = self._shape(msg, link_ori)
+        self._check_text(msg, shape)
+        schema = shape.schema
+        fields = schema.validate(msg.body)
         hold = self.hold_rule(msg.key)
         routes: list[Route] = []
         statuses: list[Status] = []
-        seen: set[tuple[str, str]] = set()
         controls = self.controls
-        for t in targets:
-            if (t.link, t.receiver) in seen:
-                continue
-            seen.add((t.link, t.receiver))
-            if t.entry is not None and not t.entry.takes(msg.key):
+        for t, takes, now_route, held_route in shape.unique:
+            if not takes:
                 statuses.append(Status(SmCode.NOT_TAKEN, t.addressed))
-            elif controls.is_removed(t, msg.key):
+            elif controls.removed and controls.is_removed(t, msg.key):
                 # Remove status (an operator's decision): not forwarded (part 4).
                 statuses.append(Status(SmCode.DROPPED, t.addressed))
             elif controls.rules and (rule := controls.review(msg.key, msg.origin, t,
                                                                msg.body)) is not None:
                 routes.append(Route(t, held=False, review=rule))
             elif online(t.link):
-                routes.append(Route(t, held=False))
+                routes.append(now_route)
             elif hold.held:
-                routes.append(Route(t, held=True))
+                routes.append(held_route)
                 statuses.append(Status(SmCode.HELD, t.addressed))
             else:
                 statuses.append(Status(SmCode.DROPPED, t.addressed))

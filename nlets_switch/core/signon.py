@@ -7,20 +7,31 @@ outside the engine, so attempts for one ORI are *serialised* here: while
 one is being checked, the next ones wait behind it and are decided only
 after its verdict has been counted. Parallel guesses therefore never get
 more than ``lockout_after`` checks before the lock-out applies.
+
+In cluster mode the counts and lock-outs are every node's
+(:class:`~nlets_switch.core.effects.DecideSignOn`, kept in the database): the
+server decides each attempt under the ORI's cluster-wide lock, and this node
+still lets one attempt per ORI at a time go to it.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from typing import TYPE_CHECKING, Any, Final
 
 from nlets_switch.core import link as lk
 from nlets_switch.core.conn import Conn, Now
 from nlets_switch.core.delivery import Endpoint
 from nlets_switch.core.dispatch import Dispatch
-from nlets_switch.core.effects import CheckCredential, ClaimOri, Effect, ReleaseOri
+from nlets_switch.core.effects import (
+    CheckCredential,
+    ClaimOri,
+    DecideSignOn,
+    Effect,
+    ReleaseOri,
+)
+from nlets_switch.core.gate import Attempt, Gate
 from nlets_switch.errors import LinkError, SignOnRejected, TooManyConnections
-from nlets_switch.store.records import Claim
+from nlets_switch.store.records import Claim, GateVerdict
 from nlets_switch.wire.message import SWITCH_ORI
 
 if TYPE_CHECKING:
@@ -39,120 +50,8 @@ def is_service(entry: Entry) -> bool:
     return entry.role == "service" or entry.simulated
 
 
-#: Source counts kept before those that lock nothing are forgotten.
-_MAX_TRACKED: Final = 100_000
-
 #: The body of the A that accepts a sign-on (PROTOCOL part 1).
 _ACCEPTED: Final = SWITCH_ORI.encode("ascii")
-
-
-class Attempt:
-    """One sign-on asked on a connection (``seq`` of its ``C``)."""
-
-    __slots__ = ("conn", "credential", "ori", "seq")
-
-    def __init__(self, conn: Conn, seq: int, ori: str, credential: str | None) -> None:
-        self.conn = conn
-        self.seq = seq
-        self.ori = ori
-        self.credential = credential
-
-
-class Gate:
-    """Failures and lock-outs, and the attempts waiting for a check.
-
-    Failures are counted per (source address, ORI) and per ORI. What locks
-    first is the source, for that ORI (``lockout_after``): a stranger's
-    guesses lock the stranger out, not the agency, which signs on from its
-    own address as before. Past ``ori_lockout_after`` failures from every
-    address together, the ORI itself is locked out (an alert: many sources
-    are guessing). ``unlock`` lifts either.
-    """
-
-    __slots__ = ("checking", "ori_fails", "source_fails")
-
-    def __init__(self) -> None:
-        #: (host, ORI) -> (failures in a row, locked until (monotonic), 0 when not locked).
-        self.source_fails: dict[tuple[str, str], tuple[int, float]] = {}
-        #: ORI -> (failures from every source, locked until, 0 when not locked).
-        self.ori_fails: dict[str, tuple[int, float]] = {}
-        #: ORI with a check running -> the attempts waiting behind it, in order.
-        self.checking: dict[str, deque[Attempt]] = {}
-
-    def busy(self, ori: str) -> bool:
-        """A check for ``ori`` is running."""
-        return ori in self.checking
-
-    def wait(self, attempt: Attempt) -> None:
-        """Queue ``attempt`` behind the running check of its ORI."""
-        self.checking[attempt.ori].append(attempt)
-
-    def begin(self, ori: str) -> None:
-        """A check for ``ori`` starts."""
-        self.checking.setdefault(ori, deque())
-
-    def end(self, ori: str) -> deque[Attempt]:
-        """The check for ``ori`` is over; returns the attempts that waited behind it."""
-        return self.checking.pop(ori, deque())
-
-    def locked(self, host: str, ori: str, now: float) -> str | None:
-        """Why ``ori`` may not sign on from ``host`` at ``now`` (None: it may)."""
-        if self.ori_fails.get(ori, (0, 0.0))[1] > now:
-            return "ori locked out"
-        if self.source_fails.get((host, ori), (0, 0.0))[1] > now:
-            return "locked out"
-        return None
-
-    def failed(self, host: str, ori: str, now: float, after: int, ori_after: int,
-               lockout_s: float) -> tuple[bool, bool]:
-        """Count a failure; (source locked now, ORI locked now)."""
-        src = ori_lock = False
-        fails = self.source_fails.get((host, ori), (0, 0.0))[0] + 1
-        if fails >= after:
-            self.source_fails[(host, ori)] = (0, now + lockout_s)
-            src = True
-        else:
-            self.source_fails[(host, ori)] = (fails, 0.0)
-        if len(self.source_fails) > _MAX_TRACKED:
-            # Many addresses guessing: forget the counts that lock nothing (bounded memory).
-            self.source_fails = {k: v for k, v in self.source_fails.items() if v[1] > now}
-        total, until = self.ori_fails.get(ori, (0, 0.0))
-        total += 1
-        if total >= ori_after:
-            self.ori_fails[ori] = (0, now + lockout_s)
-            ori_lock = True
-        else:
-            self.ori_fails[ori] = (total, until)
-        return src, ori_lock
-
-    def succeeded(self, host: str, ori: str) -> None:
-        """A good sign-on clears its source's count (not the ORI's: others may guess)."""
-        self.source_fails.pop((host, ori), None)
-
-    def unlock(self, target: str) -> list[str]:
-        """Lift the lock-outs and counts of an ORI or of a source address.
-
-        Returns what was locked (``ORI`` or ``ORI@host``), for the audit.
-        """
-        lifted: list[str] = []
-        if target in self.ori_fails:
-            if self.ori_fails.pop(target)[1] > 0:
-                lifted.append(target)
-        for (host, ori), (_, until) in list(self.source_fails.items()):
-            if target in (host, ori):
-                del self.source_fails[(host, ori)]
-                if until > 0:
-                    lifted.append(f"{ori}@{host}")
-        return lifted
-
-    def lockouts(self, now: float) -> list[dict[str, object]]:
-        """What is locked out at ``now``: ``{"ori", "source" (None: every source), "until_s"}``."""
-        out: list[dict[str, object]] = [
-            {"ori": ori, "source": None, "remaining_s": round(until - now, 1)}
-            for ori, (_, until) in self.ori_fails.items() if until > now]
-        out += [{"ori": ori, "source": host, "remaining_s": round(until - now, 1)}
-                for (host, ori), (_, until) in self.source_fails.items() if until > now]
-        return out
 
 
 class SignOn(Dispatch):
@@ -174,14 +73,37 @@ class SignOn(Dispatch):
         """
         fx = self._fx = []
         self._decide(attempt, ok, now)
-        waiting = self.gate.end(attempt.ori)
+        self._next(attempt.ori, now)
+        return fx
+
+    def gate_decided(self, attempt: Attempt, verdict: GateVerdict, now: Now) -> list[Effect]:
+        """Cluster mode: the result of a :class:`~nlets_switch.core.effects.DecideSignOn`.
+
+        When the shared lock-outs could not be reached (the database is gone),
+        the sign-on is refused: a lock-out cannot be known to be absent. The
+        attempts for the same ORI that waited behind it are decided next.
+        """
+        fx = self._fx = []
+        if verdict.error is not None:
+            self._refuse(attempt, "database unreachable", now)
+        elif verdict.locked is not None:
+            self._refuse(attempt, verdict.locked, now)
+        elif not verdict.ok:
+            self._failed(attempt, verdict.source_locked, verdict.ori_locked, now)
+        else:
+            self._signed_on(attempt, now)
+        self._next(attempt.ori, now)
+        return fx
+
+    def _next(self, ori: str, now: Now) -> None:
+        """The check for ``ori`` is over: the attempts that waited behind it, in order."""
+        waiting = self.gate.end(ori)
         while waiting:
             self._try(waiting.popleft(), now)
-            if self.gate.busy(attempt.ori):
+            if self.gate.busy(ori):
                 for a in waiting:  # a new check started: the rest wait behind it
                     self.gate.wait(a)
                 break
-        return fx
 
     def _sign_on(self, conn: Conn, e: lk.SignOnRequest, now: Now) -> None:
         a = Attempt(conn, e.seq, e.ori, e.credential)
@@ -196,10 +118,12 @@ class SignOn(Dispatch):
         if conn.closed:
             return
         entry = self.directory.sign_on_entry(a.ori)
-        locked = self.gate.locked(conn.host, a.ori, now.mono)
+        locked = None if self.cluster else self.gate.locked(conn.host, a.ori, now.mono)
         if entry is None:
             self._refuse(a, "unknown ori" if self.directory.entry(a.ori) is None
                          else "not signing on", now)
+        elif self.cluster:
+            self._decide_shared(a, entry)
         elif locked is not None:
             self._refuse(a, locked, now)
         else:
@@ -215,6 +139,22 @@ class SignOn(Dispatch):
                 self._fx.append(CheckCredential(a, a.credential, stored))
             else:
                 self._decide(a, verdict, now)
+
+    def _decide_shared(self, a: Attempt, entry: Entry) -> None:
+        """Cluster mode: every sign-on of a known ORI is decided against the lock-outs
+        the nodes share, the lock-out read and the failure counted in one step."""
+        stored = entry.credential
+        if stored is None and is_service(entry):
+            stored = self.service_credential
+        verdict = self._authenticate(a.conn, entry, a.credential, stored)
+        check = verdict is None
+        sec = self.config.security
+        self.gate.begin(a.ori)
+        self._pause(a.conn, "sign_on")
+        self._fx.append(DecideSignOn(
+            a, a.ori, a.conn.host, a.credential if check else None, stored if check else None,
+            verdict, sec.lockout_after, sec.ori_lockout_after or 10 * sec.lockout_after,
+            sec.lockout_minutes * 60))
 
     @staticmethod
     def _authenticate(conn: Conn, entry: Entry, credential: str | None,
@@ -247,19 +187,32 @@ class SignOn(Dispatch):
             ori_after = sec.ori_lockout_after or 10 * sec.lockout_after
             src, whole = self.gate.failed(conn.host, ori, now.mono, sec.lockout_after,
                                           ori_after, sec.lockout_minutes * 60)
-            if src:
-                self._log("warning", "locked_out", ori=ori, peer=conn.host,
-                          minutes=sec.lockout_minutes)
-                self._security("lockout", ori, "locked", now, peer=conn.peer,
-                               source=conn.host, minutes=sec.lockout_minutes)
-            if whole:
-                # Many sources guessing one ORI: the ORI itself locks, and says so.
-                self._log("error", "ori_locked_out", ori=ori, minutes=sec.lockout_minutes)
-                self._security("lockout", ori, "locked", now, peer=conn.peer, source=None,
-                               alert=True, minutes=sec.lockout_minutes)
-            self._refuse(a, "bad credential or certificate", now)
+            self._failed(a, src, whole, now)
             return
         self.gate.succeeded(conn.host, ori)
+        self._signed_on(a, now)
+
+    def _failed(self, a: Attempt, src: bool, whole: bool, now: Now) -> None:
+        """A wrong credential or certificate, counted (``src``/``whole``: it locked the
+        source / the ORI): audited, refused."""
+        conn, ori = a.conn, a.ori
+        sec = self.config.security
+        if src:
+            self._log("warning", "locked_out", ori=ori, peer=conn.host,
+                      minutes=sec.lockout_minutes)
+            self._security("lockout", ori, "locked", now, peer=conn.peer,
+                           source=conn.host, minutes=sec.lockout_minutes)
+        if whole:
+            # Many sources guessing one ORI: the ORI itself locks, and says so.
+            self._log("error", "ori_locked_out", ori=ori, minutes=sec.lockout_minutes)
+            self._security("lockout", ori, "locked", now, peer=conn.peer, source=None,
+                           alert=True, minutes=sec.lockout_minutes)
+        self._refuse(a, "bad credential or certificate", now)
+
+    def _signed_on(self, a: Attempt, now: Now) -> None:
+        """The credential or certificate was right: accept (in cluster mode, once the
+        node holds the ORI)."""
+        conn, ori = a.conn, a.ori
         if conn.closed or conn.settling or not self.accepting:
             # Accepted, but the link is going away meanwhile (stop, time-out).
             self._log("info", "sign_on_rejected", peer=conn.peer, ori=ori[:9], reason="closing")
@@ -350,11 +303,21 @@ class SignOn(Dispatch):
 
         Audited whether or not anything was locked, so the trail shows who tried.
         """
+        return self.unlocked(target, self.gate.unlock(target), now, by)
+
+    def unlocked(self, target: str, lifted: list[str], now: Now, by: str = "operator",
+                 error: str | None = None) -> list[Effect]:
+        """Lock-outs of ``target`` were lifted (``lifted``: what was locked; in cluster
+        mode by the server, in the database, for every node; ``error``: the database
+        could not be reached, nothing was lifted): audited here."""
         fx = self._fx = []
-        lifted = self.gate.unlock(target)
-        self._log("warning", "unlocked", target=target, lifted=len(lifted), by=by)
-        self._security("unlock", target if len(target) == 9 else "", "success" if lifted
-                       else "nothing_locked", now, target=target, lifted=lifted, by=by)
+        self.gate.unlock(target)
+        outcome = "failure" if error else "success" if lifted else "nothing_locked"
+        self._log("warning", "unlocked", target=target, lifted=len(lifted), by=by,
+                  **({"error": error} if error else {}))
+        self._security("unlock", target if len(target) == 9 else "", outcome, now,
+                       target=target, lifted=lifted, by=by,
+                       **({"error": error} if error else {}))
         return fx
 
     def revoke(self, conn: Conn, serial: int, now: Now) -> list[Effect]:

@@ -32,18 +32,13 @@ log commands), ``api_access`` (the operator HTTP API), ``admin`` actions and
 from __future__ import annotations
 
 import functools
-import json
 import os
 import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, TypeAlias
-
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives import hmac as chmac
+from typing import Any, Final
 
 from nlets_switch.config import Config
 from nlets_switch.core.events import Audit
@@ -51,19 +46,20 @@ from nlets_switch.errors import ConfigError, CorruptRecord, StoreError
 from nlets_switch.ops.settings import MIN_KEY_BYTES as MIN_KEY_BYTES  # re-exported
 from nlets_switch.ops.settings import decode_key as decode_key  # re-exported
 from nlets_switch.store.audit import ANCHOR_KEY
-from nlets_switch.store.base import AuditAnchor, AuditEvent, AuditStore
+from nlets_switch.store.base import AuditAnchor
+from nlets_switch.store.journal_ops import AuditSource as AuditSource  # re-exported
+from nlets_switch.store.journal_ops import anchor_tag as anchor_tag  # re-exported
+from nlets_switch.store.journal_ops import append as append  # re-exported
+from nlets_switch.store.journal_ops import canonical as canonical  # re-exported
+from nlets_switch.store.journal_ops import chain_mac as chain_mac  # re-exported
+from nlets_switch.store.journal_ops import iso_utc as iso_utc  # re-exported
 from nlets_switch.store.keys import key_dir, private_dir
 from nlets_switch.store.postgres_journal import AnyJournal
-from nlets_switch.store.sqlite import Connection, as_store, open_store
+from nlets_switch.store.sqlite import as_store, open_store
 
 KEY_FILE_NAME: Final = "audit.key"
 #: Where the retention anchor is kept (the store's meta row).
 ANCHOR: Final = ANCHOR_KEY
-
-
-def iso_utc(ts: float) -> str:
-    """The audit time format: ISO 8601 UTC, microseconds, ``Z`` (sorts as text)."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 # --------------------------------------------------------------------------
@@ -121,46 +117,6 @@ def load_key(cfg: Config, create: bool = True) -> bytes | None:
 # --------------------------------------------------------------------------
 # The chain
 # --------------------------------------------------------------------------
-
-
-def canonical(row_id: int, ts: str, component: str, type_: str, subject: str, outcome: str,
-              detail: str) -> bytes:
-    """The bytes a record's MAC covers: its columns as sorted, compact JSON."""
-    return json.dumps({"id": row_id, "ts": ts, "component": component, "type": type_,
-                       "subject": subject, "outcome": outcome, "detail": detail},
-                      sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
-
-
-def chain_mac(key: bytes, prev_mac: str, record: bytes) -> str:
-    """HMAC-SHA256(key, previous mac (hex text) || record), as hex."""
-    h = chmac.HMAC(key, hashes.SHA256())
-    h.update(prev_mac.encode("ascii"))
-    h.update(record)
-    return h.finalize().hex()
-
-
-def anchor_tag(key: bytes, rid: int, mac: str) -> str:
-    """The keyed tag of a retention anchor: without the key nobody can move it."""
-    return chain_mac(key, "anchor", f"{rid}|{mac}".encode("ascii"))
-
-
-#: What the functions below write to and read from: any audit store, or a SQLite
-#: connection to the journal (a journal operation's, or one a tool opened).
-AuditSource: TypeAlias = AuditStore | Connection
-
-
-def append(db: AuditSource, key: bytes, ts: str, component: str, type_: str,
-           subject: str, outcome: str, detail: Mapping[str, Any]) -> int:
-    """Append one record (inside the current write transaction, if one is open);
-    returns its id."""
-    det = json.dumps(dict(detail), sort_keys=True, separators=(",", ":"), default=str)
-    event = AuditEvent(ts, component, type_, subject, outcome, det)
-
-    def seal(row_id: int, prev_mac: str) -> str:
-        return chain_mac(key, prev_mac, canonical(row_id, ts, component, type_, subject,
-                                                  outcome, det))
-
-    return as_store(db).append_audit(event, seal).id
 
 
 def record_now(journal_path: Path, key: bytes, type_: str, subject: str, outcome: str,

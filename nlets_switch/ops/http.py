@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Final
 import aiohttp.web_response
 from aiohttp import web
 
+from nlets_switch.errors import StoreError
 from nlets_switch.log import get_logger
 from nlets_switch.ops.console_http import ConsoleApi
 from nlets_switch.ops.http_guard import COOKIE, SECURITY_HEADERS, OneLineLogger, Sessions, csp
@@ -456,10 +457,11 @@ class HttpServer:
             return _json({"error": 'expected {"target": "ORI or address"}'}, status=400)
         if not target or len(target) > 64 or not target.isprintable():
             return _json({"error": "target: an ORI or an IP address"}, status=400)
-        before = len(self.switch.engine.lockouts(self.switch.now()))
-        remaining = self.switch.unlock(target, by=tok.name)
-        return _json({"target": target, "lifted": before - len(remaining),
-                      "locked": remaining})
+        try:
+            lifted, remaining = await self.switch.unlock_everywhere(target, by=tok.name)
+        except StoreError as e:  # cluster mode: the shared lock-outs are out of reach
+            return _json({"error": f"cannot unlock: {e}"}, status=503)
+        return _json({"target": target, "lifted": lifted, "locked": remaining})
 
     def _with_conn(self, fn: Callable[[Any], Any]) -> Any:
         """Run ``fn`` on a fresh read-only journal connection (in a worker thread)."""

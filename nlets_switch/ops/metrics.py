@@ -9,17 +9,20 @@ own registry so that several switches in one process (tests) never collide.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Final
 
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
+    HistogramMetricFamily,
     Metric,
     SummaryMetricFamily,
 )
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from nlets_switch.core.events import Delivered, SwitchEvent
 
@@ -149,6 +152,39 @@ def _cluster_metrics(view: ClusterView) -> Iterable[Metric]:
     yield links
 
 
+class LatencyHistogram(Collector):
+    """The delivery latency histogram, fed on the event loop only.
+
+    prometheus_client's ``Histogram`` takes a lock per observation (it may be
+    fed from threads); this one is fed by the switch's observer alone, on the
+    loop, as is the scrape: a bisect and two adds (issue 9: the lock was 2 %
+    of the loop's time).
+    """
+
+    def __init__(self, name: str, documentation: str, buckets: tuple[float, ...]) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.buckets = buckets
+        #: Observations per bucket (not cumulative), the last one +Inf.
+        self.counts = [0] * (len(buckets) + 1)
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        """Count one observation (seconds)."""
+        self.counts[bisect_left(self.buckets, value)] += 1
+        self.sum += value
+
+    def collect(self) -> Iterable[Metric]:
+        """The histogram family, buckets cumulative as the exposition wants them."""
+        total = 0
+        buckets: list[tuple[str, float]] = []
+        for le, n in zip((*self.buckets, float("inf")), self.counts, strict=True):
+            total += n
+            buckets.append((floatToGoString(le), total))  # type: ignore[no-untyped-call]
+        yield HistogramMetricFamily(self.name, self.documentation, buckets=buckets,
+                                    sum_value=self.sum)
+
+
 class Metrics:
     """The registry of one switch: the collector and the latency histogram."""
 
@@ -156,10 +192,11 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=False)
         self.collector = SwitchCollector(switch, monitor)
         self.registry.register(self.collector)
-        self.latency = Histogram(
+        self.latency = LatencyHistogram(
             "nlets_delivery_latency_seconds",
             "From the switch taking custody of a message to the receiver's acknowledgement",
-            buckets=_LATENCY_BUCKETS, registry=self.registry)
+            _LATENCY_BUCKETS)
+        self.registry.register(self.latency)
 
     def observe(self, event: SwitchEvent) -> None:
         """Switch observer: feed the latency histogram from ``delivered`` events."""

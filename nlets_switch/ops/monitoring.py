@@ -107,7 +107,6 @@ async def attach_monitoring(switch: Switch, cfg: Config, http: str | None = None
     takes ``http.listen`` from the configuration, else 127.0.0.1:7331. Call
     it before or after ``switch.start()``; the HTTP server is up on return.
     """
-    from nlets_switch.ops.http import HttpServer
     from nlets_switch.ops.metrics import Metrics
 
     monitor = Monitor()
@@ -126,6 +125,9 @@ async def attach_monitoring(switch: Switch, cfg: Config, http: str | None = None
     # HTTP first: if its port is taken, nothing has been said on MQTT (a
     # second switch failing to start must not mark the running one offline).
     if hs.listen is not None:
+        # Imported only when it serves: aiohttp is 11 MiB of the switch's memory.
+        from nlets_switch.ops.http import HttpServer
+
         mon.http = HttpServer(mon, hs)
         await mon.http.start()
     if ms is not None:

@@ -20,55 +20,26 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from dataclasses import dataclass
-from typing import Any, Final, TypeAlias
+from typing import Any
 
 from nlets_switch.config import Config
 from nlets_switch.log import get_logger
-from nlets_switch.ops.audit import anchor_tag, iso_utc, load_key
+from nlets_switch.ops.audit import load_key
 from nlets_switch.ops.settings import RetentionSettings as RetentionSettings  # re-exported
-from nlets_switch.store.base import RetentionStore
-from nlets_switch.store.sqlite import Connection, as_store
+
+# The pruning itself runs in the journal's writer process: it lives where the
+# writer need not import the switch (store/journal_ops.py).
+from nlets_switch.store.journal_ops import DAY as DAY  # re-exported
+from nlets_switch.store.journal_ops import PruneResult as PruneResult  # re-exported
+from nlets_switch.store.journal_ops import RetentionSource as RetentionSource  # re-exported
+from nlets_switch.store.journal_ops import prune as prune  # re-exported
 
 log = get_logger("retention")
-
-DAY: Final = 86400.0
-
-@dataclass(frozen=True, slots=True)
-class PruneResult:
-    """What one :func:`prune` removed."""
-
-    messages: int = 0
-    deliveries: int = 0
-    audit: int = 0
 
 
 def settings(cfg: Config) -> RetentionSettings:
     """The retention settings of ``cfg`` (the ``retention`` section)."""
     return cfg.retention
-
-
-#: What :func:`prune` works on: any retention store, or a SQLite connection to the journal
-#: (the writer's, when it runs as a journal operation).
-RetentionSource: TypeAlias = RetentionStore | Connection
-
-
-def prune(db: RetentionSource, now: float, messages_days: float = 365.0,
-          audit_days: float = 365.0, batch: int = 10_000,
-          key: bytes | None = None) -> PruneResult:
-    """Remove what is past retention at ``now``; run inside a write transaction
-    (a journal operation). At most ``batch`` messages per call, so one call
-    never holds the writer for long; the job calls again while it is busy.
-    Without the audit ``key`` no audit record is removed: the anchor that
-    replaces them could not be authenticated."""
-    store = as_store(db)
-    with store.transaction():
-        msgs = store.prune_messages(now - messages_days * DAY, batch)
-        n_audit = 0
-        if key is not None:
-            n_audit = store.prune_audit(iso_utc(now - audit_days * DAY),
-                                        functools.partial(anchor_tag, key))
-    return PruneResult(msgs.messages, msgs.deliveries, n_audit)
 
 
 async def retention_task(switch: Any, cfg: Config) -> None:

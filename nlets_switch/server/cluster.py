@@ -17,7 +17,11 @@ and its answers back to the engine, which stays sans-IO:
   (``Engine.woken``); the ORIs the other nodes hold are the engine's
   ``elsewhere`` view (SM .02/.04 decisions);
 * each batch that makes deliveries durable for ORIs not signed on here
-  wakes the other nodes when it commits.
+  wakes the other nodes when it commits;
+* sign-ons are decided against the failure counts and lock-outs every node
+  shares (:class:`~nlets_switch.core.effects.DecideSignOn` ->
+  ``Engine.gate_decided``; :mod:`nlets_switch.store.postgres_signon`), and
+  ``unlock`` lifts a lock-out on every node.
 """
 
 from __future__ import annotations
@@ -26,10 +30,13 @@ import asyncio
 import functools
 from typing import TYPE_CHECKING, Any
 
+from nlets_switch.core.effects import DecideSignOn
 from nlets_switch.log import get_logger
+from nlets_switch.server.credentials import verify_credential
 from nlets_switch.store import postgres_cluster as pc
 from nlets_switch.store.postgres_node import ClusterNode
-from nlets_switch.store.records import Batch, Claim
+from nlets_switch.store.postgres_signon import SharedGate
+from nlets_switch.store.records import Batch, Claim, GateVerdict
 
 if TYPE_CHECKING:
     from nlets_switch.server.switch import LocalEndpoint, Switch
@@ -51,6 +58,9 @@ class Cluster:
         self.slot = self.node.slot = self.node.open()
         #: In-process services waiting to take their ORI (another node runs them).
         self._waiting: set[str] = set()
+        #: The failure counts and lock-outs of sign-ons, shared by every node.
+        self.gate = SharedGate(cfg.store.url, self.node_id)
+        self._gate_down = False
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start the node thread; from now on the engine works as a cluster node."""
@@ -65,6 +75,46 @@ class Cluster:
     def close(self) -> None:
         """Stop the thread; the node's ORIs are free for the other nodes."""
         self.node.close()
+        self.gate.close()
+
+    # -- sign-on lock-outs every node shares ----------------------------------------------
+
+    async def decide(self, e: DecideSignOn) -> None:
+        """Decide a sign-on against the shared lock-outs (``Engine.gate_decided``).
+
+        The credential check (scrypt) runs in the worker thread, inside the
+        decision's transaction, so the ORI's next attempt anywhere in the cluster
+        is decided only after this one's failure is counted. When the database
+        cannot be reached the sign-on is refused (``error``).
+        """
+        def check() -> bool:
+            if e.verdict is not None:
+                return e.verdict
+            assert e.credential is not None and e.stored is not None
+            try:
+                return verify_credential(e.credential, e.stored)
+            except Exception:  # an unreadable stored hash is a wrong credential
+                return False
+
+        try:
+            verdict = await asyncio.to_thread(self.gate.decide, e.ori, e.source, e.after,
+                                              e.ori_after, e.lockout_s, check)
+            if self._gate_down:
+                self._gate_down = False
+                log.warning("sign_on_gate_back", node=self.node_id)
+        except Exception as err:  # the database is gone (StoreError) or failed mid-way
+            if not self._gate_down:  # once per outage: a guessing flood is not a log flood
+                self._gate_down = True
+                log.error("sign_on_gate_unreachable", node=self.node_id, error=str(err))
+            verdict = GateVerdict(False, error=type(err).__name__)
+        sw = self.switch
+        sw.apply(sw.engine.gate_decided(e.token, verdict, sw.now()))
+
+    async def unlock(self, target: str) -> tuple[list[str], list[dict[str, object]]]:
+        """Lift the lock-outs of ``target`` on every node: (what was locked, what stays
+        locked). Raises StoreError when the database cannot be reached."""
+        lifted = await asyncio.to_thread(self.gate.unlock, target)
+        return lifted, await asyncio.to_thread(self.gate.lockouts)
 
     # -- the engine's effects ----------------------------------------------------
 

@@ -158,7 +158,7 @@ class Services:
     async def start(self) -> None:
         """Create the help table, attach NL, start adapters and attach their ORIs."""
         sw = self.switch
-        await sw.journal.call(journal_op(functools.partial(help_init, at=time.time())))
+        await sw.journal.call(help_init(time.time()))
         # ORION changes made on the wire, over the configuration (services/orion.py).
         records = await sw.journal.call(journal_op(orion_records))
         apply_records(sw.directory, {e.ori: e for e in sw.config.entries}, records)

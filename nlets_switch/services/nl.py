@@ -34,13 +34,16 @@ from nlets_switch.services.endpoint import InProcessEndpoint
 from nlets_switch.services.hitclock import DEFAULT_DEADLINES, HitClock, PendingYq
 from nlets_switch.services.settings import NlSettings
 from nlets_switch.store.base import (
-    HelpFile,
-    HelpStore,
-    LoggedMessage,
-    MessageLogStore,
     OrionRecord,
-    OrionStore,
 )
+from nlets_switch.store.journal_ops import help_append as _help_append
+from nlets_switch.store.journal_ops import help_delete as _help_delete
+from nlets_switch.store.journal_ops import help_get as _help_get
+from nlets_switch.store.journal_ops import help_put as _help_put
+from nlets_switch.store.journal_ops import help_seed
+from nlets_switch.store.journal_ops import logged_message as _yq_message
+from nlets_switch.store.journal_ops import orion_put as _orion_put
+from nlets_switch.store.journal_ops import orion_records as orion_records
 from nlets_switch.store.sqlite import journal_op
 from nlets_switch.wire.message import (
     QUOTE_LEN,
@@ -89,43 +92,10 @@ SEED_HELP: Final[Mapping[tuple[str, str], str]] = {
 # --------------------------------------------------------------------------
 
 
-def help_init(store: HelpStore, at: float) -> None:
-    store.seed_help_files(HelpFile(s, f, text, at, SWITCH_ORI)
-                          for (s, f), text in SEED_HELP.items())
-
-
-def _help_get(store: HelpStore, state: str, file: str) -> str | None:
-    hf = store.help_file(state, file)
-    return None if hf is None else hf.text
-
-
-def _help_put(store: HelpStore, state: str, file: str, text: str, by: str, at: float) -> None:
-    store.put_help_file(HelpFile(state, file, text, at, by))
-
-
-def _help_append(store: HelpStore, state: str, file: str, text: str, by: str,
-                 at: float) -> None:
-    # Read and write in the one writer thread: nothing comes between them.
-    old = store.help_file(state, file)
-    joined = text if old is None or not old.text else f"{old.text}\n{text}"
-    store.put_help_file(HelpFile(state, file, joined, at, by))
-
-
-def _help_delete(store: HelpStore, state: str, file: str) -> bool:
-    return store.delete_help_file(state, file)
-
-
-def _orion_put(store: OrionStore, rec: OrionRecord) -> None:
-    store.put_orion_record(rec)
-
-
-def orion_records(store: OrionStore) -> list[OrionRecord]:
-    """Every stored ORION change (run on the journal's writer thread)."""
-    return store.orion_records()
-
-
-def _yq_message(store: MessageLogStore, msg_id: int) -> LoggedMessage | None:
-    return store.get_message(msg_id, with_text=True)
+def help_init(at: float) -> Callable[[Any], None]:
+    """The journal operation that stores the seed help files not there yet."""
+    files = tuple((st, f, text) for (st, f), text in SEED_HELP.items())
+    return journal_op(functools.partial(help_seed, files=files, at=at, by=SWITCH_ORI))
 
 
 #: The SM a requester gets when a hit confirmation is not answered in time:

@@ -28,7 +28,7 @@ from typing import Any, Final
 from nlets_switch.store.leis import LeisStore
 from nlets_switch.store.leiscrypt import LeisCipher
 from nlets_switch.store.postgres import connect, redact, translated_errors
-from nlets_switch.store.postgres_schema import migrate
+from nlets_switch.store.postgres_schema import create_leis_tables, migrate
 
 __all__ = ["LEIS_LOCK", "PgLeisDb", "open_leis"]
 
@@ -49,7 +49,13 @@ class PgLeisDb:
         self.reset_hint = "empty them (DELETE FROM leis_meta)"
         self._conn: Any = None
         with translated_errors(redact(url)):
-            migrate(self._connection(), redact(url))
+            conn = self._connection()
+            migrate(conn, redact(url))
+            if conn.execute("SELECT to_regclass('leis_meta')").fetchone()[0] is None:
+                # A database that reached version 7 before version 6 existed (a
+                # development build): the tables are made all the same.
+                with conn.transaction():
+                    create_leis_tables(conn)
 
     def _connection(self) -> Any:
         # A connection the database dropped (a restart, an outage) is replaced at

@@ -23,7 +23,7 @@ from nlets_switch.errors import CorruptRecord, StoreError
 from nlets_switch.store.ddl import POSTGRES_TYPES, table
 
 #: The newest layout this program reads and writes.
-SCHEMA_VERSION: Final = 6
+SCHEMA_VERSION: Final = 7
 VERSION_KEY: Final = "schema_version"
 #: The advisory lock key migrations take (any fixed 64-bit number; "nlets-mg").
 MIGRATION_LOCK: Final = 0x6E6C6574732D6D67
@@ -130,7 +130,8 @@ def _v5(conn: Any) -> None:
                  "WHERE state = 'review'")
 
 
-def _v6(conn: Any) -> None:
+def create_leis_tables(conn: Any) -> None:
+    """Version 6: the DHS LEIS tables (store/postgres_leis.py), made if missing."""
     # The DHS LEIS data set (store/leis.py, store/postgres_leis.py), as the SQLite
     # file leis.sqlite holds it: one sealed record per person, the blind index of
     # keyed tags, and the build's seed, size, layout and keyring fingerprint. One
@@ -152,9 +153,26 @@ def _v6(conn: Any) -> None:
     conn.execute("CREATE INDEX IF NOT EXISTS leis_person_origin ON leis_person (origin)")
 
 
+def _v7(conn: Any) -> None:
+    # Cluster mode: failed sign-ons and lock-outs every node shares
+    # (store/postgres_signon.py): per (ORI, source address), and per ORI with source
+    # ''. Times are the database's clock. Never a credential. (Version 6 is the
+    # LEIS data's.)
+    conn.execute("""CREATE TABLE IF NOT EXISTS signon_failures (
+        ori TEXT NOT NULL,
+        source TEXT NOT NULL,
+        failures INTEGER NOT NULL,
+        locked_until DOUBLE PRECISION NOT NULL DEFAULT 0,
+        PRIMARY KEY (ori, source)
+    )""")
+    # unlock ADDRESS finds an address's rows without a scan.
+    conn.execute("CREATE INDEX IF NOT EXISTS signon_failures_source "
+                 "ON signon_failures(source)")
+
+
 #: (version, step): the step brings a database of version - 1 to ``version``.
 MIGRATIONS: Final[tuple[tuple[int, Callable[[Any], None]], ...]] = (
-    (1, _v1), (2, _v2), (3, _v3), (4, _v4), (5, _v5), (6, _v6))
+    (1, _v1), (2, _v2), (3, _v3), (4, _v4), (5, _v5), (6, create_leis_tables), (7, _v7))
 
 
 def schema_version(conn: Any) -> int:

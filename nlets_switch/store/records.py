@@ -112,6 +112,23 @@ class Recovered(NamedTuple):
     counters: dict[str, int]
 
 
+class GateVerdict(NamedTuple):
+    """Cluster mode: a sign-on decided against the lock-outs every node shares.
+
+    ``locked``: why the attempt was refused unchecked (``"locked out"`` for its
+    source, ``"ori locked out"``), None when it was checked; ``ok``: the
+    credential (or certificate) was right; ``source_locked`` / ``ori_locked``:
+    this failure locked the source / the ORI; ``error``: the shared state could
+    not be read or written (the database is gone), nothing was decided.
+    """
+
+    ok: bool
+    locked: str | None = None
+    source_locked: bool = False
+    ori_locked: bool = False
+    error: str | None = None
+
+
 @dataclass(slots=True)
 class Batch:
     """Rows for one durable commit: inserts, counters, and state changes."""

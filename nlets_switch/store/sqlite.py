@@ -30,11 +30,11 @@ from nlets_switch.store._sqlite import write_transaction
 from nlets_switch.store.audit import SqliteAudit
 from nlets_switch.store.base import Store
 from nlets_switch.store.help import SqliteHelp
-from nlets_switch.store.journal import connect
 from nlets_switch.store.msglog import SqliteMessageLog
 from nlets_switch.store.orion import SqliteOrion
 from nlets_switch.store.retention import SqliteRetention
 from nlets_switch.store.schema import check_version, migrate
+from nlets_switch.store.tables import connect
 
 #: A SQLite connection, for the type hints of code that passes one through.
 Connection: TypeAlias = sqlite3.Connection
