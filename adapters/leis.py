@@ -107,10 +107,12 @@ def open_store(path: Path, seed: int, persons: int,
         ring = textcrypt.data_keyring()
     except (OSError, ValueError) as e:
         raise LeisKeyError(str(e)) from None
-    if store_url:
-        return LeisData.open_url(store_url, seed=seed, persons=persons, progress=progress,
-                                 keyring=ring)
     cache = cache_file(seed, persons, LeisCipher(ring).fingerprint())
+    if store_url:
+        # The database's data set, built once for the cluster: from the cache when
+        # this machine has one (rows copied as they are), else generated.
+        return LeisData.open_url(store_url, seed=seed, persons=persons, progress=progress,
+                                 keyring=ring, copy_from=cache if cache.is_file() else None)
     fresh = not path.exists()
     if fresh and cache.is_file():
         try:

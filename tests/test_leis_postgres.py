@@ -218,3 +218,25 @@ def test_the_command_line_takes_the_size_the_nodes_built_from_the_configuration(
     meta = dict(_rows(pg_url, "SELECT key, value FROM leis_meta"))
     assert (meta["seed"], meta["persons"]) == ("3", str(SMALL))  # not rebuilt
     assert _rows(pg_url, "SELECT count(*) FROM leis_person") == [(SMALL + len(FIXED_DINS) + 1,)]
+
+
+def test_a_file_of_the_same_build_is_copied_rather_than_built(
+        pg_url: str, tmp_path: Path) -> None:
+    file = tmp_path / "cache.sqlite"
+    LeisData.open(file, seed=5, persons=SMALL).close()
+    calls: list[int] = []
+    with LeisData.open_url(pg_url, seed=5, persons=SMALL, copy_from=file,
+                           progress=lambda done, total: calls.append(done)) as data:
+        assert data.built and calls == []  # copied: nothing generated
+        assert data.count() == SMALL + len(FIXED_DINS)
+        with LeisData.open(file, seed=5, persons=SMALL) as local:
+            for q in ({"NAM": "GARCIA"}, {"ADR": "ST PHOENIX AZ"}, {"DIN": "D100000007"}):
+                assert data.gpq_text(q) == local.gpq_text(q)
+    other = tmp_path / "other.sqlite"
+    LeisData.open(other, seed=6, persons=SMALL).close()
+    url2 = pg_url  # another build wanted: the file of seed 6 is not taken for seed 5
+    with psycopg.connect(url2, autocommit=True) as c:
+        c.execute("DELETE FROM leis_meta")
+    with LeisData.open_url(url2, seed=5, persons=SMALL, copy_from=other,
+                           progress=lambda done, total: calls.append(done)) as data:
+        assert data.built and calls[-1] == SMALL and data.get("D000000001") is not None

@@ -199,30 +199,37 @@ class LeisData:
     @classmethod
     def open_url(cls, url: str, seed: int = 1, persons: int = 10000,
                  progress: Callable[[int, int], None] | None = None,
-                 keyring: Keyring | None = None) -> LeisData:
+                 keyring: Keyring | None = None, copy_from: Path | None = None) -> LeisData:
         """:meth:`open` on the PostgreSQL store at ``url`` (its ``leis_*`` tables,
         docs/cluster.md): one data set for every cluster node, built by the first
         that finds it missing while the others wait. StoreError (one line) when the
-        database cannot be reached or is at a newer schema version."""
+        database cannot be reached or is at a newer schema version. ``copy_from``:
+        a file built for the same seed, size and keyring (the build cache), copied
+        rather than building when the database has none."""
         from nlets_switch.store.postgres_leis import open_leis
 
-        return cls._built(lambda c: open_leis(url, c), seed, persons, progress, keyring)
+        return cls._built(lambda c: open_leis(url, c), seed, persons, progress, keyring,
+                          copy_from)
 
     @classmethod
     def _built(cls, open_store: Callable[[LeisCipher], LeisStore], seed: int, persons: int,
                progress: Callable[[int, int], None] | None,
-               keyring: Keyring | None) -> LeisData:
+               keyring: Keyring | None, copy_from: Path | None = None) -> LeisData:
         if persons < 0:
             raise ValueError("persons must not be negative")
-        store = open_store(LeisCipher(keyring if keyring is not None
-                                      else textcrypt.data_keyring()))
+        cipher = LeisCipher(keyring if keyring is not None else textcrypt.data_keyring())
+        store = open_store(cipher)
+        source = LeisStore.open(copy_from, cipher) if copy_from is not None else None
         try:
             built = store.ensure_built(
                 {"seed": str(seed), "persons": str(persons)},
-                lambda loaded: _batches(seed, persons, progress, loaded), person_row)
+                lambda loaded: _batches(seed, persons, progress, loaded), person_row, source)
         except BaseException:
             store.close()
             raise
+        finally:
+            if source is not None:
+                source.close()
         return cls(store, built)
 
     @property

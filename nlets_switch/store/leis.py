@@ -238,6 +238,11 @@ class SqliteLeisDb:
         self.conn.close()
 
 
+def _same_build(meta: Mapping[str, str], wanted: Mapping[str, str]) -> bool:
+    """Whether data with ``meta`` is the build ``wanted`` describes, complete."""
+    return all(meta.get(k) == v for k, v in wanted.items()) and not meta.get("purge")
+
+
 def _chunks(items: Sequence[int], size: int = 500) -> Iterator[Sequence[int]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
@@ -305,7 +310,8 @@ class LeisStore:
 
     def ensure_built(self, wanted: Mapping[str, str],
                      batches: Callable[[frozenset[str]], Iterable[Sequence[PersonRow]]],
-                     row: Callable[[Person, str], PersonRow]) -> bool:
+                     row: Callable[[Person, str], PersonRow],
+                     source: LeisStore | None = None) -> bool:
         """Build the tables unless they were built for ``wanted`` and this layout.
 
         ``wanted`` describes the build (the seed and the size); when the
@@ -320,7 +326,9 @@ class LeisStore:
         so processes (or cluster nodes) opening the data together build it
         once: the others wait and find it built. Returns whether this call
         built. Raises :class:`LeisKeyError` when the data was sealed under
-        another keyring.
+        another keyring. ``source``, data built for ``wanted`` under the same
+        keyring (the build cache), is copied row for row instead of building
+        when nothing was loaded here (a record is bound to its row id only).
         """
         wanted = {"schema": str(SCHEMA_VERSION), **wanted,
                   "index": self.cipher.fingerprint()}
@@ -343,7 +351,9 @@ class LeisStore:
                         kept = [row(p, LOADED) for p in self._v1_loaded()]
                     purge = bool(meta)  # a file that held tables
                     self._db.reset()
-                self._build(batches, kept)
+                if source is not None and not _same_build(source._meta(), wanted):
+                    source = None  # a cache of another build or keyring: build
+                self._build(batches, kept, source)
                 purge = purge or bool(meta.get("purge"))
                 if purge:
                     # Done after the commit; until then, at every open.
@@ -355,16 +365,21 @@ class LeisStore:
             return True
 
     def _build(self, batches: Callable[[frozenset[str]], Iterable[Sequence[PersonRow]]],
-               kept: Sequence[PersonRow]) -> None:
+               kept: Sequence[PersonRow], source: LeisStore | None = None) -> None:
         db = self._db
         loaded = {r.din for _, r in self._where("origin = ?", (LOADED,))}
         loaded.update(r.person.din for r in kept)
         db.rows(f"DELETE FROM {db.term} WHERE id IN "
                 f"(SELECT id FROM {db.person} WHERE origin != ?)", (LOADED,))
         db.rows(f"DELETE FROM {db.person} WHERE origin != ?", (LOADED,))
-        for batch in batches(frozenset(loaded)):
-            self._insert(batch)
-        self._insert(kept)
+        if source is not None and not loaded:
+            src = source._db
+            db.insert(db.person, src.rows(f"SELECT id, origin, kid, record FROM {src.person}"))
+            db.insert(db.term, src.rows(f"SELECT tag, id FROM {src.term}"))
+        else:
+            for batch in batches(frozenset(loaded)):
+                self._insert(batch)
+            self._insert(kept)
         db.built()
 
     def _insert(self, rows: Sequence[PersonRow]) -> None:
