@@ -8,7 +8,9 @@
 
 The data set (:class:`nlets_switch.services.leis.LeisData`) is built on first start in
 ``<data_dir>/leis.sqlite`` in a worker thread, logging progress when it
-takes more than a second. Inquiries that arrive meanwhile wait for it.
+takes more than a second. Inquiries that arrive meanwhile wait for it. With a
+PostgreSQL store (``store.url``) the data set is the database's, one for
+every node of a cluster (docs/cluster.md), built by the first node to start.
 
 Configuration ``services.leis``: :class:`LeisSettings` (``delay_s``, ``seed``,
 ``persons``, ``limit``).
@@ -22,7 +24,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,13 +32,13 @@ from pydantic import Field
 
 from nlets_switch.config.model import Between, problems_of
 from nlets_switch.core.directory import Directory
-from nlets_switch.errors import MessageError
+from nlets_switch.errors import MessageError, StoreError
 from nlets_switch.services import leis_data, leis_model
 from nlets_switch.services.adapter import API_VERSION, Context, Inquiry, NotTaken
 from nlets_switch.services.leis import DB_NAME, DEFAULT_LIMIT, LeisData, LeisKeyError
 from nlets_switch.services.settings import AdapterSettings
 from nlets_switch.store import leis as leis_store
-from nlets_switch.store import leiscrypt, textcrypt
+from nlets_switch.store import leis_rows, leiscrypt, textcrypt
 from nlets_switch.store.leiscrypt import LeisCipher
 from nlets_switch.wire.domain import LESC_ORI
 
@@ -70,7 +72,7 @@ def cache_file(seed: int, persons: int, keys: str = "") -> Path:
         Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nlets-switch")
     digest = hashlib.sha256()
     # What decides the file's content: the generator, the index keys and the tables.
-    for module in (leis_data, leis_model, leis_store, leiscrypt):
+    for module in (leis_data, leis_model, leis_store, leis_rows, leiscrypt):
         digest.update(Path(module.__file__ or "").read_bytes())
     code = digest.hexdigest()[:12]
     return Path(base) / f"leis-s{seed}-p{persons}-{code}{'-' + keys if keys else ''}.sqlite"
@@ -90,8 +92,11 @@ def _prune(cache: Path) -> None:
 
 
 def open_store(path: Path, seed: int, persons: int,
-               progress: Any = None) -> LeisData:
+               progress: Any = None, store_url: str | None = None) -> LeisData:
     """Open the data set at ``path``; a new one is copied from the cache when it can be.
+
+    With ``store_url`` (a PostgreSQL store) the data set is the database's
+    instead, and ``path`` is not used.
 
     Building 10,000 persons costs one to two seconds of CPU; every fresh data
     directory (each test, each scenario) would pay it again. The copy is
@@ -103,6 +108,11 @@ def open_store(path: Path, seed: int, persons: int,
     except (OSError, ValueError) as e:
         raise LeisKeyError(str(e)) from None
     cache = cache_file(seed, persons, LeisCipher(ring).fingerprint())
+    if store_url:
+        # The database's data set, built once for the cluster: from the cache when
+        # this machine has one (rows copied as they are), else generated.
+        return LeisData.open_url(store_url, seed=seed, persons=persons, progress=progress,
+                                 keyring=ring, copy_from=cache if cache.is_file() else None)
     fresh = not path.exists()
     if fresh and cache.is_file():
         try:
@@ -138,6 +148,8 @@ class LeisAdapter:
         #: Why the data set cannot be used (a wrong or missing keyring), else None.
         self.failure: str | None = None
         self._ready: asyncio.Task[LeisData | None] | None = None
+        #: Opens the data again after the database could not be reached.
+        self._reopen: Callable[[], asyncio.Task[LeisData | None]] | None = None
         self._cancel = threading.Event()
         self._later: set[asyncio.Task[None]] = set()
         self.settings = LeisSettings()
@@ -168,13 +180,18 @@ class LeisAdapter:
                 ctx.log.info("leis_building", done=done, total=total)
 
         def build() -> LeisData:
-            return open_store(path, cfg.seed, cfg.persons, progress)
+            return open_store(path, cfg.seed, cfg.persons, progress, ctx.store_url)
 
         async def opened() -> LeisData | None:
             try:
                 store = await asyncio.to_thread(build)
             except LeisKeyError as e:
                 self._unavailable(ctx, e)
+                return None
+            except StoreError as e:
+                # The database was away: said, and tried again at the next inquiry.
+                ctx.log.error("leis_unavailable", error=str(e))
+                self._reopen = lambda: loop.create_task(opened(), name="leis-open")
                 return None
             self.store = store
             ctx.log.info("leis_ready", persons=store.count(),
@@ -197,6 +214,9 @@ class LeisAdapter:
         assert self._ready is not None, "start() first"
         store = await asyncio.shield(self._ready)
         if store is None:
+            if self._reopen is not None and self.failure is None:
+                self._ready, self._reopen = self._reopen(), None
+                raise NotTaken("DHS LEIS data unavailable: the database cannot be reached")
             raise NotTaken(f"DHS LEIS data unavailable: {self.failure}")
         return store
 
@@ -223,6 +243,11 @@ class LeisAdapter:
                 text = f"GPQ REJECTED\n{e.code.wire}\n{e.detail}".rstrip()
             except LeisKeyError as e:
                 raise self._unavailable(ctx, e) from None
+            except StoreError as e:
+                # The database is away (an outage): this inquiry is not taken, and
+                # the next one tries again (the store reconnects).
+                ctx.log.warning("leis_database_unavailable", error=str(e))
+                raise NotTaken(f"DHS LEIS data unavailable: {e}") from None
             await ctx.answer(inquiry.reply("GPR", text))
         else:
             raise NotTaken(f"ICE LESC answers IAQ and GPQ, not {inquiry.key}")
@@ -236,6 +261,8 @@ class LeisAdapter:
             await ctx.answer(inquiry.reply("IAR", text))
         except LeisKeyError as e:
             self._unavailable(ctx, e)
+        except StoreError as e:
+            ctx.log.warning("leis_database_unavailable", error=str(e))
         except NotTaken:
             pass  # the data set did not open: said once, as leis_unavailable
         except ConnectionError:

@@ -4,6 +4,7 @@
 
     .venv/bin/python benchmarks/bench_leis.py                 # build x3, GPQ timings
     .venv/bin/python benchmarks/bench_leis.py --answers FILE  # also every answer, JSON Lines
+    .venv/bin/python benchmarks/bench_leis.py --postgres      # the same in PostgreSQL's tables
 
 ``--answers`` writes one line per query (``{"q": ..., "a": ...}``) for a
 large set made from the data itself (every name, alias, date of birth,
@@ -11,6 +12,9 @@ identifier, address and DIN of the generated persons, phonetic variants,
 initials, SEX filters, IAQs): run it on two versions of the code and
 ``cmp`` the files to prove the answers identical (docs/leis.md). The load
 average is printed with the figures: the machine may be shared.
+``--postgres`` starts a throwaway PostgreSQL (as the tests do) and measures
+the data set in its ``leis_*`` tables (each build in a new database); the
+answers file it writes must equal the SQLite one.
 """
 
 from __future__ import annotations
@@ -20,10 +24,12 @@ import datetime as dt
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from nlets_switch.services.leis import LeisData, Person
 
@@ -56,6 +62,28 @@ def build(path: Path, persons: int) -> float:
     start = time.perf_counter()
     LeisData.open(path, seed=1, persons=persons).close()
     return time.perf_counter() - start
+
+
+def build_url(url: str, persons: int) -> float:
+    """Seconds to build ``persons`` generated persons into an empty PostgreSQL database."""
+    start = time.perf_counter()
+    LeisData.open_url(url, seed=1, persons=persons).close()
+    return time.perf_counter() - start
+
+
+def _pg_server() -> Any:
+    root = str(Path(__file__).resolve().parent.parent)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from tests.conftest_postgres import PgServer, _bin_dir
+
+    bin_dir = _bin_dir()
+    if bin_dir is None:
+        raise SystemExit("--postgres: PostgreSQL's binaries are not installed "
+                         "(Debian package postgresql; make system-deps)")
+    server = PgServer(bin_dir)
+    server.start()
+    return server
 
 
 def timings(data: LeisData, runs: int) -> list[tuple[str, float, int]]:
@@ -137,19 +165,37 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=50, help="runs of each timed GPQ")
     ap.add_argument("--answers", type=Path, help="write every answer here (JSON Lines)")
     ap.add_argument("--step", type=int, default=1, help="every n-th generated person")
+    ap.add_argument("--postgres", action="store_true",
+                    help="the data set in a throwaway PostgreSQL's leis_* tables")
     args = ap.parse_args()
     os.environ.setdefault("XDG_CONFIG_HOME", tempfile.mkdtemp(prefix="bench-leis-keys-"))
+    server = _pg_server() if args.postgres else None
+    try:
+        run(args, server)
+    finally:
+        if server is not None:
+            server.remove()
+
+
+def run(args: argparse.Namespace, server: Any) -> None:
+    """Build ``args.builds`` times, then time the GPQs (and write the answers)."""
     with tempfile.TemporaryDirectory(prefix="bench-leis-") as tmp:
         path = Path(tmp) / "leis.sqlite"
         builds = []
+        url = ""
         for _ in range(args.builds):
             before = _load()
-            builds.append(build(path, args.persons))
+            if server is not None:
+                url = server.create_database()
+                builds.append(build_url(url, args.persons))
+            else:
+                builds.append(build(path, args.persons))
             print(f"build {args.persons} persons: {builds[-1]:.2f} s (load {before})")
         size = sum(p.stat().st_size for p in Path(tmp).iterdir())
-        print(f"build median {statistics.median(builds):.2f} s, min {min(builds):.2f} s; "
-              f"files {size / 1e6:.1f} MB")
-        with LeisData.open(path, seed=1, persons=args.persons) as data:
+        print(f"build median {statistics.median(builds):.2f} s, min {min(builds):.2f} s"
+              + (f"; files {size / 1e6:.1f} MB" if server is None else " (PostgreSQL)"))
+        with (LeisData.open_url(url, seed=1, persons=args.persons) if server is not None
+              else LeisData.open(path, seed=1, persons=args.persons)) as data:
             print(f"load before GPQs: {_load()}")
             for label, ms, found in timings(data, args.runs):
                 print(f"  {label:<24} {ms:8.2f} ms  ({found} lines)")

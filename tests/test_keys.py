@@ -60,3 +60,31 @@ def test_keys_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     out = capsys.readouterr().out
     assert "key ids   1, 2" in out and "sealing   2" in out
     assert ring.read_text().count("\n") == 3  # comment + two keys
+
+
+def test_processes_making_the_keyring_together_all_read_the_one_made(tmp_path: Path) -> None:
+    # O_EXCL alone let a loser of the race read the winner's file before it was
+    # written ("holds no key"); the file now appears whole.
+    import threading
+
+    from nlets_switch.store.keys import load_keyring as load
+
+    path = tmp_path / "keys" / "text.keys"
+    gate = threading.Barrier(8)
+    got: list[bytes] = []
+    errors: list[BaseException] = []
+
+    def make() -> None:
+        gate.wait()
+        try:
+            got.append(load(path)[0].key)
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=make) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert errors == [] and len(got) == 8 and len(set(got)) == 1
+    assert sorted(p.name for p in path.parent.iterdir()) == ["text.keys"]  # no temporaries

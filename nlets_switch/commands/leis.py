@@ -2,16 +2,19 @@
 
 ::
 
-    nlets-switch leis load FILE      [--data-dir DIR] [--config FILE] [--seed N] [--persons N]
-    nlets-switch leis search QUERY   [--data-dir DIR] [--config FILE] [--seed N] [--persons N]
-                                     [--limit N]
+    nlets-switch leis load FILE      [--data-dir DIR | --store URL] [--config FILE]
+                                     [--seed N] [--persons N]
+    nlets-switch leis search QUERY   [--data-dir DIR | --store URL] [--config FILE]
+                                     [--seed N] [--persons N] [--limit N]
 
 ``load`` adds an agency's own test persons (JSON Lines) to the data set and
 either loads every row or, when any row is bad, lists every bad row with its
 line number and loads nothing. ``search`` answers a GPQ text such as
 ``NAM/GARSIA,MARIA.DOB/19850312`` exactly as the ``AX`` responder would.
 Both open the data sealed under the text keyring (docs/leis.md): a wrong
-or missing keyring is one line on stderr and exit code 2.
+or missing keyring is one line on stderr and exit code 2. With a PostgreSQL
+store (``--store``, or the configuration's ``store.url``) the data set is the
+database's, the one every node of a cluster answers from (docs/cluster.md).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pathlib import Path
 from typing import TextIO
 
 from nlets_switch.config import load_config
-from nlets_switch.errors import ConfigError, MessageError
+from nlets_switch.errors import ConfigError, MessageError, StoreError
 from nlets_switch.services import leis
 from nlets_switch.store import textcrypt
 
@@ -74,7 +77,8 @@ class _Unusable(Exception):
 
 def _open(args: argparse.Namespace) -> leis.LeisData:
     """The data set, sealed under the keyring of ``--config`` (else the default one,
-    made and said where when missing); :class:`_Unusable` with one line otherwise."""
+    made and said where when missing): the PostgreSQL store's (``--store``, else
+    ``store.url``) or ``DATA_DIR/leis.sqlite``; :class:`_Unusable` with one line otherwise."""
     path = Path(args.data_dir) / leis.DB_NAME
     try:
         cfg = load_config(args.config) if args.config else None
@@ -85,11 +89,22 @@ def _open(args: argparse.Namespace) -> leis.LeisData:
             print(f"made the text keyring {ring.path}: the LEIS data and message text "
                   "are sealed under it; back it up apart from the data directory",
                   file=sys.stderr)
-        return leis.LeisData.open(path, seed=args.seed, persons=args.persons,
+        url = args.store or (cfg.store.url if cfg else None)
+        # The build the switch makes (services.leis): the command line must not
+        # rebuild, for its own defaults, what the nodes built for the configuration.
+        section = cfg.services.section("leis").options if cfg else {}
+        seed = args.seed if args.seed is not None else int(section.get("seed", 1))
+        persons = args.persons if args.persons is not None else int(
+            section.get("persons", 10000))
+        if url:
+            return leis.LeisData.open_url(url, seed=seed, persons=persons,
+                                          progress=ProgressPrinter(),
+                                          keyring=textcrypt.data_keyring())
+        return leis.LeisData.open(path, seed=seed, persons=persons,
                                   progress=ProgressPrinter(), keyring=textcrypt.data_keyring())
     except ConfigError as e:
         raise _Unusable(e.render()) from None
-    except (OSError, ValueError) as e:  # LeisKeyError is a ValueError
+    except (OSError, ValueError, StoreError) as e:  # LeisKeyError is a ValueError
         raise _Unusable(str(e)) from None
 
 
@@ -109,11 +124,11 @@ def _load(args: argparse.Namespace) -> int:
     try:
         with _open(args) as store:
             count = store.load_file(file)
-            path = store.path
-    except _Unusable as e:
+            where = store.where
+    except (_Unusable, StoreError) as e:
         print(f"leis: {e}", file=sys.stderr)
         return 2
-    print(f"loaded {count} person(s) from {file} into {path}")
+    print(f"loaded {count} person(s) from {file} into {where}")
     return 0
 
 
@@ -129,7 +144,7 @@ def _search(args: argparse.Namespace) -> int:
     except MessageError as e:
         print(f"{e.code.wire} {e.detail}".rstrip(), file=sys.stderr)
         return 1
-    except (_Unusable, leis.LeisKeyError) as e:
+    except (_Unusable, leis.LeisKeyError, StoreError) as e:
         print(f"leis: {e}", file=sys.stderr)
         return 2
     return 0
@@ -148,7 +163,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "leis",
         help="the DHS LEIS data set behind AX: load an agency's test data, search it",
         description="The synthetic DHS LEIS data set that answers GPQ and IAQ sent to AX. "
-        "It is built from a seed on first use into DATA_DIR/leis.sqlite.",
+        "It is built from a seed on first use into DATA_DIR/leis.sqlite, or, with a "
+        "PostgreSQL store, into the database's LEIS tables.",
     )
     parser.set_defaults(func=lambda _args: _usage(parser))
     sub = parser.add_subparsers(dest="leis_command", metavar="ACTION")
@@ -156,16 +172,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     def common(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         p.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR), metavar="DIR",
                        help=f"where leis.sqlite lives (default: ./{DEFAULT_DATA_DIR})")
+        p.add_argument("--store", metavar="postgresql://USER@HOST/DB",
+                       help="the PostgreSQL store whose LEIS tables every cluster node "
+                       "answers from (default: the configuration's store.url; without "
+                       "one, DATA_DIR/leis.sqlite)")
         p.add_argument("--config", metavar="FILE",
                        help="the switch's configuration, for security.text_key_file: the "
                        "keyring the data is sealed under (default: "
                        "$XDG_CONFIG_HOME/nlets-switch/text.keys)")
-        p.add_argument("--seed", type=int, default=1,
+        p.add_argument("--seed", type=int,
                        help="seed of the generated persons, if the data set must be built "
-                       "(default 1)")
-        p.add_argument("--persons", type=int, default=10000,
+                       "(default: the configuration's services.leis.seed, else 1)")
+        p.add_argument("--persons", type=int,
                        help="how many persons to generate, if it must be built "
-                       "(default 10000)")
+                       "(default: the configuration's services.leis.persons, else 10000)")
         return p
 
     p = common(sub.add_parser(

@@ -185,12 +185,13 @@ class Context:
     filled in when the adapter declares a ``settings_model``, and
     ``settings`` that model's instance (else None); ``data_dir`` is where it
     may keep files; ``oris`` are the ORIs it answers as; ``directory`` and
-    ``schemas`` are the switch's.
+    ``schemas`` are the switch's; ``store_url`` is the switch's PostgreSQL
+    store (``store.url``, shared by every node of a cluster), else None.
     """
 
     def __init__(self, name: str, log: Any, config: Mapping[str, Any], data_dir: Path,
                  oris: Sequence[str], directory: Directory, schemas: SchemaSet,
-                 send: Sender, settings: Any = None) -> None:
+                 send: Sender, settings: Any = None, store_url: str | None = None) -> None:
         self.name = name
         self.log = log
         self.config = config
@@ -199,6 +200,7 @@ class Context:
         self.oris = tuple(oris)
         self.directory = directory
         self.schemas = schemas
+        self.store_url = store_url
         self._send = send
 
     def settings_as(self, model: type[M]) -> M:

@@ -169,9 +169,11 @@ class LeisData:
     from any thread; the asyncio side calls them with ``asyncio.to_thread``.
     """
 
-    def __init__(self, store: LeisStore) -> None:
+    def __init__(self, store: LeisStore, built: bool = False) -> None:
         """Use :meth:`open`; this wraps an already built store."""
         self.store = store
+        #: Whether opening built the data (else it was found built).
+        self.built = built
 
     @classmethod
     def open(cls, path: Path, seed: int = 1, persons: int = 10000,
@@ -191,23 +193,54 @@ class LeisData:
         missing). Raises :class:`LeisKeyError` (a ``ValueError`` with a
         one-line message) when the file was sealed under another keyring.
         """
+        return cls._built(lambda c: LeisStore.open(Path(path), c), seed, persons, progress,
+                          keyring)
+
+    @classmethod
+    def open_url(cls, url: str, seed: int = 1, persons: int = 10000,
+                 progress: Callable[[int, int], None] | None = None,
+                 keyring: Keyring | None = None, copy_from: Path | None = None) -> LeisData:
+        """:meth:`open` on the PostgreSQL store at ``url`` (its ``leis_*`` tables,
+        docs/cluster.md): one data set for every cluster node, built by the first
+        that finds it missing while the others wait. StoreError (one line) when the
+        database cannot be reached or is at a newer schema version. ``copy_from``:
+        a file built for the same seed, size and keyring (the build cache), copied
+        rather than building when the database has none."""
+        from nlets_switch.store.postgres_leis import open_leis
+
+        return cls._built(lambda c: open_leis(url, c), seed, persons, progress, keyring,
+                          copy_from)
+
+    @classmethod
+    def _built(cls, open_store: Callable[[LeisCipher], LeisStore], seed: int, persons: int,
+               progress: Callable[[int, int], None] | None,
+               keyring: Keyring | None, copy_from: Path | None = None) -> LeisData:
         if persons < 0:
             raise ValueError("persons must not be negative")
         cipher = LeisCipher(keyring if keyring is not None else textcrypt.data_keyring())
-        store = LeisStore.open(Path(path), cipher)
+        store = open_store(cipher)
+        source = LeisStore.open(copy_from, cipher) if copy_from is not None else None
         try:
-            store.ensure_built(
+            built = store.ensure_built(
                 {"seed": str(seed), "persons": str(persons)},
-                lambda loaded: _batches(seed, persons, progress, loaded), person_row)
+                lambda loaded: _batches(seed, persons, progress, loaded), person_row, source)
         except BaseException:
             store.close()
             raise
-        return cls(store)
+        finally:
+            if source is not None:
+                source.close()
+        return cls(store, built)
 
     @property
-    def path(self) -> Path:
-        """The database file."""
+    def path(self) -> Path | None:
+        """The SQLite file, or None when the data is in a PostgreSQL store."""
         return self.store.path
+
+    @property
+    def where(self) -> str:
+        """Where the data is, for messages (the file, or the database)."""
+        return self.store.where
 
     def close(self) -> None:
         """Close the database file."""

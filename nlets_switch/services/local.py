@@ -87,7 +87,7 @@ def context_for(cfg: Config, loaded: ad.Loaded, oris: Sequence[str], directory: 
     section = adapter_section(cfg, loaded)
     return ad.Context(loaded.name, get_logger(f"adapter.{loaded.name}"), section.options,
                       Path(cfg.data_dir), oris, directory, schemas, send,
-                      settings=section.settings)
+                      settings=section.settings, store_url=cfg.store.url)
 
 
 # --------------------------------------------------------------------------

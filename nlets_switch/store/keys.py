@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -66,14 +67,37 @@ def write_secret(path: Path, data: bytes, replace: bool = False) -> bool:
 
     Without ``replace``, an existing file is left alone and False is returned
     (another process made it first). With ``replace``, the new content goes
-    to a temporary file that is renamed over the old one.
+    to a temporary file that is renamed over the old one. Either way the file
+    appears whole: it is written under a temporary name first, so a process
+    that lost the race to make it never reads it half written.
     """
     if not path.parent.exists():
         private_dir(path.parent)
-    target = path.with_name(path.name + f".tmp{os.getpid()}") if replace else path
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    target = path.with_name(path.name + f".tmp{os.getpid()}.{threading.get_ident()}")
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(target, flags, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o600)
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if replace:
+            os.replace(target, path)
+            return True
+        try:
+            os.link(target, path)  # atomic, and refused when the file exists
+        except FileExistsError:
+            return False
+        except OSError:  # a file system without hard links: made in place
+            return _write_new(path, data)
+        return True
+    finally:
+        target.unlink(missing_ok=True)
+
+
+def _write_new(path: Path, data: bytes) -> bool:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return False
     with os.fdopen(fd, "wb") as f:
@@ -81,8 +105,6 @@ def write_secret(path: Path, data: bytes, replace: bool = False) -> bool:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
-    if replace:
-        os.replace(target, path)
     return True
 
 

@@ -1,11 +1,18 @@
-"""The DHS LEIS person tables: one SQLite file, built once, then read by the LEIS service.
+"""The DHS LEIS person tables: built once, then read by the LEIS service.
 
 The store owns the tables and every query on them; the search rules
 (ranking, phonetic matching, what the search keys are) and the synthetic
 generator live in :mod:`nlets_switch.services.leis`, which hands the store
 typed rows (:class:`PersonRow`) and asks for the rows holding search keys.
 
-Nothing in the file is clear criminal-justice information (issue 11, CJIS
+The tables live in one of two homes, and :class:`LeisStore` is the same
+code for both: every statement is written once, and a small *dialect*
+(:class:`LeisDb`) says how to run it there. The embedded default is one
+SQLite file (:class:`SqliteLeisDb`, ``DATA_DIR/leis.sqlite``); with a
+PostgreSQL store the tables are the database's ``leis_*`` tables
+(:mod:`nlets_switch.store.postgres_leis`), shared by every node of a cluster.
+
+Nothing in either is clear criminal-justice information (issue 11, CJIS
 Security Policy 5.10.1.2): each person is one record sealed with
 AES-256-GCM, bound to its row id, under the message-text keyring; searches
 go through a keyed blind index of the search keys
@@ -24,14 +31,23 @@ criminal-justice information.
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, NamedTuple
+from typing import Any, Final, Protocol
 
+from nlets_switch.errors import StoreError
+from nlets_switch.store.leis_rows import (
+    Contact,
+    Identifier,
+    Location,
+    Person,
+    PersonRow,
+    Record,
+    pack,
+    unpack,
+)
 from nlets_switch.store.leiscrypt import LeisCipher, LeisKeyError
 
 __all__ = [
@@ -42,12 +58,16 @@ __all__ = [
     "SCHEMA_VERSION",
     "Contact",
     "Identifier",
+    "LeisDb",
     "LeisKeyError",
     "LeisStore",
     "Location",
     "Person",
     "PersonRow",
     "Record",
+    "SqliteLeisDb",
+    "pack",
+    "unpack",
 ]
 
 #: Bumped whenever the table layout changes; an older file is rebuilt (from
@@ -65,138 +85,52 @@ LOADED: Final = "loaded"
 
 
 # --------------------------------------------------------------------------
-# Typed rows.
+# Dialects: where the tables live.
 # --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Identifier:
-    """One identifier: ``kind`` is ARN, SOC, PPN or FBI."""
+class LeisDb(Protocol):
+    """How :class:`LeisStore`'s statements run in one database.
 
-    kind: str
-    value: str
-
-
-@dataclass(frozen=True, slots=True)
-class Location:
-    """A known location; ``since``/``until`` are CCYYMMDD or empty (unknown /
-    still there)."""
-
-    address: str
-    city: str
-    state: str
-    since: str = ""
-    until: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Contact:
-    """A prior DHS contact: when, which component, what kind, where."""
-
-    date: str
-    component: str
-    kind: str
-    place: str
-
-
-@dataclass(frozen=True, slots=True)
-class Person:
-    """One person in the DHS data set.
-
-    ``name`` and each alias are ``LAST,FIRST MIDDLE``; ``dobs`` are CCYYMMDD,
-    the first being the one a summary shows.
+    Statements use ``?`` placeholders and the table names :attr:`person`,
+    :attr:`term` and :attr:`meta` (``meta`` has columns ``key`` and ``value``;
+    ``person`` ``id, origin, kid, record``; ``term`` ``tag, id``).
     """
 
-    din: str
-    name: str
-    dobs: tuple[str, ...]
-    sex: str = "U"
-    pob: str = "XX"
-    aliases: tuple[str, ...] = ()
-    identifiers: tuple[Identifier, ...] = ()
-    locations: tuple[Location, ...] = ()
-    contacts: tuple[Contact, ...] = ()
-    status: str = ""
-    remarks: str = ""
+    person: str
+    term: str
+    meta: str
+    #: Where the data is, for messages (a file, a redacted URL).
+    where: str
+    #: How to start again from nothing, for the wrong-keyring message.
+    reset_hint: str
+    #: The file, for the embedded store; None in a database server.
+    path: Path | None
 
-    def ids(self, kind: str) -> tuple[str, ...]:
-        """The values of the identifiers of one kind."""
-        return tuple(i.value for i in self.identifiers if i.kind == kind)
+    def rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement; its rows (none for a statement that returns none)."""
 
-    @property
-    def arn(self) -> str:
-        """The first alien registration number, or empty."""
-        found = self.ids("ARN")
-        return found[0] if found else ""
+    def insert(self, table: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Add many rows to ``table`` (all its columns, in order)."""
 
+    def write(self) -> contextlib.AbstractContextManager[None]:
+        """One transaction that no other writer (process or node) runs beside."""
 
-@dataclass(frozen=True, slots=True)
-class PersonRow:
-    """A person ready for the tables, with the search keys the service computed.
+    def has_tables(self) -> bool:
+        """Whether the tables exist (a new file has none)."""
 
-    ``terms`` are ``(field, value)`` pairs (the phonetic codes and spelling of
-    each last name, each DOB, each identifier, each address word, the DIN):
-    the store keeps only their keyed tags (:mod:`nlets_switch.store.leiscrypt`).
-    """
+    def reset(self) -> None:
+        """Inside :meth:`write`: empty tables of this layout, whatever was there."""
 
-    person: Person
-    origin: str
-    terms: tuple[tuple[str, str], ...]
+    def built(self) -> None:
+        """Inside :meth:`write`, after a build's bulk insert (indexes)."""
 
+    def purge(self) -> None:
+        """After a migration from the clear-text layout: leave no page of it."""
 
-# --------------------------------------------------------------------------
-# Records.
-# --------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the connection."""
 
-
-def pack(p: Person) -> bytes:
-    """A person as the bytes a sealed record holds (compact JSON)."""
-    return json.dumps(
-        [p.din, p.name, p.dobs, p.sex, p.pob, p.aliases,
-         [[i.kind, i.value] for i in p.identifiers],
-         [[loc.address, loc.city, loc.state, loc.since, loc.until] for loc in p.locations],
-         [[c.date, c.component, c.kind, c.place] for c in p.contacts],
-         p.status, p.remarks], separators=(",", ":")).encode()
-
-
-class Record(NamedTuple):
-    """A decrypted person as searches read it: the JSON of :func:`pack`, as is.
-
-    Made for every candidate of a search, so it is a plain tuple (a
-    :class:`Person`, frozen dataclasses all the way down, costs several
-    times more); :meth:`person` makes the typed row for those that are kept.
-    """
-
-    din: str
-    name: str
-    dobs: list[str]
-    sex: str
-    pob: str
-    aliases: list[str]
-    identifiers: list[list[str]]     # [kind, value]
-    locations: list[list[str]]       # [address, city, state, since, until]
-    contacts: list[list[str]]        # [date, component, kind, place]
-    status: str
-    remarks: str
-
-    def person(self) -> Person:
-        """The typed row."""
-        return Person(din=self.din, name=self.name, dobs=tuple(self.dobs), sex=self.sex,
-                      pob=self.pob, aliases=tuple(self.aliases),
-                      identifiers=tuple(Identifier(*i) for i in self.identifiers),
-                      locations=tuple(Location(*loc) for loc in self.locations),
-                      contacts=tuple(Contact(*c) for c in self.contacts),
-                      status=self.status, remarks=self.remarks)
-
-
-def unpack(data: bytes) -> Record:
-    """The record :func:`pack` made ``data`` from."""
-    return Record(*json.loads(data))
-
-
-# --------------------------------------------------------------------------
-# The tables.
-# --------------------------------------------------------------------------
 
 # person: one sealed record per person (kid: the keyring id it is sealed
 # under); term: the blind index, one row per (tag, person), the tag being a
@@ -220,42 +154,134 @@ CREATE INDEX IF NOT EXISTS person_origin ON person (origin);
 _V1_TABLES = ("name", "dob", "ident", "location", "contact")
 
 
+class SqliteLeisDb:
+    """:class:`LeisDb` on one SQLite file (WAL mode), the embedded default."""
+
+    person, term, meta = "person", "term", "meta"
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        """Wrap an open connection to the file at ``path``."""
+        self.conn = conn
+        self.path: Path | None = path
+        self.where = str(path)
+        self.reset_hint = f"remove {path.name}"
+
+    @classmethod
+    def open(cls, path: Path) -> SqliteLeisDb:
+        """Open (or create) the file at ``path``, WAL mode; its tables may not exist yet."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                               timeout=30.0)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            # What is deleted is overwritten, not left in free pages.
+            conn.execute("PRAGMA secure_delete=ON")
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn, path)
+
+    def rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement; its rows."""
+        return self.conn.execute(sql, args).fetchall()
+
+    def insert(self, table: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        """``executemany`` of one INSERT."""
+        if rows:
+            marks = ",".join("?" * len(rows[0]))
+            self.conn.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[None]:
+        """``BEGIN IMMEDIATE``: takes the file's write lock first, so two processes
+        opening a new file at once build it once (the second sees the first's meta)."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def has_tables(self) -> bool:
+        """Whether the file has its meta table."""
+        return bool(self.rows("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                              "AND name = 'meta'"))
+
+    def reset(self) -> None:
+        """Drop every table (this layout's and the clear-text one's) and create them."""
+        for table in ("meta", "person", "term", *_V1_TABLES):
+            self.conn.execute(f"DROP TABLE IF EXISTS {table}")
+        # Statement by statement: executescript() would COMMIT first.
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                self.conn.execute(statement)
+
+    def built(self) -> None:
+        """Index the filled tables."""
+        for statement in _INDEXES.split(";"):
+            if statement.strip():
+                self.conn.execute(statement)
+
+    def purge(self) -> None:
+        """The old layout's pages held clear text, in the file's free pages and in
+        its WAL: rewrite the file (VACUUM) and empty the WAL."""
+        self.conn.execute("VACUUM")
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.conn.execute("DELETE FROM meta WHERE key = 'purge'")
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def close(self) -> None:
+        """Close the file."""
+        self.conn.close()
+
+
+def _same_build(meta: Mapping[str, str], wanted: Mapping[str, str]) -> bool:
+    """Whether data with ``meta`` is the build ``wanted`` describes, complete."""
+    return all(meta.get(k) == v for k, v in wanted.items()) and not meta.get("purge")
+
+
 def _chunks(items: Sequence[int], size: int = 500) -> Iterator[Sequence[int]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
 
 
-class LeisStore:
-    """The DHS LEIS person tables in one SQLite file, sealed under ``cipher``.
+# --------------------------------------------------------------------------
+# The store.
+# --------------------------------------------------------------------------
 
-    Open it with :meth:`open`, fill it with :meth:`ensure_built`. Every
-    method takes the store's lock; :meth:`locked` holds it across several
-    calls, so that a search sees one state of the data.
+
+class LeisStore:
+    """The DHS LEIS person tables, sealed under ``cipher``, in the database ``db`` speaks for.
+
+    Open the SQLite file with :meth:`open` (PostgreSQL:
+    :func:`nlets_switch.store.postgres_leis.open_leis`), fill it with
+    :meth:`ensure_built`. Every method takes the store's lock; :meth:`locked`
+    holds it across several calls, so that a search sees one state of the data.
     """
 
-    def __init__(self, db: sqlite3.Connection, path: Path, cipher: LeisCipher) -> None:
-        """Use :meth:`open`; this wraps an already prepared connection."""
+    def __init__(self, db: LeisDb, cipher: LeisCipher) -> None:
+        """Use :meth:`open`; this wraps an already prepared database."""
         self._db = db
-        self.path = path
         self.cipher = cipher
         self._lock = threading.RLock()
 
     @classmethod
     def open(cls, path: Path, cipher: LeisCipher) -> LeisStore:
-        """Open (or create) the file at ``path``, WAL mode; its tables may not exist yet."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
-                             timeout=30.0)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            # What is deleted is overwritten, not left in free pages.
-            db.execute("PRAGMA secure_delete=ON")
-        except BaseException:
-            db.close()
-            raise
-        return cls(db, path, cipher)
+        """Open (or create) the SQLite file at ``path``; its tables may not exist yet."""
+        return cls(SqliteLeisDb.open(path), cipher)
+
+    @property
+    def path(self) -> Path | None:
+        """The SQLite file, or None when the tables are in a database server."""
+        return self._db.path
+
+    @property
+    def where(self) -> str:
+        """Where the data is, for messages: the file, or the database's redacted URL."""
+        return self._db.where
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -266,108 +292,100 @@ class LeisStore:
     # -- building ----------------------------------------------------------------
 
     def _meta(self) -> dict[str, str]:
-        try:
-            return dict(self._db.execute("SELECT key, value FROM meta").fetchall())
-        except sqlite3.OperationalError:
+        if not self._db.has_tables():
             return {}
+        return {str(k): str(v) for k, v in self._db.rows(
+            f"SELECT key, value FROM {self._db.meta}")}
 
     def _check_keyring(self, meta: Mapping[str, str]) -> None:
-        """A file indexed under another keyring: say so, never rebuild over it
+        """Data indexed under another keyring: say so, never rebuild over it
         (the records an agency loaded would be lost)."""
         if meta.get("schema") == str(SCHEMA_VERSION) and \
                 meta.get("index", self.cipher.fingerprint()) != self.cipher.fingerprint():
             raise LeisKeyError(
-                f"{self.path} was sealed under another keyring than "
+                f"{self._db.where} was sealed under another keyring than "
                 f"{self.cipher.ring.path} (its first key differs): restore that keyring "
-                f"(security.text_key_file), or remove {self.path.name} to build the "
+                f"(security.text_key_file), or {self._db.reset_hint} to build the "
                 "synthetic data again (persons loaded by agencies are then lost)")
 
     def ensure_built(self, wanted: Mapping[str, str],
                      batches: Callable[[frozenset[str]], Iterable[Sequence[PersonRow]]],
-                     row: Callable[[Person, str], PersonRow]) -> None:
+                     row: Callable[[Person, str], PersonRow],
+                     source: LeisStore | None = None) -> bool:
         """Build the tables unless they were built for ``wanted`` and this layout.
 
         ``wanted`` describes the build (the seed and the size); when the
-        file's meta table says otherwise, every person that was not loaded
+        meta table says otherwise, every person that was not loaded
         by an agency is deleted and ``batches(loaded_dins)`` gives the rows
         to insert, batch by batch, all in one transaction. Records an agency
         loaded survive a rebuild for another seed or size. A file of the
         clear-text layout (schema 1) keeps its loaded persons too (``row``
         makes their rows), and is vacuumed after so that nothing of it is left;
-        another layout is rebuilt from nothing. Raises :class:`LeisKeyError`
-        when the file was sealed under another keyring.
+        another layout is rebuilt from nothing. The build runs under the
+        database's write lock (SQLite's, or an advisory lock on PostgreSQL),
+        so processes (or cluster nodes) opening the data together build it
+        once: the others wait and find it built. Returns whether this call
+        built. Raises :class:`LeisKeyError` when the data was sealed under
+        another keyring. ``source``, data built for ``wanted`` under the same
+        keyring (the build cache), is copied row for row instead of building
+        when nothing was loaded here (a record is bound to its row id only).
         """
         wanted = {"schema": str(SCHEMA_VERSION), **wanted,
                   "index": self.cipher.fingerprint()}
-        meta = self._meta()
-        self._check_keyring(meta)
-        if all(meta.get(k) == v for k, v in wanted.items()):
-            if meta.get("purge"):
-                self._purge()
-            return
         with self._lock:
-            # IMMEDIATE takes the write lock first, so two processes opening a
-            # new file at once build it once: the second sees the first's meta.
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            meta = self._meta()
+            self._check_keyring(meta)
+            if all(meta.get(k) == v for k, v in wanted.items()):
+                if meta.get("purge"):
+                    self._db.purge()
+                return False
+            purge = False
+            with self._db.write():
                 meta = self._meta()
                 self._check_keyring(meta)
                 if all(meta.get(k) == v for k, v in wanted.items()):
-                    self._db.execute("COMMIT")
-                    return
+                    return False
                 kept: list[PersonRow] = []
-                purge = False
                 if meta.get("schema") != wanted["schema"]:
                     if meta.get("schema") == "1":
                         kept = [row(p, LOADED) for p in self._v1_loaded()]
                     purge = bool(meta)  # a file that held tables
-                    for table in ("meta", "person", "term", *_V1_TABLES):
-                        self._db.execute(f"DROP TABLE IF EXISTS {table}")
-                # Statement by statement: executescript() would COMMIT first.
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        self._db.execute(statement)
-                self._build(batches, kept)
+                    self._db.reset()
+                if source is not None and not _same_build(source._meta(), wanted):
+                    source = None  # a cache of another build or keyring: build
+                self._build(batches, kept, source)
+                purge = purge or bool(meta.get("purge"))
                 if purge:
                     # Done after the commit; until then, at every open.
                     wanted["purge"] = "pending"
-                self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                                     sorted(wanted.items()))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+                self._db.rows(f"DELETE FROM {self._db.meta}")
+                self._db.insert(self._db.meta, sorted(wanted.items()))
             if purge:
-                self._purge()
-
-    def _purge(self) -> None:
-        """After a migration: the old layout's pages held clear text, in the file's
-        free pages and in its WAL. Rewrite the file (VACUUM) and empty the WAL."""
-        with self._lock:
-            self._db.execute("VACUUM")
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            self._db.execute("DELETE FROM meta WHERE key = 'purge'")
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                self._db.purge()
+            return True
 
     def _build(self, batches: Callable[[frozenset[str]], Iterable[Sequence[PersonRow]]],
-               kept: Sequence[PersonRow]) -> None:
+               kept: Sequence[PersonRow], source: LeisStore | None = None) -> None:
         db = self._db
         loaded = {r.din for _, r in self._where("origin = ?", (LOADED,))}
         loaded.update(r.person.din for r in kept)
-        db.execute("DELETE FROM term WHERE id IN (SELECT id FROM person WHERE origin != ?)",
-                   (LOADED,))
-        db.execute("DELETE FROM person WHERE origin != ?", (LOADED,))
-        for batch in batches(frozenset(loaded)):
-            self._insert(batch)
-        self._insert(kept)
-        for statement in _INDEXES.split(";"):
-            if statement.strip():
-                db.execute(statement)
+        db.rows(f"DELETE FROM {db.term} WHERE id IN "
+                f"(SELECT id FROM {db.person} WHERE origin != ?)", (LOADED,))
+        db.rows(f"DELETE FROM {db.person} WHERE origin != ?", (LOADED,))
+        if source is not None and not loaded:
+            src = source._db
+            db.insert(db.person, src.rows(f"SELECT id, origin, kid, record FROM {src.person}"))
+            db.insert(db.term, src.rows(f"SELECT tag, id FROM {src.term}"))
+        else:
+            for batch in batches(frozenset(loaded)):
+                self._insert(batch)
+            self._insert(kept)
+        db.built()
 
     def _insert(self, rows: Sequence[PersonRow]) -> None:
         """Seal and index ``rows`` on new row ids (inside the caller's transaction)."""
         db = self._db
-        (top,) = db.execute("SELECT coalesce(max(id), 0) FROM person").fetchone()
+        ((top,),) = db.rows(f"SELECT coalesce(max(id), 0) FROM {db.person}")
         persons: list[tuple[int, str, int, bytes]] = []
         terms: list[tuple[bytes, int]] = []
         tag = self.cipher.tag
@@ -375,37 +393,31 @@ class LeisStore:
             kid, blob = self.cipher.seal(n, pack(r.person))
             persons.append((n, r.origin, kid, blob))
             terms.extend((t, n) for t in {tag(field, value) for field, value in r.terms})
-        db.executemany("INSERT INTO person VALUES (?,?,?,?)", persons)
+        db.insert(db.person, persons)
         terms.sort()  # fewer page changes in the index than in random order
-        db.executemany("INSERT INTO term VALUES (?,?)", terms)
+        db.insert(db.term, terms)
 
     def _delete(self, ids: Sequence[int]) -> None:
         for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
-            self._db.execute(f"DELETE FROM term WHERE id IN ({marks})", tuple(chunk))
-            self._db.execute(f"DELETE FROM person WHERE id IN ({marks})", tuple(chunk))
+            self._db.rows(f"DELETE FROM {self._db.term} WHERE id IN ({marks})", tuple(chunk))
+            self._db.rows(f"DELETE FROM {self._db.person} WHERE id IN ({marks})", tuple(chunk))
 
     def replace(self, rows: Sequence[PersonRow]) -> None:
         """Insert persons in one transaction, replacing those with the same DIN."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._delete([row_id for r in rows for row_id in self._ids_of(r.person.din)])
-                self._insert(rows)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._lock, self._db.write():
+            self._delete([row_id for r in rows for row_id in self._ids_of(r.person.din)])
+            self._insert(rows)
 
     def _v1_loaded(self) -> list[Person]:
         """The persons an agency loaded into a file of the clear-text layout (schema 1)."""
         db = self._db
         out = []
-        for din, name, sex, pob, status, remarks in db.execute(
+        for din, name, sex, pob, status, remarks in db.rows(
                 "SELECT din, name, sex, pob, status, remarks FROM person WHERE origin = ? "
-                "ORDER BY rowid", (LOADED,)).fetchall():
-            def rows(sql: str, din: str = din) -> list[tuple[str, ...]]:
-                return db.execute(sql + " WHERE din = ? ORDER BY seq", (din,)).fetchall()
+                "ORDER BY rowid", (LOADED,)):
+            def rows(sql: str, din: str = din) -> list[tuple[Any, ...]]:
+                return db.rows(sql + " WHERE din = ? ORDER BY seq", (din,))
             out.append(Person(
                 din=din, name=name, sex=sex, pob=pob, status=status, remarks=remarks,
                 aliases=tuple(r[1] for r in rows("SELECT alias, full FROM name") if r[0]),
@@ -418,16 +430,18 @@ class LeisStore:
         return out
 
     def close(self) -> None:
-        """Close the database file."""
+        """Close the database connection."""
         with self._lock:
             self._db.close()
 
     def backup_to(self, target: Path) -> None:
-        """A consistent copy of the whole data set at ``target`` (SQLite's backup API)."""
+        """A consistent copy of the whole SQLite file at ``target`` (SQLite's backup API)."""
+        if not isinstance(self._db, SqliteLeisDb):
+            raise StoreError(f"{self._db.where}: only the SQLite file can be copied")
         with self._lock:
             dst = sqlite3.connect(target)
             try:
-                self._db.backup(dst)
+                self._db.conn.backup(dst)
             finally:
                 dst.close()
 
@@ -442,8 +456,8 @@ class LeisStore:
     def count(self) -> int:
         """How many persons the data set holds."""
         with self._lock:
-            row = self._db.execute("SELECT count(*) FROM person").fetchone()
-        return int(row[0])
+            ((n,),) = self._db.rows(f"SELECT count(*) FROM {self._db.person}")
+        return int(n)
 
     def find(self, terms: Iterable[tuple[str, str]]) -> set[int]:
         """The row ids of persons holding any of the search keys ``terms``
@@ -457,8 +471,9 @@ class LeisStore:
         if not tags:
             return set()
         with self._lock:
-            return {r[0] for r in self._db.execute(
-                f"SELECT id FROM term WHERE tag IN ({','.join('?' * len(tags))})", tags)}
+            return {int(r[0]) for r in self._db.rows(
+                f"SELECT id FROM {self._db.term} WHERE tag IN ({','.join('?' * len(tags))})",
+                tags)}
 
     def records(self, ids: Iterable[int]) -> list[tuple[int, Record]]:
         """The persons on rows ``ids``, decrypted, in row order.
@@ -475,8 +490,9 @@ class LeisStore:
     def _where(self, where: str, args: Sequence[object]) -> list[tuple[int, Record]]:
         """``(row id, record)`` of the rows ``where`` selects, decrypted."""
         opened = self.cipher.open
-        return [(row_id, unpack(opened(row_id, kid, blob))) for row_id, kid, blob
-                in self._db.execute(f"SELECT id, kid, record FROM person WHERE {where}", args)]
+        return [(int(row_id), unpack(opened(int(row_id), int(kid), bytes(blob))))
+                for row_id, kid, blob in self._db.rows(
+                    f"SELECT id, kid, record FROM {self._db.person} WHERE {where}", args)]
 
     def _ids_of(self, din: str) -> list[int]:
         return [row_id for row_id, r in self.records(self.find([("din", din)])) if r.din == din]

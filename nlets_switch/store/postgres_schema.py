@@ -130,11 +130,34 @@ def _v5(conn: Any) -> None:
                  "WHERE state = 'review'")
 
 
+def create_leis_tables(conn: Any) -> None:
+    """Version 6: the DHS LEIS tables (store/postgres_leis.py), made if missing."""
+    # The DHS LEIS data set (store/leis.py, store/postgres_leis.py), as the SQLite
+    # file leis.sqlite holds it: one sealed record per person, the blind index of
+    # keyed tags, and the build's seed, size, layout and keyring fingerprint. One
+    # data set for every node: an agency's load through one is found through all.
+    conn.execute("CREATE TABLE IF NOT EXISTS leis_meta (key TEXT PRIMARY KEY, "
+                 "value TEXT NOT NULL)")
+    conn.execute("""CREATE TABLE IF NOT EXISTS leis_person (
+        id BIGINT PRIMARY KEY,
+        origin TEXT NOT NULL,
+        kid INTEGER NOT NULL,
+        record BYTEA NOT NULL
+    )""")
+    conn.execute("""CREATE TABLE IF NOT EXISTS leis_term (
+        tag BYTEA NOT NULL,
+        id BIGINT NOT NULL,
+        PRIMARY KEY (tag, id)
+    )""")
+    conn.execute("CREATE INDEX IF NOT EXISTS leis_term_id ON leis_term (id)")
+    conn.execute("CREATE INDEX IF NOT EXISTS leis_person_origin ON leis_person (origin)")
+
+
 def _v7(conn: Any) -> None:
     # Cluster mode: failed sign-ons and lock-outs every node shares
     # (store/postgres_signon.py): per (ORI, source address), and per ORI with source
-    # ''. Times are the database's clock. Never a credential. (Version 6 is another
-    # change's.)
+    # ''. Times are the database's clock. Never a credential. (Version 6 is the
+    # LEIS data's.)
     conn.execute("""CREATE TABLE IF NOT EXISTS signon_failures (
         ori TEXT NOT NULL,
         source TEXT NOT NULL,
@@ -149,7 +172,7 @@ def _v7(conn: Any) -> None:
 
 #: (version, step): the step brings a database of version - 1 to ``version``.
 MIGRATIONS: Final[tuple[tuple[int, Callable[[Any], None]], ...]] = (
-    (1, _v1), (2, _v2), (3, _v3), (4, _v4), (5, _v5), (7, _v7))
+    (1, _v1), (2, _v2), (3, _v3), (4, _v4), (5, _v5), (6, create_leis_tables), (7, _v7))
 
 
 def schema_version(conn: Any) -> int:
