@@ -117,6 +117,11 @@ async def test_message_crosses_nodes_at_once(cluster: Nodes) -> None:
     az = await Client.connect("127.0.0.1", p1, "AZNLETS20")
     ny = await Client.connect("127.0.0.1", p2, "NYNLETS00")
     try:
+        # n1 learns of NY's sign-on at n2 by NOTIFY, and at the latest by its view's
+        # refresh once a second: with both nodes just started, wait for that second, so
+        # that n1 does not answer the first AMs with SM .02 (they would still arrive).
+        await _until(lambda: "NYNLETS00" in _node_rows(cluster.url)["n2"][1])
+        await asyncio.sleep(1.2)
         texts = [f"AM.AZNLETS20.NY.*X{i}.TXT\nCROSS NODE {i:03d}" for i in range(50)]
         t0 = time.monotonic()
         answers = await asyncio.gather(*(az.send(t) for t in texts))
