@@ -397,18 +397,25 @@ def write_batch(store: PostgresStore, batch: Batch, scope: str = "") -> None:
                         "SET value = excluded.value",
                         ([n + scope for n in names] if scope else names,
                          [batch.counters[n] for n in names]))
+        # The updates by id are planned afresh each time (prepare=False), never from
+        # psycopg's prepared statement: a generic plan made while the table was small
+        # (a new database, a node's first seconds) joins by a sequential scan of all of
+        # deliveries, and keeps doing so, a batch's cost growing with the table, until
+        # autovacuum's ANALYZE (a minute or more later) invalidates it. Planning costs
+        # tens of microseconds; the scan cost milliseconds per batch at 20,000 rows.
         if batch.sent:
             cur.execute("UPDATE deliveries d SET state = 'sent', sent_at = u.at FROM "
                         "unnest(%s::bigint[], %s::float8[]) AS u(id, at) "
                         "WHERE d.id = u.id AND d.state IN ('queued', 'held')",
-                        (list(batch.sent), list(batch.sent.values())))
+                        (list(batch.sent), list(batch.sent.values())), prepare=False)
         if batch.done:
             cur.execute("UPDATE deliveries d SET state = u.state, done_at = u.done_at, "
                         "sent_at = COALESCE(d.sent_at, u.sent_at) FROM "
                         "unnest(%s::text[], %s::float8[], %s::float8[], %s::bigint[]) "
                         "AS u(state, done_at, sent_at, id) WHERE d.id = u.id",
                         ([r.state for r in batch.done], [r.done_at for r in batch.done],
-                         [r.sent_at for r in batch.done], [r.id for r in batch.done]))
+                         [r.sent_at for r in batch.done], [r.id for r in batch.done]),
+                        prepare=False)
         if batch.refused:
             cur.executemany("UPDATE messages SET status = 'rejected', reason = %s WHERE id = %s",
                             batch.refused)
