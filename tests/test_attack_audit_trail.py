@@ -24,7 +24,6 @@ import aiomqtt
 
 from nlets_switch.ops import audit
 from nlets_switch.tools.client import Client
-from tests.conftest_monitoring import Broker
 from tests.conftest_serve_process import Served, serve_process
 
 
@@ -69,6 +68,10 @@ def _restore(served: Served, saved: bytes) -> None:
 
 
 async def test_cut_emptied_and_rewritten_trails_fail_verification(tmp_path: Path) -> None:
+    # Imported here: a module-level import would load the plugin module before pytest
+    # can rewrite its asserts (PytestAssertRewriteWarning in the other files using it).
+    from tests.conftest_monitoring import Broker
+
     broker = Broker(tmp_path)
     broker.start()
     try:
