@@ -18,6 +18,7 @@ it joins that transaction; otherwise it runs in one of its own.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -329,3 +330,23 @@ class Store(MessageLogStore, AuditStore, RetentionStore, HelpStore, OrionStore, 
     def close(self) -> None:
         """Release the connection."""
         ...
+
+
+async def submit_and_wait(loop: asyncio.AbstractEventLoop,
+                          submit: Callable[[Any, Callable[[Any, BaseException | None], None]],
+                                           None],
+                          op: Any) -> Any:
+    """Hand ``op`` to a journal's ``submit`` and wait for its committed result (or error):
+    the ``call`` of the SQLite and PostgreSQL journals alike."""
+    fut: asyncio.Future[Any] = loop.create_future()
+
+    def done(result: Any, exc: BaseException | None) -> None:
+        if fut.done():
+            return
+        if exc is not None:
+            fut.set_exception(exc)
+        else:
+            fut.set_result(result)
+
+    submit(op, done)
+    return await fut

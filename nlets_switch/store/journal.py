@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from nlets_switch.log import get_logger
+from nlets_switch.store.base import submit_and_wait
 from nlets_switch.store.records import (
     OPEN_STATES,
     Batch,
@@ -273,18 +274,7 @@ class Journal:
     async def call(self, op: Op) -> Any:
         """Submit ``op`` and wait for its committed result."""
         assert self._loop is not None
-        fut: asyncio.Future[Any] = self._loop.create_future()
-
-        def done(result: Any, exc: BaseException | None) -> None:
-            if fut.done():
-                return
-            if exc is not None:
-                fut.set_exception(exc)
-            else:
-                fut.set_result(result)
-
-        self.submit(op, done)
-        return await fut
+        return await submit_and_wait(self._loop, self.submit, op)
 
     def checkpoint(self) -> None:
         """Copy the WAL back into the database from a second connection (blocking).

@@ -38,6 +38,7 @@ from typing import Any, Final, TypeAlias
 
 from nlets_switch.errors import StoreError
 from nlets_switch.log import get_logger
+from nlets_switch.store.base import submit_and_wait
 from nlets_switch.store.journal import Journal
 from nlets_switch.store.postgres import (
     PostgresStore,
@@ -177,18 +178,7 @@ class PostgresJournal:
     async def call(self, op: Op) -> Any:
         """Submit ``op`` and wait for its committed result."""
         assert self._loop is not None
-        fut: asyncio.Future[Any] = self._loop.create_future()
-
-        def done(result: Any, exc: BaseException | None) -> None:
-            if fut.done():
-                return
-            if exc is not None:
-                fut.set_exception(exc)
-            else:
-                fut.set_result(result)
-
-        self.submit(op, done)
-        return await fut
+        return await submit_and_wait(self._loop, self.submit, op)
 
     async def barrier(self) -> None:
         """Wait until everything submitted so far is committed (or failed)."""
