@@ -43,19 +43,19 @@ def add_api_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the API")
 
 
-def request(args: argparse.Namespace, method: str, path: str,
-            body: dict[str, Any] | None = None) -> Any:
-    """One API request; raises :class:`Refused` or OSError."""
-    host, port = parse_hostport(args.http, DEFAULT_HTTP[1])
+def api_request(base: str, method: str, path: str, body: dict[str, Any] | None,
+                token: str | None, timeout: float) -> Any:
+    """One request to the switch's API at ``base`` (``http://host:port``) with the
+    bearer token; its JSON answer. Raises :class:`Refused` (with the API's own
+    ``error`` text) or OSError. ``status`` and ``unlock`` use it too."""
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(f"http://{host}:{port}{path}", data=data, method=method,
+    req = urllib.request.Request(base + path, data=data, method=method,
                                  headers={"Accept": "application/json",
                                           "Content-Type": "application/json"})
-    token = args.token or os.environ.get("NLETS_API_TOKEN")
     if token:
         req.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(req, timeout=args.timeout) as resp:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             return json.loads(resp.read())
     except urllib.error.HTTPError as e:
         text = e.read().decode("utf-8", "replace")
@@ -64,6 +64,15 @@ def request(args: argparse.Namespace, method: str, path: str,
         except (ValueError, AttributeError):
             pass
         raise Refused(e.code, str(text)) from None
+
+
+def request(args: argparse.Namespace, method: str, path: str,
+            body: dict[str, Any] | None = None) -> Any:
+    """One API request with the command's ``--http``, ``--token`` (or $NLETS_API_TOKEN)
+    and ``--timeout``; raises :class:`Refused` or OSError."""
+    host, port = parse_hostport(args.http, DEFAULT_HTTP[1])
+    return api_request(f"http://{host}:{port}", method, path, body,
+                       args.token or os.environ.get("NLETS_API_TOKEN"), args.timeout)
 
 
 def run(name: str, args: argparse.Namespace, action: Callable[[], Any],

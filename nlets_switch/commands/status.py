@@ -12,12 +12,11 @@ import argparse
 import json
 import os
 import sys
-import urllib.error
-import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
 from nlets_switch.commands._common import SubParsers, parse_hostport
+from nlets_switch.commands._operator import Refused, api_request
 from nlets_switch.ops.settings import DEFAULT_HTTP
 
 EPILOG = f"""examples:
@@ -58,19 +57,10 @@ class ApiError(Exception):
 
 def fetch(base: str, path: str, token: str | None, timeout: float) -> Any:
     """GET ``base + path`` as JSON with the bearer token."""
-    req = urllib.request.Request(base + path, headers={"Accept": "application/json"})
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return json.loads(resp.read())
-    except urllib.error.HTTPError as e:
-        body = e.read().decode("utf-8", "replace")
-        try:
-            body = json.loads(body).get("error", body)
-        except (ValueError, AttributeError):
-            pass
-        raise ApiError(e.code, str(body)) from None
+        return api_request(base, "GET", path, None, token, timeout)
+    except Refused as e:
+        raise ApiError(e.status, str(e)) from None
 
 
 def _since(ts: float | None) -> str:

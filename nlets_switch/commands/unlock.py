@@ -9,14 +9,12 @@ Policy 5.5.3). An operator lifts either through the switch's HTTP API, as
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import urllib.error
-import urllib.request
 from typing import Any
 
 from nlets_switch.commands._common import SubParsers, parse_hostport
+from nlets_switch.commands._operator import Refused, api_request
 from nlets_switch.commands.status import ApiError
 from nlets_switch.ops.settings import DEFAULT_HTTP
 
@@ -52,21 +50,10 @@ def register(sub: SubParsers) -> None:
 def post(base: str, path: str, data: dict[str, Any], token: str | None,
          timeout: float) -> Any:
     """POST ``data`` as JSON to ``base + path`` with the bearer token; the JSON answer."""
-    req = urllib.request.Request(base + path, data=json.dumps(data).encode(), method="POST",
-                                 headers={"Accept": "application/json",
-                                          "Content-Type": "application/json"})
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return json.loads(resp.read())
-    except urllib.error.HTTPError as e:
-        body = e.read().decode("utf-8", "replace")
-        try:
-            body = json.loads(body).get("error", body)
-        except (ValueError, AttributeError):
-            pass
-        raise ApiError(e.code, str(body)) from None
+        return api_request(base, "POST", path, data, token, timeout)
+    except Refused as e:
+        raise ApiError(e.status, str(e)) from None
 
 
 def unlock(args: argparse.Namespace) -> int:
