@@ -49,7 +49,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from nlets_switch.store.keys import Keyring, load_keyring
 
-__all__ = ["ENV", "MAGIC", "TOKEN_HEX", "configure", "configure_for", "configure_from_env",
+__all__ = ["ENV", "MAGIC", "TOKEN_CHARS", "configure", "configure_for", "configure_from_env",
            "current", "data_keyring", "install", "is_sealed", "keyring_path", "open_or_note",
            "open_text", "query_terms", "seal_text", "stored_tokens", "word_tokens", "words"]
 
@@ -63,8 +63,11 @@ _WORD: Final = re.compile(r"[a-z0-9]+")
 #: Bytes of HMAC-SHA256 kept per token (64 bits: collisions are negligible at any
 #: log's size, and a query still matches exactly what holds the word).
 _TOKEN_BYTES: Final = 8
-#: Hex characters in a token.
-TOKEN_HEX: Final = 2 * _TOKEN_BYTES
+#: Characters in a token: its bytes in hex, written with the letters a-p instead of
+#: 0-9a-f, so that no token can ever read as a date of birth, a number or any other
+#: field value of clear text (a scan of the journal for clear CJI finds none by chance).
+TOKEN_CHARS: Final = 2 * _TOKEN_BYTES
+_HEX_AS_LETTERS: Final = str.maketrans("0123456789abcdef", "abcdefghijklmnop")
 #: Derives a text key's index key (never the text key itself, so a token is no
 #: help against the seal).
 _INDEX_LABEL: Final = b"nlets-switch word index v1"
@@ -199,7 +202,7 @@ class _Tokenizer:
             if t is None:
                 m = self.mac.copy()
                 m.update(w.encode())
-                t = m.digest()[:_TOKEN_BYTES].hex()
+                t = m.digest()[:_TOKEN_BYTES].hex().translate(_HEX_AS_LETTERS)
                 if len(cache) >= self.LIMIT:
                     cache.clear()
                 cache[w] = t
