@@ -13,6 +13,12 @@ The two talk over one Unix stream socket in length-prefixed frames:
   the pickled ``(seconds, [(result, error), ...])`` of its ``count``
   operations, in the order they were sent.
 
+The same process and protocol serve the PostgreSQL journal
+(``python -m nlets_switch.store.writer --fd N postgresql``, the database's URL
+in the environment, see :mod:`nlets_switch.store.postgres_writer`): its
+result frames carry a third item, the database's state, for the switch to
+log and show.
+
 Group commit: the writer waits for one operation, then takes every one that
 has arrived meanwhile, runs them all in one transaction and commits it (one
 fsync, ``synchronous=FULL``). If that transaction fails, it is rolled back
@@ -40,11 +46,14 @@ from typing import Any, Final
 
 from nlets_switch.store import tables
 
-__all__ = ["SYS_PATH_ENV", "OpFailed", "dump_results", "frame", "main", "run_batch", "serve",
-           "take_frames"]
+__all__ = ["POSTGRES_TARGET", "SYS_PATH_ENV", "OpFailed", "Runner", "dump_results", "frame",
+           "main", "run_batch", "serve", "take_frames"]
 
 Op = Callable[[sqlite3.Connection], Any]
 Result = tuple[Any, BaseException | None]
+#: A backend's transaction: the pickled operations in, their results and the
+#: backend's state (or None) out.
+Runner = Callable[[list[bytes]], tuple[list[Result], Any]]
 
 #: Frame header from the switch: payload size.
 OP_HEADER: Final = struct.Struct("<I")
@@ -53,6 +62,8 @@ RESULT_HEADER: Final = struct.Struct("<II")
 #: Pickle protocol 5 (out-of-band buffers unused; the fastest in-band one).
 PROTOCOL: Final = 5
 _CHUNK: Final = 1 << 20
+#: The writer's last argument for the PostgreSQL backend (instead of a file).
+POSTGRES_TARGET: Final = "postgresql"
 #: Environment variable carrying the switch's ``sys.path`` to its writer, so
 #: that the writer imports the modules the operations name as the switch does.
 SYS_PATH_ENV: Final = "NLETS_JOURNAL_SYS_PATH"
@@ -140,10 +151,13 @@ def _sendable(e: BaseException) -> BaseException:
     return e
 
 
-def dump_results(seconds: float, results: list[Result]) -> bytes:
-    """The result frame of one transaction (header included)."""
+def dump_results(seconds: float, results: list[Result], state: Any = None) -> bytes:
+    """The result frame of one transaction (header included); ``state``, a
+    backend's (None: none), goes as the frame's third item."""
+    head: tuple[Any, ...] = (seconds,)
+    tail: tuple[Any, ...] = () if state is None else (state,)
     try:
-        payload = pickle.dumps((seconds, results), PROTOCOL)
+        payload = pickle.dumps((*head, results, *tail), PROTOCOL)
     except Exception:
         safe: list[Result] = []
         for r, e in results:
@@ -154,12 +168,14 @@ def dump_results(seconds: float, results: list[Result]) -> bytes:
                 safe.append((None, OpFailed(
                     f"the result of a journal operation cannot be sent back: "
                     f"{type(x).__name__}: {x}")))
-        payload = pickle.dumps((seconds, safe), PROTOCOL)
+        payload = pickle.dumps((*head, safe, *tail), PROTOCOL)
     return RESULT_HEADER.pack(len(payload), len(results)) + payload
 
 
-def serve(sock: socket.socket, conn: sqlite3.Connection) -> None:
-    """Commit what arrives on ``sock`` in groups until it ends (blocking)."""
+def serve(sock: socket.socket, conn: sqlite3.Connection | None,
+          run: Runner | None = None) -> None:
+    """Commit what arrives on ``sock`` in groups until it ends (blocking): each
+    group by :func:`run_batch` on ``conn``, or by ``run`` (another backend)."""
     inbox = bytearray()
     # One buffer for every read: a fresh 1 MiB bytes per recv() would be an
     # mmap and munmap each time.
@@ -183,8 +199,13 @@ def serve(sock: socket.socket, conn: sqlite3.Connection) -> None:
             inbox += chunk[:n]
             ops.extend(p for _n, p in take_frames(inbox))
         t0 = time.perf_counter()
-        results = run_batch(conn, ops)
-        out = dump_results(time.perf_counter() - t0, results)
+        state = None
+        if run is not None:
+            results, state = run(ops)
+        else:
+            assert conn is not None
+            results = run_batch(conn, ops)
+        out = dump_results(time.perf_counter() - t0, results, state)
         try:
             sock.sendall(out)
         except OSError:
@@ -196,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     # No argparse: the writer's start-up is on the switch's start-up path.
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 3 or args[0] != "--fd" or not args[1].isdigit():
-        print("usage: python -m nlets_switch.store.writer --fd N PATH", file=sys.stderr)
+        print("usage: python -m nlets_switch.store.writer --fd N PATH|postgresql",
+              file=sys.stderr)
         return 2
     fd, path = int(args[1]), Path(args[2])
     given = os.environ.pop(SYS_PATH_ENV, None)
@@ -214,13 +236,23 @@ def main(argv: list[str] | None = None) -> int:
     from nlets_switch.store import textcrypt
 
     textcrypt.configure_from_env()
-    conn = tables.connect(path)
+    conn: sqlite3.Connection | None = None
+    run: Runner | None = None
+    close: Callable[[], None]
+    if args[2] == POSTGRES_TARGET:
+        from nlets_switch.store.postgres_writer import PostgresWriter
+
+        backend = PostgresWriter.from_env()
+        run, close = backend.run, backend.close
+    else:
+        conn = tables.connect(path)
+        close = conn.close
     try:
-        serve(sock, conn)
+        serve(sock, conn, run)
     except ConnectionError:
         pass  # the switch died
     finally:
-        conn.close()
+        close()
         sock.close()  # the switch reads the end of the stream: the writer is done
     return 0
 
