@@ -242,9 +242,11 @@ def measure(target: Target, args: argparse.Namespace, work: Path) -> dict[str, A
         wait_port(proc, port, log)
         for p_i, port_i, log_i in others:
             wait_port(p_i, port_i, log_i)
-        started_s = wait_started(proc, log)
-        for p_i, _port_i, log_i in others:
-            started_s += wait_started(p_i, log_i)
+        started_s = 0.0
+        if not args.no_start_wait:
+            started_s = wait_started(proc, log)
+            for p_i, _port_i, log_i in others:
+                started_s += wait_started(p_i, log_i)
         ports = [port, *(o[1] for o in others)]
         node_samplers = [Sampler(o[0].pid) for o in others]
         sampler = Sampler(proc.pid)
@@ -513,6 +515,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="give up a --messages run after this long (default 120)")
     ap.add_argument("--warmup", type=float, default=2.0,
                     help="seconds of traffic before measuring (default 2)")
+    ap.add_argument("--no-start-wait", action="store_true",
+                    help="drive the switch as soon as it listens, not once it has "
+                         "finished starting (its LEIS data set built)")
     ap.add_argument("--driver-procs", type=int, default=1,
                     help="driver processes (default 1; the machine may have few cores)")
     ap.add_argument("--config", type=Path, default=CONFIG, help="switch configuration")
