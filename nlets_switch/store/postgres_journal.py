@@ -80,7 +80,7 @@ Done = Callable[[Any, BaseException | None], None]
 #: writer's), and between two submissions of a read-back waiting for it (here).
 RETRY_S: Final = 0.5
 #: Environment variable carrying the database to the writer process
-#: (store/postgres_writer.py's ENV; not imported: that module imports this one).
+#: (store/postgres_writer.py's ENV).
 WRITER_ENV: Final = "NLETS_JOURNAL_POSTGRES"
 
 log = get_logger("journal")

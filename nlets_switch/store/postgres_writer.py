@@ -32,6 +32,7 @@ from nlets_switch.errors import StoreError
 from nlets_switch.store.postgres import PostgresStore, connect, redact
 from nlets_switch.store.postgres_journal import (
     RETRY_S,
+    WRITER_ENV,
     DatabaseUnavailable,
     Op,
     number_outputs,
@@ -41,7 +42,7 @@ from nlets_switch.store.writer import Result, _load, _sendable
 __all__ = ["ENV", "PostgresWriter", "State"]
 
 #: Environment variable carrying ``{"url": ..., "node": ...}`` to the writer.
-ENV: Final = "NLETS_JOURNAL_POSTGRES"
+ENV: Final = WRITER_ENV
 
 #: What each result frame says of the database: whether it is unreachable, the
 #: kind of the error that made it so, and how many groups failed for it since

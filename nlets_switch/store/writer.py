@@ -154,10 +154,9 @@ def _sendable(e: BaseException) -> BaseException:
 def dump_results(seconds: float, results: list[Result], state: Any = None) -> bytes:
     """The result frame of one transaction (header included); ``state``, a
     backend's (None: none), goes as the frame's third item."""
-    head: tuple[Any, ...] = (seconds,)
-    tail: tuple[Any, ...] = () if state is None else (state,)
+    extra: tuple[Any, ...] = () if state is None else (state,)
     try:
-        payload = pickle.dumps((*head, results, *tail), PROTOCOL)
+        payload = pickle.dumps((seconds, results, *extra), PROTOCOL)
     except Exception:
         safe: list[Result] = []
         for r, e in results:
@@ -168,7 +167,7 @@ def dump_results(seconds: float, results: list[Result], state: Any = None) -> by
                 safe.append((None, OpFailed(
                     f"the result of a journal operation cannot be sent back: "
                     f"{type(x).__name__}: {x}")))
-        payload = pickle.dumps((*head, safe, *tail), PROTOCOL)
+        payload = pickle.dumps((seconds, safe, *extra), PROTOCOL)
     return RESULT_HEADER.pack(len(payload), len(results)) + payload
 
 
