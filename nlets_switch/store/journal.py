@@ -95,7 +95,8 @@ _PACKAGE_ROOT: Final = Path(__file__).resolve().parent.parent.parent
 #: The writer's command (``python -S -c``); ``{root}`` is :data:`_PACKAGE_ROOT`.
 #: Once done, it skips the interpreter's tear-down: nothing is left to clean up.
 _BOOT: Final = ("import os, sys; sys.path.insert(0, {root!r}); "
-                "from nlets_switch.store.writer import main; main(); os._exit(0)")
+                "from nlets_switch.store.writer import main; main(backend={backend!r}); "
+                "os._exit(0)")
 #: Longest :meth:`Journal.close` waits for the writer to finish what it was sent.
 _CLOSE_TIMEOUT: Final = 60.0
 #: Longest :meth:`Journal.start` waits for the writer to come up.
@@ -188,7 +189,8 @@ class Journal:
             # fork+exec (vfork): nothing of this process's threads or loop is
             # carried into the writer.
             self._proc = subprocess.Popen(
-                [sys.executable, "-S", "-c", _BOOT.format(root=str(_PACKAGE_ROOT)), "--fd",
+                [sys.executable, "-S", "-c",
+                 _BOOT.format(root=str(_PACKAGE_ROOT), backend=self._writer_backend), "--fd",
                  str(theirs.fileno()), target],
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=env)
         except BaseException:
@@ -210,6 +212,10 @@ class Journal:
         loop.add_reader(self._fd, self._readable)
         if finished:
             loop.call_soon(_complete, finished)
+
+    #: The writer process's backend other than SQLite's (``module:function``, see
+    #: store/writer.py's main), or None.
+    _writer_backend: str | None = None
 
     def _writer_target(self, env: dict[str, str]) -> str:
         """The writer's last argument, what it opens (this journal's file); a

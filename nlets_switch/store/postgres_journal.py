@@ -67,7 +67,6 @@ from nlets_switch.store.records import (
     RefusedRow,
 )
 from nlets_switch.store.textcrypt import open_or_note, seal_text, word_tokens
-from nlets_switch.store.writer import POSTGRES_TARGET
 from nlets_switch.wire.message import MAX_NUMBER
 
 __all__ = ["AnyJournal", "DatabaseUnavailable", "PostgresJournal", "expire_due",
@@ -79,6 +78,8 @@ Done = Callable[[Any, BaseException | None], None]
 #: Least seconds between two attempts to reach a database that is gone (the
 #: writer's), and between two submissions of a read-back waiting for it (here).
 RETRY_S: Final = 0.5
+#: The writer process's last argument (what it opens): the database is in ``WRITER_ENV``.
+POSTGRES_TARGET: Final = "postgresql"
 #: Environment variable carrying the database to the writer process
 #: (store/postgres_writer.py's ENV).
 WRITER_ENV: Final = "NLETS_JOURNAL_POSTGRES"
@@ -159,6 +160,8 @@ class PostgresJournal(Journal):
         if self._pg is not None:
             self._pg.close()
             self._pg = None
+
+    _writer_backend = "nlets_switch.store.postgres_writer:open_backend"
 
     def _writer_target(self, env: dict[str, str]) -> str:
         env[WRITER_ENV] = json.dumps({"url": self.url, "node": self.node_id})

@@ -1,10 +1,11 @@
 """The PostgreSQL journal's writer process: one connection, one transaction per batch.
 
 :class:`~nlets_switch.store.postgres_journal.PostgresJournal` starts the
-journal's writer process (:mod:`nlets_switch.store.writer`, the SQLite
-journal's, with its framing and group commit) with ``postgresql`` for its file
-and the database in the environment (:data:`ENV`: the URL may hold a password,
-which a command line would show to every user of the machine). The writer
+journal's writer process (:func:`nlets_switch.store.writer.main`, the SQLite
+journal's, with its framing and group commit, given :func:`open_backend`) with
+``postgresql`` for its file and the database in the environment (:data:`ENV`:
+the URL may hold a password, which a command line would show to every user of the machine).
+The writer
 hands each group of operations to :meth:`PostgresWriter.run`, which runs them
 in one transaction on its connection, and sends back with their results the
 database's state, which the switch logs and shows (``available``).
@@ -26,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from typing import Any, Final
 
 from nlets_switch.errors import StoreError
@@ -37,9 +39,9 @@ from nlets_switch.store.postgres_journal import (
     Op,
     number_outputs,
 )
-from nlets_switch.store.writer import Result, _load, _sendable
+from nlets_switch.store.writer import Result, Runner, _load, _sendable
 
-__all__ = ["ENV", "PostgresWriter", "State"]
+__all__ = ["ENV", "PostgresWriter", "State", "open_backend"]
 
 #: Environment variable carrying ``{"url": ..., "node": ...}`` to the writer.
 ENV: Final = WRITER_ENV
@@ -155,3 +157,11 @@ class PostgresWriter:
             except Exception as e:
                 results.append((None, _sendable(e)))
         return results
+
+
+
+def open_backend(target: str) -> tuple[Runner, Callable[[], None]]:
+    """The writer process's backend (store/writer.py's ``main``): ``target`` is
+    ``postgresql``; the database is in :data:`ENV`."""
+    w = PostgresWriter.from_env()
+    return w.run, w.close

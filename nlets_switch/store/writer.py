@@ -13,11 +13,10 @@ The two talk over one Unix stream socket in length-prefixed frames:
   the pickled ``(seconds, [(result, error), ...])`` of its ``count``
   operations, in the order they were sent.
 
-The same process and protocol serve the PostgreSQL journal
-(``python -m nlets_switch.store.writer --fd N postgresql``, the database's URL
-in the environment, see :mod:`nlets_switch.store.postgres_writer`): its
-result frames carry a third item, the database's state, for the switch to
-log and show.
+The same process and protocol serve the PostgreSQL journal, with another
+backend (``main(backend="nlets_switch.store.postgres_writer:open_backend")``):
+its result frames carry a third item, the database's state, for the
+switch to log and show.
 
 Group commit: the writer waits for one operation, then takes every one that
 has arrived meanwhile, runs them all in one transaction and commits it (one
@@ -30,6 +29,7 @@ culprit fails. The writer ends when the switch closes its end of the socket
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import os
 import pickle
@@ -46,14 +46,16 @@ from typing import Any, Final
 
 from nlets_switch.store import tables
 
-__all__ = ["POSTGRES_TARGET", "SYS_PATH_ENV", "OpFailed", "Runner", "dump_results", "frame",
-           "main", "run_batch", "serve", "take_frames"]
+__all__ = ["SYS_PATH_ENV", "Backend", "OpFailed", "Runner", "dump_results", "frame", "main",
+           "run_batch", "serve", "take_frames"]
 
 Op = Callable[[sqlite3.Connection], Any]
 Result = tuple[Any, BaseException | None]
 #: A backend's transaction: the pickled operations in, their results and the
 #: backend's state (or None) out.
 Runner = Callable[[list[bytes]], tuple[list[Result], Any]]
+#: Opens another backend from the writer's last argument: its runner and its close.
+Backend = Callable[[str], tuple[Runner, Callable[[], None]]]
 
 #: Frame header from the switch: payload size.
 OP_HEADER: Final = struct.Struct("<I")
@@ -62,8 +64,6 @@ RESULT_HEADER: Final = struct.Struct("<II")
 #: Pickle protocol 5 (out-of-band buffers unused; the fastest in-band one).
 PROTOCOL: Final = 5
 _CHUNK: Final = 1 << 20
-#: The writer's last argument for the PostgreSQL backend (instead of a file).
-POSTGRES_TARGET: Final = "postgresql"
 #: Environment variable carrying the switch's ``sys.path`` to its writer, so
 #: that the writer imports the modules the operations name as the switch does.
 SYS_PATH_ENV: Final = "NLETS_JOURNAL_SYS_PATH"
@@ -211,13 +211,14 @@ def serve(sock: socket.socket, conn: sqlite3.Connection | None,
             return  # the switch is gone; what was committed stays committed
 
 
-def main(argv: list[str] | None = None) -> int:
-    """The writer process: ``--fd N PATH``, its end of the socket and the journal."""
+def main(argv: list[str] | None = None, backend: str | None = None) -> int:
+    """The writer process: ``--fd N PATH``, its end of the socket and the journal
+    (SQLite's file, or what ``backend``, a :data:`Backend` named ``module:function``,
+    opens from ``PATH``; imported once ``sys.path`` is the switch's)."""
     # No argparse: the writer's start-up is on the switch's start-up path.
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 3 or args[0] != "--fd" or not args[1].isdigit():
-        print("usage: python -m nlets_switch.store.writer --fd N PATH|postgresql",
-              file=sys.stderr)
+        print("usage: python -m nlets_switch.store.writer --fd N PATH", file=sys.stderr)
         return 2
     fd, path = int(args[1]), Path(args[2])
     given = os.environ.pop(SYS_PATH_ENV, None)
@@ -238,11 +239,10 @@ def main(argv: list[str] | None = None) -> int:
     conn: sqlite3.Connection | None = None
     run: Runner | None = None
     close: Callable[[], None]
-    if args[2] == POSTGRES_TARGET:
-        from nlets_switch.store.postgres_writer import PostgresWriter
-
-        backend = PostgresWriter.from_env()
-        run, close = backend.run, backend.close
+    if backend is not None:
+        module, _, name = backend.partition(":")
+        opener: Backend = getattr(importlib.import_module(module), name)
+        run, close = opener(args[2])
     else:
         conn = tables.connect(path)
         close = conn.close
