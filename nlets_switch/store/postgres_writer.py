@@ -4,11 +4,11 @@
 journal's writer process (:func:`nlets_switch.store.writer.main`, the SQLite
 journal's, with its framing and group commit, given :func:`open_backend`) with
 ``postgresql`` for its file and the database in the environment (:data:`ENV`:
-the URL may hold a password, which a command line would show to every user of the machine).
-The writer
-hands each group of operations to :meth:`PostgresWriter.run`, which runs them
-in one transaction on its connection, and sends back with their results the
-database's state, which the switch logs and shows (``available``).
+the URL may hold a password, which a command line would show to every user of
+the machine). The writer hands each group of operations to
+:meth:`PostgresWriter.run`, which runs them in one transaction on its
+connection, and sends back with their results the database's state, which the
+switch logs and shows (``available``).
 
 So the per-message Python work of a commit (COPY rows, sealing the text, its
 word tokens, the cluster's output numbers) runs on another core than the
