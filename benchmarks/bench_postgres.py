@@ -132,6 +132,10 @@ def report(r: dict[str, Any]) -> str:
         ("switch CPU s / 10k msgs", f(s["switch_cpu_s_per_10k"], ".2f"),
          f(p["switch_cpu_s_per_10k"], ".2f"),
          f"{f(t['switch_cpu_s_per_10k'], '.2f')} + {f(t['node2_cpu_s_per_10k'], '.2f')}"),
+        # The journal's writer process (both stores since pgproc; a thread before, and
+        # counted in the switch's CPU then). Two nodes: not measured per node.
+        ("writer process CPU s / 10k", f(s.get("writer_cpu_s_per_10k"), ".2f"),
+         f(p.get("writer_cpu_s_per_10k"), ".2f"), "-"),
         ("database CPU s / 10k (max)", "-", f(p["database_cpu_s_per_10k_upper"], ".2f"),
          f(t["database_cpu_s_per_10k_upper"], ".2f")),
         ("messages measured", f(s["messages"], ","), f(p["messages"], ","),

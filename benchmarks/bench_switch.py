@@ -48,7 +48,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import psutil
 import yaml
@@ -92,6 +92,29 @@ def wait_port(proc: subprocess.Popen[bytes], port: int, log: Path, timeout: floa
             return
         time.sleep(0.05)
     raise RuntimeError(f"server did not listen on port {port} within {timeout} s")
+
+
+#: Log events that end a switch's start-up work: the LEIS data set built or opened
+#: (or not to be had). Until then a worker thread builds it, which the measured
+#: window must not include.
+STARTED_EVENTS: Final = ('"leis_ready"', '"leis_unavailable"', '"leis_database_unavailable"')
+
+
+def wait_started(proc: subprocess.Popen[bytes], log: Path, timeout: float = 120) -> float:
+    """Wait until the switch listening on its port has also finished starting: its
+    LEIS data set ready, when it runs the LEIS service. A node on a new PostgreSQL
+    database builds that data set (10,000 persons, once for the cluster) for
+    seconds; a SQLite node copies it from the build cache. Returns the seconds waited."""
+    t0 = time.monotonic()
+    deadline = t0 + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
+        text = log.read_text(errors="replace")
+        if '"adapter": "leis"' not in text or any(e in text for e in STARTED_EVENTS):
+            return time.monotonic() - t0
+        time.sleep(0.05)
+    raise RuntimeError(f"server did not finish starting within {timeout} s")
 
 
 def vm_hwm_mb(pid: int) -> float | None:
@@ -219,6 +242,11 @@ def measure(target: Target, args: argparse.Namespace, work: Path) -> dict[str, A
         wait_port(proc, port, log)
         for p_i, port_i, log_i in others:
             wait_port(p_i, port_i, log_i)
+        started_s = 0.0
+        if not args.no_start_wait:
+            started_s = wait_started(proc, log)
+            for p_i, _port_i, log_i in others:
+                started_s += wait_started(p_i, log_i)
         ports = [port, *(o[1] for o in others)]
         node_samplers = [Sampler(o[0].pid) for o in others]
         sampler = Sampler(proc.pid)
@@ -263,7 +291,7 @@ def measure(target: Target, args: argparse.Namespace, work: Path) -> dict[str, A
             if cpu_a is None and time.monotonic() >= t_measure:
                 cpu_a = sampler.cpu()
                 nodes_a = [s.cpu() for s in node_samplers]
-                if args.profile and target.name == "switch":
+                if args.profile and target.name in ("switch", "switch-postgresql"):
                     profiler = start_profiler(args, proc.pid)
             for i, c in enumerate(pipes):
                 if i not in results and c.poll(0.05):
@@ -339,6 +367,7 @@ def measure(target: Target, args: argparse.Namespace, work: Path) -> dict[str, A
         "unanswered": sum(r["lost"] for r in res),
         "nak_reasons": sorted({x for r in res for x in r["nak_reasons"]}),
         "driver_procs": procs,
+        "start_wait_s": round(started_s, 2),
         "inquirers": len(inquirers),
         "answerers": len(answerers),
     }
@@ -375,7 +404,8 @@ def journal_stats(log: Path) -> dict[str, Any]:
                 commits = int(e["commits"])
                 return {"journal_commits": commits,
                         "journal_commit_ms_mean": 1000 * e["commit_seconds"] / max(1, commits),
-                        "journal_pickle_seconds": e["pickle_seconds"]}
+                        "journal_pickle_seconds": e.get("pickle_seconds", 0.0),
+                        "journal_ops": int(e.get("operations", 0))}
     return {}
 
 
@@ -485,6 +515,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="give up a --messages run after this long (default 120)")
     ap.add_argument("--warmup", type=float, default=2.0,
                     help="seconds of traffic before measuring (default 2)")
+    ap.add_argument("--no-start-wait", action="store_true",
+                    help="drive the switch as soon as it listens, not once it has "
+                         "finished starting (its LEIS data set built)")
     ap.add_argument("--driver-procs", type=int, default=1,
                     help="driver processes (default 1; the machine may have few cores)")
     ap.add_argument("--config", type=Path, default=CONFIG, help="switch configuration")
@@ -653,6 +686,9 @@ def _postgres(args: argparse.Namespace, work: Path) -> int:
     try:
         r = bench_postgres.compare(args, work, measure, Target, switch_argv(args))
     finally:
+        if os.environ.get("BENCH_KEEP"):
+            shutil.copytree(work, os.environ["BENCH_KEEP"], dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("*data*"))
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(r) if args.json else bench_postgres.report(r))
     bad = any(x["errors"] or x["naks"] or not x["messages"]

@@ -6,6 +6,7 @@ throwaway PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from pathlib import Path
 
@@ -26,9 +27,11 @@ KEY = bytes(range(32))
 
 async def _append(j: PostgresJournal, n: int, day: int = 1) -> None:
     for i in range(n):
-        await j.call(lambda db, i=i: audit.append(
-            db, KEY, f"2026-01-{day:02d}T00:00:{i:02d}Z", "switch", "sign_on",
-            f"{j.node_id.upper()}NLETS{i:02d}", "success", {"i": i}))
+        # Operations cross to the writer process pickled: partials, no lambdas.
+        await j.call(functools.partial(
+            audit.append, key=KEY, ts=f"2026-01-{day:02d}T00:00:{i:02d}Z", component="switch",
+            type_="sign_on", subject=f"{j.node_id.upper()}NLETS{i:02d}", outcome="success",
+            detail={"i": i}))
 
 
 async def _chains(url: str, days: dict[str, int] | None = None) -> None:
@@ -112,7 +115,7 @@ async def test_retention_prunes_each_chain_and_the_messages_from_several_nodes(
     j = PostgresJournal(pg_url)
     j.start(asyncio.get_running_loop())
     try:
-        await j.call(lambda db: None)
+        await j.barrier()
         done: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
         # Every delivery acknowledged but the last: message 400 must stay.
         j.write(Batch(messages=rows, deliveries=dlv,

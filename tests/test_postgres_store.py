@@ -5,6 +5,7 @@ and the cold tables behind the same protocols as SQLite."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -145,10 +146,12 @@ async def test_cold_tables_through_the_journal_and_a_tool_store(pg_url: str) -> 
         j.write(Batch(done=[DoneRow("acked", 200.0, 150.0, 1)]), done.append)
         # The ops/ functions run on the writer's connection, as with SQLite.
         for i in range(3):
-            await j.call(lambda db, i=i: audit.append(db, KEY, f"2026-01-0{i + 1}T00:00:00Z",
-                                                      "test", "sign_on", f"ORI{i}", "success",
-                                                      {"n": i}))
-        hits = await j.call(lambda db: msglog.search(db, msglog.Query(text="findme")))
+            # Operations cross to the writer process pickled: partials, no lambdas.
+            await j.call(functools.partial(audit.append, key=KEY,
+                                           ts=f"2026-01-0{i + 1}T00:00:00Z", component="test",
+                                           type_="sign_on", subject=f"ORI{i}",
+                                           outcome="success", detail={"n": i}))
+        hits = await j.call(functools.partial(msglog.search, q=msglog.Query(text="findme")))
         assert [h["id"] for h in hits] == [2]  # case-insensitive substring
         assert done == [None, None]
     finally:

@@ -95,7 +95,8 @@ _PACKAGE_ROOT: Final = Path(__file__).resolve().parent.parent.parent
 #: The writer's command (``python -S -c``); ``{root}`` is :data:`_PACKAGE_ROOT`.
 #: Once done, it skips the interpreter's tear-down: nothing is left to clean up.
 _BOOT: Final = ("import os, sys; sys.path.insert(0, {root!r}); "
-                "from nlets_switch.store.writer import main; main(); os._exit(0)")
+                "from nlets_switch.store.writer import main; main(backend={backend!r}); "
+                "os._exit(0)")
 #: Longest :meth:`Journal.close` waits for the writer to finish what it was sent.
 _CLOSE_TIMEOUT: Final = 60.0
 #: Longest :meth:`Journal.start` waits for the writer to come up.
@@ -183,12 +184,14 @@ class Journal:
         # (-S), which saves most of an interpreter's start-up; the package's
         # own root comes first so that it imports this very nlets_switch.
         env[SYS_PATH_ENV] = json.dumps([p or os.getcwd() for p in sys.path])
+        target = self._writer_target(env)
         try:
             # fork+exec (vfork): nothing of this process's threads or loop is
             # carried into the writer.
             self._proc = subprocess.Popen(
-                [sys.executable, "-S", "-c", _BOOT.format(root=str(_PACKAGE_ROOT)), "--fd",
-                 str(theirs.fileno()), str(self.path)],
+                [sys.executable, "-S", "-c",
+                 _BOOT.format(root=str(_PACKAGE_ROOT), backend=self._writer_backend), "--fd",
+                 str(theirs.fileno()), target],
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=env)
         except BaseException:
             ours.close()
@@ -209,6 +212,19 @@ class Journal:
         loop.add_reader(self._fd, self._readable)
         if finished:
             loop.call_soon(_complete, finished)
+
+    #: The writer process's backend other than SQLite's (``module:function``, see
+    #: store/writer.py's main), or None.
+    _writer_backend: str | None = None
+
+    def _writer_target(self, env: dict[str, str]) -> str:
+        """The writer's last argument, what it opens (this journal's file); a
+        subclass for another backend may add to the writer's environment ``env``."""
+        return str(self.path)
+
+    def _writer_state(self, state: Any) -> None:
+        """A backend's state, the third item of a result frame (the SQLite writer
+        sends none): for a subclass to act on, before the frame's callbacks run."""
 
     @property
     def pid(self) -> int | None:
@@ -493,11 +509,14 @@ class Journal:
     def _results(self, count: int, payload: bytes) -> list[Finished]:
         """One result frame: statistics counted, its operations paired with their results."""
         try:
-            seconds, results = pickle.loads(payload)
+            seconds, results, *state = pickle.loads(payload)
         except Exception as e:
             seconds = 0.0
             results = [(None, JournalError(f"journal results could not be read: "
                                            f"{type(e).__name__}: {e}"))] * count
+            state = []
+        if state:
+            self._writer_state(state[0])
         self.batches += 1
         self.ops += count
         self.commit_seconds += seconds

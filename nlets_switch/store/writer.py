@@ -13,6 +13,11 @@ The two talk over one Unix stream socket in length-prefixed frames:
   the pickled ``(seconds, [(result, error), ...])`` of its ``count``
   operations, in the order they were sent.
 
+The same process and protocol serve the PostgreSQL journal, with another
+backend (``main(backend="nlets_switch.store.postgres_writer:open_backend")``):
+its result frames carry a third item, the database's state, for the
+switch to log and show.
+
 Group commit: the writer waits for one operation, then takes every one that
 has arrived meanwhile, runs them all in one transaction and commits it (one
 fsync, ``synchronous=FULL``). If that transaction fails, it is rolled back
@@ -24,6 +29,7 @@ culprit fails. The writer ends when the switch closes its end of the socket
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import os
 import pickle
@@ -40,11 +46,16 @@ from typing import Any, Final
 
 from nlets_switch.store import tables
 
-__all__ = ["SYS_PATH_ENV", "OpFailed", "dump_results", "frame", "main", "run_batch", "serve",
-           "take_frames"]
+__all__ = ["SYS_PATH_ENV", "Backend", "OpFailed", "Runner", "dump_results", "frame", "main",
+           "run_batch", "serve", "take_frames"]
 
 Op = Callable[[sqlite3.Connection], Any]
 Result = tuple[Any, BaseException | None]
+#: A backend's transaction: the pickled operations in, their results and the
+#: backend's state (or None) out.
+Runner = Callable[[list[bytes]], tuple[list[Result], Any]]
+#: Opens another backend from the writer's last argument: its runner and its close.
+Backend = Callable[[str], tuple[Runner, Callable[[], None]]]
 
 #: Frame header from the switch: payload size.
 OP_HEADER: Final = struct.Struct("<I")
@@ -140,10 +151,12 @@ def _sendable(e: BaseException) -> BaseException:
     return e
 
 
-def dump_results(seconds: float, results: list[Result]) -> bytes:
-    """The result frame of one transaction (header included)."""
+def dump_results(seconds: float, results: list[Result], state: Any = None) -> bytes:
+    """The result frame of one transaction (header included); ``state``, a
+    backend's (None: none), goes as the frame's third item."""
+    extra: tuple[Any, ...] = () if state is None else (state,)
     try:
-        payload = pickle.dumps((seconds, results), PROTOCOL)
+        payload = pickle.dumps((seconds, results, *extra), PROTOCOL)
     except Exception:
         safe: list[Result] = []
         for r, e in results:
@@ -154,12 +167,14 @@ def dump_results(seconds: float, results: list[Result]) -> bytes:
                 safe.append((None, OpFailed(
                     f"the result of a journal operation cannot be sent back: "
                     f"{type(x).__name__}: {x}")))
-        payload = pickle.dumps((seconds, safe), PROTOCOL)
+        payload = pickle.dumps((seconds, safe, *extra), PROTOCOL)
     return RESULT_HEADER.pack(len(payload), len(results)) + payload
 
 
-def serve(sock: socket.socket, conn: sqlite3.Connection) -> None:
-    """Commit what arrives on ``sock`` in groups until it ends (blocking)."""
+def serve(sock: socket.socket, conn: sqlite3.Connection | None,
+          run: Runner | None = None) -> None:
+    """Commit what arrives on ``sock`` in groups until it ends (blocking): each
+    group by :func:`run_batch` on ``conn``, or by ``run`` (another backend)."""
     inbox = bytearray()
     # One buffer for every read: a fresh 1 MiB bytes per recv() would be an
     # mmap and munmap each time.
@@ -183,16 +198,23 @@ def serve(sock: socket.socket, conn: sqlite3.Connection) -> None:
             inbox += chunk[:n]
             ops.extend(p for _n, p in take_frames(inbox))
         t0 = time.perf_counter()
-        results = run_batch(conn, ops)
-        out = dump_results(time.perf_counter() - t0, results)
+        state = None
+        if run is not None:
+            results, state = run(ops)
+        else:
+            assert conn is not None
+            results = run_batch(conn, ops)
+        out = dump_results(time.perf_counter() - t0, results, state)
         try:
             sock.sendall(out)
         except OSError:
             return  # the switch is gone; what was committed stays committed
 
 
-def main(argv: list[str] | None = None) -> int:
-    """The writer process: ``--fd N PATH``, its end of the socket and the journal."""
+def main(argv: list[str] | None = None, backend: str | None = None) -> int:
+    """The writer process: ``--fd N PATH``, its end of the socket and the journal
+    (SQLite's file, or what ``backend``, a :data:`Backend` named ``module:function``,
+    opens from ``PATH``; imported once ``sys.path`` is the switch's)."""
     # No argparse: the writer's start-up is on the switch's start-up path.
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 3 or args[0] != "--fd" or not args[1].isdigit():
@@ -214,13 +236,22 @@ def main(argv: list[str] | None = None) -> int:
     from nlets_switch.store import textcrypt
 
     textcrypt.configure_from_env()
-    conn = tables.connect(path)
+    conn: sqlite3.Connection | None = None
+    run: Runner | None = None
+    close: Callable[[], None]
+    if backend is not None:
+        module, _, name = backend.partition(":")
+        opener: Backend = getattr(importlib.import_module(module), name)
+        run, close = opener(args[2])
+    else:
+        conn = tables.connect(path)
+        close = conn.close
     try:
-        serve(sock, conn)
+        serve(sock, conn, run)
     except ConnectionError:
         pass  # the switch died
     finally:
-        conn.close()
+        close()
         sock.close()  # the switch reads the end of the stream: the writer is done
     return 0
 
