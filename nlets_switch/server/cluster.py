@@ -39,7 +39,8 @@ from nlets_switch.store.postgres_signon import SharedGate
 from nlets_switch.store.records import Batch, Claim, GateVerdict
 
 if TYPE_CHECKING:
-    from nlets_switch.server.switch import LocalEndpoint, Switch
+    from nlets_switch.server.control import LocalEndpoint
+    from nlets_switch.server.switch import Switch
 
 log = get_logger("cluster")
 

@@ -12,7 +12,8 @@ import asyncio
 
 from nlets_switch.core.delivery import Delivery
 from nlets_switch.log import get_logger
-from nlets_switch.server.switch import LocalEndpoint, Switch
+from nlets_switch.server.control import LocalEndpoint
+from nlets_switch.server.switch import Switch
 
 log = get_logger("services")
 

@@ -38,7 +38,8 @@ from nlets_switch.core.delivery import Delivery
 from nlets_switch.core.directory import Directory
 from nlets_switch.errors import AdapterError
 from nlets_switch.log import get_logger
-from nlets_switch.server.switch import LocalEndpoint, Switch
+from nlets_switch.server.control import LocalEndpoint
+from nlets_switch.server.switch import Switch
 from nlets_switch.services import adapter as ad
 from nlets_switch.services.endpoint import InProcessEndpoint, send_local
 from nlets_switch.services.nl import (
