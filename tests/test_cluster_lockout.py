@@ -206,3 +206,43 @@ def test_shared_gate_unlock_and_lockouts(pg_url: str) -> None:
         assert gate.lockouts() == []
     finally:
         gate.close()
+
+
+def test_shared_gate_forgets_counts_that_lock_nothing_past_its_bound(
+        pg_url: str, monkeypatch: Any) -> None:
+    # Guesses from ever new addresses must not grow the shared table without end
+    # (the embedded gate's bound, core/gate.py): past the bound, the counts that
+    # lock nothing go; a lock-out in force and the ORI's own count stay.
+    from nlets_switch.store import postgres_signon
+
+    open_pg_store(pg_url).close()  # migrates
+    monkeypatch.setattr(postgres_signon, "PRUNE_EVERY", 4)
+    gate = SharedGate(pg_url, "t")
+    gate.max_tracked = 5
+    wrong = lambda: False  # noqa: E731
+
+    def source_rows() -> int:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            return int(conn.execute("SELECT count(*) FROM signon_failures "
+                                    "WHERE source <> ''").fetchone()[0])
+
+    try:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute("DELETE FROM signon_failures")
+        assert [gate.decide("AZNLETS20", "10.0.0.1", 2, 1000, 60, wrong).source_locked
+                for _ in range(2)] == [False, True]
+        most = 0
+        for i in range(40):
+            gate.decide("AZNLETS20", f"10.0.1.{i}", 100, 1000, 60, wrong)
+            most = max(most, source_rows())
+        # Bounded: at most the bound plus one look's worth of new rows.
+        assert most <= 5 + 4 + 1
+        assert source_rows() < 40
+        # The lock-out in force was kept, and the ORI's count (42 failures) too.
+        assert gate.decide("AZNLETS20", "10.0.0.1", 2, 1000, 60, lambda: True).locked == \
+            "locked out"
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            assert conn.execute("SELECT failures FROM signon_failures WHERE ori = %s "
+                                "AND source = ''", ("AZNLETS20",)).fetchone()[0] == 42
+    finally:
+        gate.close()

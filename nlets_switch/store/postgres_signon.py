@@ -23,6 +23,7 @@ only ORIs, addresses, counts and times.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import Any, Final, TypeVar
@@ -41,6 +42,13 @@ STATEMENT_TIMEOUT_MS: Final = 10_000
 POOL: Final = 4
 #: The source of an ORI's own row (every source together).
 EVERY: Final = ""
+#: Source rows kept at most, as the embedded gate's (core/gate.py): past it, the
+#: counts that lock nothing are forgotten, so that guesses from ever new
+#: addresses cannot grow the table without end.
+MAX_TRACKED: Final = 100_000
+#: A node counts the source rows once per this many failures it decided (a
+#: count per failure would cost each guess a scan).
+PRUNE_EVERY: Final = 1_000
 
 _T = TypeVar("_T")
 
@@ -89,6 +97,18 @@ def decide(conn: Any, ori: str, source: str, after: int, ori_after: int, lockout
         return GateVerdict(False, None, src_lock, whole_lock)
 
 
+def prune(conn: Any, limit: int = MAX_TRACKED) -> int:
+    """Forget the source counts that lock nothing once there are more than ``limit``
+    source rows; returns how many were forgotten. Lock-outs in force, and every
+    ORI's own row, stay."""
+    n = int(conn.execute("SELECT count(*) FROM signon_failures WHERE source <> %s",
+                         (EVERY,)).fetchone()[0])
+    if n <= limit:
+        return 0
+    return int(conn.execute(f"DELETE FROM signon_failures WHERE source <> %s "
+                            f"AND locked_until <= {_NOW}", (EVERY,)).rowcount)
+
+
 def unlock(conn: Any, target: str) -> list[str]:
     """Lift the lock-outs and counts of an ORI or a source address, on every node.
 
@@ -129,11 +149,30 @@ class SharedGate:
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(size)
         self._closed = False
+        #: Failures this node decided since it last looked at the table's size.
+        self._failures = 0
+        #: Source rows kept at most (:data:`MAX_TRACKED`; a test lowers it).
+        self.max_tracked = MAX_TRACKED
 
     def decide(self, ori: str, source: str, after: int, ori_after: int, lockout_s: float,
                check: Callable[[], bool]) -> GateVerdict:
-        """:func:`decide` on one of the node's connections."""
-        return self._run(lambda c: decide(c, ori, source, after, ori_after, lockout_s, check))
+        """:func:`decide` on one of the node's connections; every
+        :data:`PRUNE_EVERY` failures, :func:`prune` after it."""
+        verdict = self._run(lambda c: decide(c, ori, source, after, ori_after, lockout_s,
+                                             check))
+        if not verdict.ok and verdict.locked is None:
+            with self._lock:
+                self._failures += 1
+                due = self._failures >= PRUNE_EVERY
+                if due:
+                    self._failures = 0
+            if due:
+                # After the decision, never inside it: the ORI's lock is not held longer.
+                # Housekeeping only: a database that fails here fails the next decision
+                # loudly, and this one's verdict stands.
+                with contextlib.suppress(StoreError):
+                    self._run(lambda c: prune(c, self.max_tracked))
+        return verdict
 
     def unlock(self, target: str) -> list[str]:
         """:func:`unlock` on one of the node's connections."""
