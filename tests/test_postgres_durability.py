@@ -221,3 +221,33 @@ async def _within(c: Client, seconds: float) -> AsyncIterator[str]:
             yield await c.receive(left)
         except TimeoutError:
             return
+
+
+async def test_audit_records_made_during_an_outage_reach_the_trail_when_it_returns(
+        tmp_path: Path, make_switch: SwitchFactory, connect: ClientFactory,
+        pg_server: PgServer) -> None:
+    # Every security decision is audited: a sign-on decided while the database is
+    # down is kept (bounded) and written once it is back, in the verified chain.
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "audit.key").write_text(KEY.hex())
+    (tmp_path / "data" / "audit.key").chmod(0o600)
+    sw = await make_switch(build=True)
+    await connect(sw, "AZNLETS20")
+    await sw.journal.barrier()
+    pg_server.stop("fast")
+    try:
+        await connect(sw, "NYNLETS00")  # decided and audited during the outage
+        await asyncio.sleep(0.5)
+    finally:
+        pg_server.start()
+    url = sw.journal.url
+    deadline = time.monotonic() + 20
+    while True:
+        with open_pg_store(url, readonly=True) as store:
+            kinds = [(r.type, r.subject) for r in store.audit_records()]
+            ok = audit.verify(store, KEY).ok
+        if ("sign_on", "NYNLETS00") in kinds:
+            break
+        assert time.monotonic() < deadline, f"the outage's audit record was lost: {kinds}"
+        await asyncio.sleep(0.3)
+    assert ok and ("sign_on", "AZNLETS20") in kinds

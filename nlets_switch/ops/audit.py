@@ -31,11 +31,13 @@ log commands), ``api_access`` (the operator HTTP API), ``admin`` actions and
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import secrets
 import time
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -43,6 +45,7 @@ from typing import Any, Final
 from nlets_switch.config import Config
 from nlets_switch.core.events import Audit
 from nlets_switch.errors import ConfigError, CorruptRecord, StoreError
+from nlets_switch.log import get_logger
 from nlets_switch.ops.settings import MIN_KEY_BYTES as MIN_KEY_BYTES  # re-exported
 from nlets_switch.ops.settings import decode_key as decode_key  # re-exported
 from nlets_switch.store.audit import ANCHOR_KEY
@@ -58,6 +61,15 @@ from nlets_switch.store.postgres_journal import AnyJournal
 from nlets_switch.store.sqlite import as_store, open_store
 
 KEY_FILE_NAME: Final = "audit.key"
+#: Audit records kept at most while the journal cannot commit them.
+PENDING_MAX: Final = 10_000
+#: First wait before audit records that failed are sent again; it doubles up to
+#: RETRY_MAX_S while they keep failing.
+RETRY_S: Final = 0.5
+RETRY_MAX_S: Final = 5.0
+
+Op = Callable[[Any], Any]
+log = get_logger("audit")
 #: Where the retention anchor is kept (the store's meta row).
 ANCHOR: Final = ANCHOR_KEY
 
@@ -157,13 +169,32 @@ def record_from_tool(cfg: Config, type_: str, outcome: str, detail: Mapping[str,
 
 
 class AuditTrail:
-    """Appends audit records through the switch's journal, without blocking the loop."""
+    """Appends audit records through the switch's journal, without blocking the loop.
+
+    A record the journal could not commit (its database down, its disk full) is
+    kept and sent again, after 0.5 s and then up to every 5 s, and at once when
+    another record commits: every security decision reaches the trail once the
+    journal takes writes again. At most :data:`PENDING_MAX` wait; past that the
+    oldest are lost, loudly (``audit_records_lost``).
+    """
 
     def __init__(self, journal: AnyJournal, key: bytes) -> None:
         self.journal = journal
         self._key = key
         #: Records that could not be queued (journal already closed).
         self.dropped = 0
+        #: Records given up because too many waited (an outage longer than the bound).
+        self.lost = 0
+        self._pending: deque[Op] = deque()
+        self._retry: asyncio.TimerHandle | None = None
+        self._wait = RETRY_S
+        #: Whether this outage was logged (once per outage, not per retry).
+        self._told = False
+
+    @property
+    def pending(self) -> int:
+        """Records waiting for the journal to take writes again."""
+        return len(self._pending)
 
     def record(self, type: str, subject: str, outcome: str, component: str,
                detail: Mapping[str, Any] | None = None, ts: float | None = None) -> None:
@@ -172,10 +203,7 @@ class AuditTrail:
                                                                  else ts),
                                component=component, type_=type, subject=subject,
                                outcome=outcome, detail=dict(detail or {}))
-        try:
-            self.journal.submit(op)
-        except RuntimeError:
-            self.dropped += 1  # the journal is closed: the switch is stopping
+        self._submit(op)
 
     def audit(self, event: Audit) -> None:
         """The switch's audit sink: queue ``event`` as a record."""
@@ -183,6 +211,49 @@ class AuditTrail:
         component = str(detail.pop("component", "switch"))
         self.record(event.type, event.subject, event.outcome, component, detail,
                     event.ts or None)
+
+    def _submit(self, op: Op) -> bool:
+        try:
+            self.journal.submit(op, functools.partial(self._done, op))
+        except RuntimeError:
+            self.dropped += 1  # the journal is closed: the switch is stopping
+            return False
+        return True
+
+    def _done(self, op: Op, _result: Any, error: BaseException | None) -> None:
+        if error is None:
+            self._wait = RETRY_S
+            if self._pending:
+                # The journal takes writes again: what waited goes now.
+                log.info("audit_records_resent", records=len(self._pending))
+                self._flush()
+            self._told = False
+            return
+        if not self._told:
+            # Once per outage; the error's kind only (its text may quote data).
+            log.warning("audit_records_waiting", error=type(error).__name__)
+            self._told = True
+        if len(self._pending) >= PENDING_MAX:
+            self._pending.popleft()
+            self.lost += 1
+            if self.lost == 1 or self.lost % 1000 == 0:
+                log.error("audit_records_lost", lost=self.lost, bound=PENDING_MAX)
+        self._pending.append(op)
+        if self._retry is None:
+            self._retry = asyncio.get_running_loop().call_later(self._wait, self._flush)
+            self._wait = min(RETRY_MAX_S, self._wait * 2)
+
+    def _flush(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+        waiting, self._pending = self._pending, deque()
+        while waiting:
+            if not self._submit(waiting.popleft()):
+                self.dropped += len(waiting)
+                log.error("audit_records_lost", lost=len(waiting) + 1,
+                          reason="the journal closed")
+                return
 
 
 def trail_for(cfg: Config, journal: AnyJournal) -> AuditTrail:
