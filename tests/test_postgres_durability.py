@@ -251,3 +251,29 @@ async def test_audit_records_made_during_an_outage_reach_the_trail_when_it_retur
         assert time.monotonic() < deadline, f"the outage's audit record was lost: {kinds}"
         await asyncio.sleep(0.3)
     assert ok and ("sign_on", "AZNLETS20") in kinds
+
+
+async def test_audit_records_still_waiting_at_stop_are_counted_lost(
+        tmp_path: Path, make_switch: SwitchFactory, connect: ClientFactory,
+        pg_server: PgServer) -> None:
+    # Stopped during an outage, the switch tries the waiting records once more and
+    # counts (and logs) what it could not write: never a silent loss.
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "audit.key").write_text(KEY.hex())
+    (tmp_path / "data" / "audit.key").chmod(0o600)
+    sw = await make_switch(build=True)
+    trail = sw.audit_sink
+    assert isinstance(trail, audit.AuditTrail)
+    await sw.journal.barrier()
+    pg_server.stop("fast")
+    try:
+        await connect(sw, "NYNLETS00")
+        for _ in range(50):
+            if trail.pending:
+                break
+            await asyncio.sleep(0.1)
+        assert trail.pending >= 1 and trail.lost == 0
+        await sw.stop()
+        assert trail.pending == 0 and trail.lost >= 1
+    finally:
+        pg_server.start()

@@ -32,6 +32,7 @@ log commands), ``api_access`` (the operator HTTP API), ``admin`` actions and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import secrets
@@ -211,6 +212,23 @@ class AuditTrail:
         component = str(detail.pop("component", "switch"))
         self.record(event.type, event.subject, event.outcome, component, detail,
                     event.ts or None)
+
+    async def settle(self) -> None:
+        """At stop, with the journal still open: send what waits once more and wait
+        for it; what still cannot be committed is lost, and said so."""
+        if not self._pending:
+            return
+        self._flush()
+        with contextlib.suppress(Exception):
+            await self.journal.barrier()
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+        if self._pending:
+            self.lost += len(self._pending)
+            log.error("audit_records_lost", lost=len(self._pending),
+                      reason="the switch stopped")
+            self._pending.clear()
 
     def _submit(self, op: Op) -> bool:
         try:

@@ -47,8 +47,11 @@ async def build_switch(cfg: Config, adapters: Sequence[ad.Loaded] | None = None,
     extra = ad.schema_dirs(loaded)
     schemas = load_schemas(extra) if extra else None
     journal = journal_for(cfg.store.url, cfg.data_dir, cfg.store.node_id)
-    switch = Switch(cfg, schemas, audit=audit.trail_for(cfg, journal), journal=journal,
+    trail = audit.trail_for(cfg, journal)
+    switch = Switch(cfg, schemas, audit=trail, journal=journal,
                     service_credential=service_credential)
+    # Audit records still waiting for the journal (an outage) get a last chance.
+    switch.on_stop.append(trail.settle)
     ad.check_adapters(loaded, switch.schemas)
     services = svc.Services(switch, loaded)
     services.install()
