@@ -223,15 +223,20 @@ async def _within(c: Client, seconds: float) -> AsyncIterator[str]:
             return
 
 
+async def audited_switch(tmp_path: Path, make_switch: SwitchFactory) -> Switch:
+    """A switch built as serve builds it (its audit trail on the database), keyed by KEY."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "audit.key").write_text(KEY.hex())
+    (tmp_path / "data" / "audit.key").chmod(0o600)
+    return await make_switch(build=True)
+
+
 async def test_audit_records_made_during_an_outage_reach_the_trail_when_it_returns(
         tmp_path: Path, make_switch: SwitchFactory, connect: ClientFactory,
         pg_server: PgServer) -> None:
     # Every security decision is audited: a sign-on decided while the database is
     # down is kept (bounded) and written once it is back, in the verified chain.
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "audit.key").write_text(KEY.hex())
-    (tmp_path / "data" / "audit.key").chmod(0o600)
-    sw = await make_switch(build=True)
+    sw = await audited_switch(tmp_path, make_switch)
     await connect(sw, "AZNLETS20")
     await sw.journal.barrier()
     pg_server.stop("fast")
@@ -258,10 +263,7 @@ async def test_audit_records_still_waiting_at_stop_are_counted_lost(
         pg_server: PgServer) -> None:
     # Stopped during an outage, the switch tries the waiting records once more and
     # counts (and logs) what it could not write: never a silent loss.
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "audit.key").write_text(KEY.hex())
-    (tmp_path / "data" / "audit.key").chmod(0o600)
-    sw = await make_switch(build=True)
+    sw = await audited_switch(tmp_path, make_switch)
     trail = sw.audit_sink
     assert isinstance(trail, audit.AuditTrail)
     await sw.journal.barrier()
