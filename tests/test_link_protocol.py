@@ -13,6 +13,7 @@ import pytest
 
 from nlets_switch.core import link as lk
 from nlets_switch.core.link import Link, Role, State
+from nlets_switch.core.scripted_link import ScriptedLink
 from nlets_switch.errors import SignOnRejected
 from nlets_switch.wire import frames as fr
 
@@ -380,7 +381,7 @@ async def test_an_endpoint_side_link_talks_to_a_real_switch(make_switch: Any) ->
 
 def test_a_scripted_link_answers_nothing_and_keeps_every_frame() -> None:
     """A script sees the switch's H unanswered, and an N before sign-on closes nothing."""
-    link = lk.ScriptedLink(0.0)
+    link = ScriptedLink(0.0)
     assert link.send_frame(M, b"TOO EARLY") == 1  # numbered by this side
     assert frames_out(link) == [("M", 1, b"TOO EARLY")]
     data = frame(N, 1, REQUIRED) + frame(H, 9) + frame(A, 3, SW)
@@ -397,7 +398,7 @@ def test_a_scripted_link_answers_nothing_and_keeps_every_frame() -> None:
 
 
 def test_a_scripted_link_reports_a_framing_error_after_the_good_frames() -> None:
-    link = lk.ScriptedLink(0.0)
+    link = ScriptedLink(0.0)
     events = link.receive_data(frame(A, 1) + b"\x00\x00\x00\x02", 0.0)
     assert [type(e) for e in events] == [lk.FramingError]
     assert [f.letter for f in link.frames_received()] == ["A"]

@@ -24,7 +24,7 @@ Three modules: :mod:`~nlets_switch.tools.scenario_template` (expected text,
 pure), :mod:`~nlets_switch.tools.scenario_parse` (the script, pure) and this
 one, which runs it. :func:`run_scenario` drives real links: signed-on ones
 through :class:`~nlets_switch.tools.client.Client`, ``raw`` ones through a
-:class:`~nlets_switch.core.link.ScriptedLink`, on which the script itself
+:class:`~nlets_switch.core.scripted_link.ScriptedLink`, on which the script itself
 plays the protocol (frames before sign-on, heartbeats left unanswered).
 Either way the link protocol is the one :class:`~nlets_switch.core.link.Link`
 object the switch uses too. :func:`run_with_switch` starts a switch of its
@@ -42,7 +42,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from nlets_switch.core.link import FramingError, ScriptedLink
+from nlets_switch.core.link import FramingError
+from nlets_switch.core.scripted_link import ScriptedLink
 from nlets_switch.errors import LinkError, MessageError
 from nlets_switch.tools.client import Answer, Client, SignOnError
 from nlets_switch.tools.scenario_parse import (
