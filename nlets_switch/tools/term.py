@@ -29,8 +29,6 @@ from datetime import datetime
 from pathlib import Path
 
 from prompt_toolkit import PromptSession
-from prompt_toolkit.completion import CompleteEvent, Completer, Completion
-from prompt_toolkit.document import Document
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import InMemoryHistory
 from prompt_toolkit.patch_stdout import patch_stdout
@@ -38,6 +36,7 @@ from prompt_toolkit.shortcuts import print_formatted_text
 
 from nlets_switch.errors import ErCode, LinkError, MessageError
 from nlets_switch.tools.client import Client, SignOnError
+from nlets_switch.tools.term_complete import NletsCompleter
 from nlets_switch.wire.message import (
     SWITCH_ORI,
     Message,
@@ -47,8 +46,6 @@ from nlets_switch.wire.message import (
 )
 from nlets_switch.wire.schema import SchemaSet
 from nlets_switch.wire.xml import XmlCodec, is_xml, pretty
-
-COMMANDS = ("/help", "/form", "/resend", "/last", "/save", "/quit")
 
 #: Typed alone (any case), these leave like ``/quit``: a message always has a
 #: header (``KEY.ORIGIN.DEST.TXT``), so they can never be one.
@@ -211,58 +208,6 @@ def describe(raw: str, transcript: Transcript,
         return ("class:er" if out.key == "ER" else "class:sm"), head, raw
     head = f"{out.key}{form} from {out.sender} to {out.receiver}{about}"
     return "class:in", head, raw
-
-
-# --------------------------------------------------------------------------
-# Completion.
-# --------------------------------------------------------------------------
-
-
-class NletsCompleter(Completer):
-    """Completes commands, keys, the origin, destinations and field tags."""
-
-    def __init__(self, ori: str, schemas: SchemaSet, destinations: Sequence[str]) -> None:
-        self.ori = ori
-        self.schemas = schemas
-        self.destinations = sorted(set(destinations))
-
-    def get_completions(self, document: Document,
-                        complete_event: CompleteEvent) -> Iterator[Completion]:
-        """What may come at the cursor."""
-        text = document.text_before_cursor
-        if text.startswith("/"):
-            if " " not in text:
-                yield from _starting(text, COMMANDS)
-            elif text.startswith("/form "):
-                yield from _starting(text[6:].upper(), self.schemas)
-            return
-        if ".TXT" in text:
-            key = text.split(".", 1)[0]
-            schema = self.schemas.get(key)
-            if schema is None or schema.free_text:
-                return
-            word = text.rsplit(".", 1)[-1].rsplit(" ", 1)[-1]
-            if "/" in word:
-                return
-            yield from _starting(word, [f"{t}/" for t in schema.fields])
-            return
-        parts = text.split(".")
-        if len(parts) == 1:
-            yield from _starting(parts[0], self.schemas)
-        elif len(parts) == 2:
-            yield from _starting(parts[1], [self.ori])
-        elif len(parts) == 3:
-            word = parts[2].rsplit(",", 1)[-1]
-            yield from _starting(word, self.destinations)
-            if parts[2]:
-                yield from _starting(word, [f"{parts[2]}.TXT"], whole=parts[2])
-
-
-def _starting(word: str, options: Iterable[str], whole: str | None = None) -> Iterator[Completion]:
-    base = word if whole is None else whole
-    for o in options:
-        if o.startswith(base) and o != base:
-            yield Completion(o, start_position=-len(base))
 
 
 # --------------------------------------------------------------------------
