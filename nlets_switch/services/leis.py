@@ -32,7 +32,7 @@ among phonetic candidates uses its Jaro-Winkler similarity. Names and dates
 of birth follow :mod:`nlets_switch.wire.domain`.
 
 This module is the surface and re-exports the rest: ``leis_model``
-(results and normalisation), ``leis_data`` (the generator and the fixed
+(results, normalisation and the name rules), ``leis_data`` (the generator and the fixed
 records), ``leis_load`` (load files) and ``leis_format`` (answer texts).
 """
 
@@ -45,8 +45,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import jellyfish
-
 from nlets_switch.errors import ErCode, MessageError
 from nlets_switch.services.leis_data import FIXED_DINS, Generator, fixed_persons, generated_din
 from nlets_switch.services.leis_format import format_iar, format_record, format_summary
@@ -57,8 +55,11 @@ from nlets_switch.services.leis_model import (
     Hit,
     SearchResult,
     digits,
+    first_matches,
     index_terms,
     location_address,
+    middle_compatible,
+    name_similarity,
     normalize_address,
     normalize_arn,
     normalize_dob,
@@ -407,12 +408,12 @@ class LeisData:
                         continue
                     if q.first:
                         first_mp, first_ny = _coded(n.first)
-                        if not _first_matches(q.first, q_first_mp, q_first_ny,
+                        if not first_matches(q.first, q_first_mp, q_first_ny,
                                               n.first, first_mp, first_ny):
                             continue
                     alias = seq > 0
                     exact = (n.last == q.last and (not q.first or n.first == q.first)
-                             and _middle_compatible(q.middle, n.middle))
+                             and middle_compatible(q.middle, n.middle))
                     if exact:
                         tier, how = (1, "ALIAS") if alias else (0, "NAME")
                         score = 1.0
@@ -422,7 +423,7 @@ class LeisData:
                         # before a GARCIA,MARIO who once used GARSIA,MARIO,
                         # though both are one letter off.
                         tier, how = (3, "PHONETIC ALIAS") if alias else (2, "PHONETIC")
-                        score = _similarity(q, n.last, n.first, n.middle)
+                        score = name_similarity(q, n.last, n.first, n.middle)
                     cand = _Candidate(tier, score, not alias, full if alias else "", how)
                     old = found.get(p.din)
                     if old is None or ((cand.tier, -cand.score, not cand.primary)
@@ -493,34 +494,3 @@ def _by_din(din: str, persons: list[Record]) -> dict[str, _Candidate]:
 def _hit(p: Record, c: _Candidate, dob: str) -> Hit:
     return Hit(din=p.din, name=p.name, dob=dob or (p.dobs[0] if p.dobs else ""), sex=p.sex,
                matched=c.matched, how=c.how, score=c.score)
-
-
-def _similarity(q: Name, last: str, first: str, middle: str) -> float:
-    """Mean Jaro-Winkler similarity of the name parts the query gives.
-
-    Part by part rather than on the whole string, so that a difference in
-    the first name counts as much as one in the last name.
-    """
-    scores = [jellyfish.jaro_winkler_similarity(q.last, last)]
-    if q.first:
-        scores.append(jellyfish.jaro_winkler_similarity(q.first, first))
-    if q.middle and middle:
-        scores.append(jellyfish.jaro_winkler_similarity(q.middle, middle))
-    return sum(scores) / len(scores)
-
-
-def _first_matches(q: str, q_mp: str, q_ny: str, c: str, c_mp: str, c_ny: str) -> bool:
-    """A candidate's first name against the query's: same, same sound, or
-    an initial that fits."""
-    if len(q) == 1 or len(c) == 1:
-        return c[:1] == q[:1]
-    return c == q or (bool(q_mp) and c_mp == q_mp) or (bool(q_ny) and c_ny == q_ny)
-
-
-def _middle_compatible(q: str, c: str) -> bool:
-    """An unknown middle name fits anything; an initial fits a full name."""
-    if not q or not c:
-        return True
-    if len(q) == 1 or len(c) == 1:
-        return q[0] == c[0]
-    return q == c

@@ -20,7 +20,7 @@ import jellyfish
 
 from nlets_switch.errors import ErCode, MessageError
 from nlets_switch.store.leis import Person, PersonRow
-from nlets_switch.wire.domain import parse_dob, parse_name
+from nlets_switch.wire.domain import Name, parse_dob, parse_name
 
 __all__ = [
     "COMPONENTS",
@@ -29,8 +29,11 @@ __all__ = [
     "Hit",
     "SearchResult",
     "digits",
+    "first_matches",
     "index_terms",
     "location_address",
+    "middle_compatible",
+    "name_similarity",
     "normalize_address",
     "normalize_arn",
     "normalize_dob",
@@ -99,6 +102,37 @@ def phonetic(text: str) -> tuple[str, str]:
     if not letters:
         return "", ""
     return jellyfish.metaphone(letters), jellyfish.nysiis(letters)
+
+
+def name_similarity(q: Name, last: str, first: str, middle: str) -> float:
+    """Mean Jaro-Winkler similarity of the name parts the query gives.
+
+    Part by part rather than on the whole string, so that a difference in
+    the first name counts as much as one in the last name.
+    """
+    scores = [jellyfish.jaro_winkler_similarity(q.last, last)]
+    if q.first:
+        scores.append(jellyfish.jaro_winkler_similarity(q.first, first))
+    if q.middle and middle:
+        scores.append(jellyfish.jaro_winkler_similarity(q.middle, middle))
+    return sum(scores) / len(scores)
+
+
+def first_matches(q: str, q_mp: str, q_ny: str, c: str, c_mp: str, c_ny: str) -> bool:
+    """A candidate's first name against the query's: same, same sound, or
+    an initial that fits."""
+    if len(q) == 1 or len(c) == 1:
+        return c[:1] == q[:1]
+    return c == q or (bool(q_mp) and c_mp == q_mp) or (bool(q_ny) and c_ny == q_ny)
+
+
+def middle_compatible(q: str, c: str) -> bool:
+    """An unknown middle name fits anything; an initial fits a full name."""
+    if not q or not c:
+        return True
+    if len(q) == 1 or len(c) == 1:
+        return q[0] == c[0]
+    return q == c
 
 
 # USPS Publication 28 abbreviations for the words that most often differ
