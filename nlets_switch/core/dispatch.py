@@ -4,12 +4,13 @@ PROTOCOL part 1: an accepted sign-on replaces an older link of the same ORI
 and what is held for the ORI goes to the new one; at most ``window``
 deliveries are outstanding on a link; messages not acknowledged when a link
 drops are sent again, in order, on the next sign-on (read back from the
-journal). Part 4: SM goes ahead of other traffic.
+journal). Part 4: SM goes ahead of other traffic, and a hold that ends is
+swept (the store's expiry) so that its sender gets SM ``.04.``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from nlets_switch.core.conn import Conn, Now
 from nlets_switch.core.delivery import Delivery, Endpoint
@@ -17,6 +18,7 @@ from nlets_switch.core.effects import (
     Close,
     DeliverLocal,
     Effect,
+    ExpireDue,
     ReadOwed,
     ReleaseOri,
     Standby,
@@ -24,11 +26,19 @@ from nlets_switch.core.effects import (
 )
 from nlets_switch.core.events import Delivered, LinkChanged
 from nlets_switch.core.ledger import SENT_GRACE
-from nlets_switch.core.state import SENT, EngineState
+from nlets_switch.core.state import EXPIRY, SENT, EngineState
+
+#: Held deliveries expired per sweep.
+EXPIRE_BATCH: Final = 1000
 
 
 class Dispatch(EngineState):
-    """Endpoints: attach, detach, read-back, dispatch and pump."""
+    """Endpoints: attach, detach, read-back, dispatch and pump; holds that end."""
+
+    # The expiry sweep's state (set by the Engine).
+    expiry_interval: float
+    _expiring: bool
+    _expiry_at: float | None
 
     # -- local services: endpoints in the server's process ----------------------
 
@@ -200,3 +210,24 @@ class Dispatch(EngineState):
         if d.sent_at is not None:
             self.stats.latency_sum += latency
         self._fx.append(Delivered(d.msg_id, d.key, d.receiver, round(latency, 6), wall))
+
+    # -- the store: holds that end, and sent marks -------------------------------------
+
+    def _schedule_expiry(self, at: float) -> None:
+        self._expiry_at = at
+        self.timers.schedule(at, EXPIRY)
+
+    def _expire(self, now: Now) -> None:
+        self._schedule_expiry(now.mono + self.expiry_interval)
+        if self._expiring:
+            return
+        self._expiring = True
+        self._flush_group(force=True)
+        self._fx.append(ExpireDue(now.wall, EXPIRE_BATCH))
+
+    def _sent_due(self, now: Now) -> None:
+        self._sent_at = None
+        oldest = self.ledger.flush_sent(now.wall - SENT_GRACE)
+        if oldest is not None:
+            self._sent_at = now.mono + max(0.0, oldest + SENT_GRACE - now.wall)
+            self.timers.schedule(self._sent_at, SENT)

@@ -25,19 +25,19 @@ from nlets_switch.core.conn import Conn, Now
 from nlets_switch.core.console import Console
 from nlets_switch.core.delivery import Endpoint
 from nlets_switch.core.directory import Directory
+from nlets_switch.core.dispatch import EXPIRE_BATCH
 from nlets_switch.core.effects import (
     Checkpoint,
     Close,
     Durable,
     Effect,
-    ExpireDue,
 )
 from nlets_switch.core.events import (
     Refused,
     RefusedByReceiver,
 )
 from nlets_switch.core.faults import Faults
-from nlets_switch.core.ledger import SENT_GRACE, WriteGroup
+from nlets_switch.core.ledger import WriteGroup
 from nlets_switch.core.router import Router
 from nlets_switch.core.state import CHECKPOINT, EXPIRY, RETRY, SENT, review_rules
 from nlets_switch.errors import FrameError, LinkError, RateLimited, SwitchBusy, TooManyConnections
@@ -51,8 +51,6 @@ __all__ = ["Conn", "Engine", "Now"]
 
 #: Time a closing link gets for the custody of what it sent (its As go out first).
 SETTLE_S: Final = 5.0
-#: Held deliveries expired per sweep.
-EXPIRE_BATCH: Final = 1000
 #: How often the store's write-ahead log is copied back while writes happen.
 CHECKPOINT_S: Final = 1.0
 
@@ -492,24 +490,3 @@ class Engine(Faults, Console):
                 self._maybe_finish(conn, now)
             return
         self._link_events(conn, conn.link.handle_timer(mono), now)
-
-    # -- the store ---------------------------------------------------------------------
-
-    def _schedule_expiry(self, at: float) -> None:
-        self._expiry_at = at
-        self.timers.schedule(at, EXPIRY)
-
-    def _expire(self, now: Now) -> None:
-        self._schedule_expiry(now.mono + self.expiry_interval)
-        if self._expiring:
-            return
-        self._expiring = True
-        self._flush_group(force=True)
-        self._fx.append(ExpireDue(now.wall, EXPIRE_BATCH))
-
-    def _sent_due(self, now: Now) -> None:
-        self._sent_at = None
-        oldest = self.ledger.flush_sent(now.wall - SENT_GRACE)
-        if oldest is not None:
-            self._sent_at = now.mono + max(0.0, oldest + SENT_GRACE - now.wall)
-            self.timers.schedule(self._sent_at, SENT)
